@@ -1,0 +1,33 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+STAMP   = $(VENV)/.installed
+HOST   ?= 127.0.0.1
+PORT   ?= 5000
+export WHISTLE_MODE ?= demo
+
+.PHONY: install run test bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/whistle migrate
+	$(BIN)/whistle deploy processes/
+	$(BIN)/whistle user import processes/demo-accounts.json
+	$(BIN)/whistle serve --host $(HOST) --port $(PORT)
+
+test: install
+	WHISTLE_MODE=test $(BIN)/pytest -q
+
+bench: install
+	$(BIN)/python bench/engine_step.py
+
+clean:
+	rm -rf $(VENV) var *.egg-info

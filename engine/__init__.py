@@ -1,0 +1,1 @@
+"""Whistle's workflow engine: BPMN on SpiffWorkflow, persisted with SQLAlchemy. Never imports Flask."""

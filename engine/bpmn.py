@@ -1,0 +1,222 @@
+"""SpiffWorkflow integration: XSD validation, the parser Whistle uses, and spec-free state (de)serialization."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from uuid import UUID
+
+from lxml import etree
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.parser.BpmnParser import XSD_PATH, full_tag
+from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
+from SpiffWorkflow.spiff.parser.process import SPIFF_XSD, SpiffBpmnParser
+from SpiffWorkflow.spiff.parser.task_spec import SpiffTaskParser, UserTaskParser
+from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+from SpiffWorkflow.spiff.specs.defaults import ManualTask, UserTask
+
+BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
+ZEEBE_NS = "http://camunda.org/schema/zeebe/1.0"
+SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# XSD validation, built once per process (building the schema costs a few milliseconds).
+
+class SchemaValidator:
+    """Validates a BPMN document against the BPMN 2.0 XSD and reports *every* error, not just the last."""
+
+    def __init__(self) -> None:
+        with open(XSD_PATH, "rb") as xsd:
+            schema = etree.parse(xsd)
+        imported = etree.Element("{http://www.w3.org/2001/XMLSchema}import",
+                                 namespace=SPIFF_NS, schemaLocation=SPIFF_XSD)
+        schema.getroot().insert(0, imported)
+        self._schema = etree.XMLSchema(schema)
+
+    def errors(self, document: etree._ElementTree) -> list[tuple[int, str]]:
+        _retag_correlation_expressions(document)
+        if self._schema.validate(document):
+            return []
+        return [(error.line, _tidy_xsd_message(error.message)) for error in self._schema.error_log]
+
+
+def _retag_correlation_expressions(document) -> None:
+    # bpmn-js writes correlation retrieval expressions in a form the XSD rejects; SpiffWorkflow rewrites it too.
+    for expr in document.xpath(".//bpmn:correlationPropertyRetrievalExpression/bpmn:formalExpression",
+                               namespaces={"bpmn": BPMN_NS}):
+        expr.tag = f"{{{BPMN_NS}}}messagePath"
+
+
+def _tidy_xsd_message(message: str) -> str:
+    return message.replace(f"{{{BPMN_NS}}}", "bpmn:")
+
+
+_validator: SchemaValidator | None = None
+
+
+def schema_validator() -> SchemaValidator:
+    global _validator
+    if _validator is None:
+        _validator = SchemaValidator()
+    return _validator
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Human task metadata: who may work on it, which form, when it is due.
+
+@dataclass(frozen=True)
+class Assignment:
+    """What the modeler said about a user/manual task. Values may be literals or expressions.
+
+    Expressions are written ``${expr}`` (Camunda style) or ``=expr`` (Zeebe style) and evaluated over the
+    task's data when the task becomes ready, so a decision table can choose the department.
+    """
+
+    candidate_groups: str | None = None
+    candidate_users: str | None = None
+    assignee: str | None = None
+    form_key: str | None = None
+    due_date: str | None = None
+    priority: str | None = None
+    lane: str | None = None
+    sources: dict = field(default_factory=dict)
+
+
+_ASSIGNMENT_FIELDS = ("candidateGroups", "candidateUsers", "assignee", "formKey", "dueDate", "priority")
+
+
+def read_assignment(node: etree._Element, lane: str | None) -> Assignment:
+    values: dict[str, str] = {}
+    sources: dict[str, str] = {}
+
+    def offer(name: str, value: str | None, source: str) -> None:
+        if value is not None and value.strip() and name not in values:
+            values[name] = value.strip()
+            sources[name] = source
+
+    for name in _ASSIGNMENT_FIELDS:
+        offer(name, node.get(f"{{{CAMUNDA_NS}}}{name}"), "camunda")
+    ext = node.find(f"{{{BPMN_NS}}}extensionElements")
+    if ext is not None:
+        for prop in ext.iter(f"{{{SPIFF_NS}}}property"):
+            if prop.get("name") in _ASSIGNMENT_FIELDS:
+                offer(prop.get("name"), prop.get("value"), "spiffworkflow")
+        for assignment in ext.iter(f"{{{ZEEBE_NS}}}assignmentDefinition"):
+            for name in ("candidateGroups", "candidateUsers", "assignee"):
+                offer(name, assignment.get(name), "zeebe")
+        for form in ext.iter(f"{{{ZEEBE_NS}}}formDefinition"):
+            offer("formKey", form.get("formKey") or form.get("formId"), "zeebe")
+        for schedule in ext.iter(f"{{{ZEEBE_NS}}}taskSchedule"):
+            offer("dueDate", schedule.get("dueDate"), "zeebe")
+        for prio in ext.iter(f"{{{ZEEBE_NS}}}priorityDefinition"):
+            offer("priority", prio.get("priority"), "zeebe")
+    if "candidateGroups" not in values and lane:
+        offer("candidateGroups", lane, "lane")
+    return Assignment(
+        candidate_groups=values.get("candidateGroups"),
+        candidate_users=values.get("candidateUsers"),
+        assignee=values.get("assignee"),
+        form_key=values.get("formKey"),
+        due_date=values.get("dueDate"),
+        priority=values.get("priority"),
+        lane=lane,
+        sources=sources,
+    )
+
+
+def expression_of(value: str) -> str | None:
+    """The expression inside ``${...}`` or after ``=``; None for a literal."""
+    value = value.strip()
+    if value.startswith("${") and value.endswith("}"):
+        return value[2:-1].strip()
+    if value.startswith("="):
+        return value[1:].strip()
+    return None
+
+
+class _AssignmentMixin:
+    def parse_node(self):
+        result = super().parse_node()
+        self.task.assignment = read_assignment(self.node, self.task.lane)
+        return result
+
+
+class WhistleUserTaskParser(_AssignmentMixin, UserTaskParser):
+    pass
+
+
+class WhistleManualTaskParser(_AssignmentMixin, SpiffTaskParser):
+    pass
+
+
+class WhistleParser(SpiffBpmnParser):
+    """SpiffWorkflow's parser (spiffworkflow: extensions, DMN) that also reads task assignment metadata."""
+
+    OVERRIDE_PARSER_CLASSES = {
+        **SpiffBpmnParser.OVERRIDE_PARSER_CLASSES,
+        full_tag("userTask"): (WhistleUserTaskParser, UserTask),
+        full_tag("manualTask"): (WhistleManualTaskParser, ManualTask),
+    }
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Instance state without the spec. The spec is rebuilt from the version's stored sources and cached.
+
+class _SpecFreeWorkflowConverter(BpmnWorkflowConverter):
+    def to_dict(self, workflow):
+        dct = super(BpmnWorkflowConverter, self).to_dict(workflow)  # the task tree and data only
+        dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
+        dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
+        return dct
+
+    def from_dict(self, dct, spec=None, subprocess_specs=None):
+        workflow = self.target_class(spec, subprocess_specs, deserializing=True)
+        workflow.tasks = self.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
+        workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
+        self.set_default_attributes(workflow, dct)
+        self.subprocesses_from_dict(dct["subprocesses"], workflow)
+        workflow.bpmn_events = self.registry.restore(dct.pop("bpmn_events", []))
+        return workflow
+
+
+def _make_registry():
+    config = dict(SPIFF_CONFIG)
+    config[BpmnWorkflow] = _SpecFreeWorkflowConverter
+    registry = BpmnWorkflowSerializer.configure(config)
+    registry.register(Decimal, lambda v: {"value": str(v)}, lambda v: Decimal(v["value"]))
+    registry.register(date, lambda v: {"value": v.isoformat()}, lambda v: date.fromisoformat(v["value"]))
+    return registry
+
+
+_registry = _make_registry()
+STATE_FORMAT = "whistle-1"
+
+
+def dump_state(workflow: BpmnWorkflow) -> str:
+    dct = _registry.convert(workflow)
+    dct["format"] = STATE_FORMAT
+    return json.dumps(dct, separators=(",", ":"), ensure_ascii=False)
+
+
+def load_state(state: str, spec, subprocess_specs: dict) -> BpmnWorkflow:
+    dct = json.loads(state)
+    fmt = dct.pop("format", None)
+    if fmt != STATE_FORMAT:
+        raise ValueError(f"unknown instance state format {fmt!r}")
+    return _registry.restore(dct, spec=spec, subprocess_specs=subprocess_specs)
+
+
+def to_json_value(value):
+    """Task data as plain JSON (for projections and the audit log)."""
+    return json.loads(json.dumps(_registry.convert(_registry.clean(value)) if isinstance(value, dict) else value,
+                                 default=str, ensure_ascii=False))
+
+
+def file_kind(path: str) -> str | None:
+    ext = os.path.splitext(path)[1].lower()
+    return {".bpmn": "bpmn", ".bpmn20.xml": "bpmn", ".dmn": "dmn"}.get(ext)

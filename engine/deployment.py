@@ -1,0 +1,336 @@
+"""Deploying process and decision versions from files, atomically, and the per-version spec cache."""
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lxml import etree
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from . import clock
+from .audit import AuditLog
+from .bpmn import BPMN_NS, CAMUNDA_NS, SPIFF_NS, WhistleParser, file_kind, schema_validator
+from .errors import DeploymentInvalid, NotFound, Problem
+from .models import DefinitionVersion, SourceBlob, VersionSource
+
+DEFINITION_SUFFIXES = (".bpmn", ".dmn")
+
+
+@dataclass
+class SourceFile:
+    name: str  # as shown to people: relative to the folder given, or the path given
+    content: str
+    kind: str  # bpmn | dmn
+    tree: etree._ElementTree | None = None
+    ids: dict[str, int] = field(default_factory=dict)  # element id -> line
+    line_ids: dict[int, str] = field(default_factory=dict)  # line -> first element id on it
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.content.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class DeployedDefinition:
+    key: str
+    kind: str
+    version: int
+    status: str  # new | unchanged
+    name: str | None
+    source_file: str
+
+    def to_dict(self) -> dict:
+        return {"process_id": self.key, "kind": self.kind, "version": self.version, "status": self.status,
+                "name": self.name, "file": self.source_file}
+
+
+def collect_files(paths: list[str | Path]) -> list[tuple[str, Path]]:
+    """Expand folders into the BPMN/DMN files inside them, in a stable order."""
+    found: list[tuple[str, Path]] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            for child in sorted(path.rglob("*")):
+                if child.is_file() and child.suffix.lower() in DEFINITION_SUFFIXES:
+                    found.append((str(Path(raw) / child.relative_to(path)), child))
+        elif path.is_file():
+            found.append((str(raw), path))
+        else:
+            raise NotFound(f"{raw}: no such file or folder")
+    return found
+
+
+def read_sources(paths: list[str | Path]) -> tuple[list[SourceFile], list[Problem]]:
+    sources, problems = [], []
+    for name, path in collect_files(paths):
+        kind = file_kind(name)
+        if kind is None:
+            problems.append(Problem(name, None, None, "not a .bpmn or .dmn file"))
+            continue
+        try:
+            content = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            problems.append(Problem(name, None, None, f"not UTF-8 text ({exc.reason})"))
+            continue
+        sources.append(SourceFile(name, content, kind))
+    if not sources and not problems:
+        problems.append(Problem(", ".join(str(p) for p in paths), None, None, "no .bpmn or .dmn files found"))
+    return sources, problems
+
+
+def _parse_xml(source: SourceFile) -> Problem | None:
+    try:
+        parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
+        source.tree = etree.ElementTree(etree.fromstring(source.content.encode("utf-8"), parser))
+    except etree.XMLSyntaxError as exc:
+        line = exc.lineno if exc.lineno else None
+        return Problem(source.name, line, None, f"not well-formed XML: {exc.msg}")
+    for element in source.tree.iter():
+        element_id = element.get("id") if isinstance(element.tag, str) else None
+        if element_id:
+            source.ids.setdefault(element_id, element.sourceline)
+            source.line_ids.setdefault(element.sourceline, element_id)
+    return None
+
+
+def _spiff_problem(source_by_name: dict[str, SourceFile], default: SourceFile, exc: Exception) -> Problem:
+    name = getattr(exc, "file_name", "") or default.name
+    source = source_by_name.get(name, default)
+    element_id = getattr(exc, "id", None) or None
+    line = getattr(exc, "line_number", None) or None
+    if not isinstance(line, int):
+        line = source.ids.get(element_id) if element_id else None
+    message = str(exc).split("\n")[0] if str(exc) else exc.__class__.__name__
+    return Problem(source.name, line, element_id, message)
+
+
+class SpecCache:
+    """Parsed specs per deployed version, rebuilt from the stored sources on first use after a restart."""
+
+    def __init__(self) -> None:
+        self._specs: dict[int, tuple] = {}
+        self._lock = threading.Lock()
+
+    def put(self, version_id: int, spec, subprocess_specs: dict) -> None:
+        with self._lock:
+            self._specs[version_id] = (spec, subprocess_specs)
+
+    def get(self, session: Session, version: DefinitionVersion) -> tuple:
+        cached = self._specs.get(version.id)
+        if cached is not None:
+            return cached
+        rows = session.execute(select(VersionSource.file_name, SourceBlob.content)
+                               .join(SourceBlob, SourceBlob.sha256 == VersionSource.blob_sha256)
+                               .where(VersionSource.version_id == version.id)).all()
+        parser = WhistleParser()
+        for file_name, content in rows:
+            if file_kind(file_name) == "dmn":
+                parser.add_dmn_str(content.encode("utf-8"), filename=file_name)
+            else:
+                parser.add_bpmn_str(content.encode("utf-8"), filename=file_name)
+        spec = parser.get_spec(version.key)
+        built = (spec, parser.get_subprocess_specs(version.key))
+        self.put(version.id, *built)
+        return built
+
+
+def _dependencies(node: etree._Element) -> tuple[list[tuple[str, etree._Element]], list[tuple[str, etree._Element]]]:
+    """Called processes and decisions referenced inside a process element."""
+    calls = [(el.get("calledElement"), el) for el in node.iter(f"{{{BPMN_NS}}}callActivity")]
+    decisions = []
+    for el in node.iter(f"{{{BPMN_NS}}}businessRuleTask"):
+        ref = el.get(f"{{{CAMUNDA_NS}}}decisionRef")
+        for called in el.iter(f"{{{SPIFF_NS}}}calledDecisionId"):
+            ref = ref or (called.text or "").strip()
+        decisions.append((ref, el))
+    return calls, decisions
+
+
+class Deployer:
+    def __init__(self, specs: SpecCache) -> None:
+        self.specs = specs
+
+    def check(self, session: Session, sources: list[SourceFile], problems: list[Problem]) -> dict:
+        """Validate and parse everything; returns the plan (definitions and their files) or raises."""
+        validator = schema_validator()
+        for source in sources:
+            problem = _parse_xml(source)
+            if problem:
+                problems.append(problem)
+                continue
+            if source.kind == "bpmn":
+                for line, message in validator.errors(source.tree):
+                    problems.append(Problem(source.name, line, source.line_ids.get(line), f"BPMN schema: {message}"))
+        if problems:
+            raise DeploymentInvalid(problems)
+
+        by_name = {s.name: s for s in sources}
+        parser = WhistleParser()
+        process_file: dict[str, SourceFile] = {}
+        decision_file: dict[str, SourceFile] = {}
+        for source in sources:
+            try:
+                if source.kind == "dmn":
+                    parser.add_dmn_xml(source.tree.getroot(), filename=source.name)
+                    for decision in source.tree.getroot().iter("{*}decision"):
+                        if decision.get("id") in decision_file:
+                            problems.append(Problem(source.name, decision.sourceline, decision.get("id"),
+                                                    f"decision id is also defined in {decision_file[decision.get('id')].name}"))
+                        decision_file[decision.get("id")] = source
+                else:
+                    parser.add_bpmn_xml(source.tree, filename=source.name)
+                    for process in source.tree.getroot().iter(f"{{{BPMN_NS}}}process"):
+                        process_file[process.get("id")] = source
+            except Exception as exc:  # SpiffWorkflow raises ValidationException and plain errors alike
+                problems.append(_spiff_problem(by_name, source, exc))
+        if problems:
+            raise DeploymentInvalid(problems)
+
+        executable = [pid for pid in parser.get_process_ids()]
+        # Resolve references against this deployment first, then against what is already deployed.
+        extra_files: dict[str, SourceFile] = {}
+        deps: dict[str, set[str]] = {}
+        for pid, source in process_file.items():
+            node = parser.get_process_parser(pid).node
+            calls, decisions = _dependencies(node)
+            needs: set[str] = set()
+            for called, el in calls:
+                if called in process_file:
+                    needs.add(f"process:{called}")
+                elif self._load_deployed(session, parser, "process", called, extra_files, problems, source, el):
+                    needs.add(f"process:{called}")
+            for ref, el in decisions:
+                if not ref:
+                    problems.append(Problem(source.name, el.sourceline, el.get("id"),
+                                            "business rule task names no decision (camunda:decisionRef or "
+                                            "spiffworkflow:calledDecisionId)"))
+                elif ref in decision_file:
+                    needs.add(f"decision:{ref}")
+                elif self._load_deployed(session, parser, "decision", ref, extra_files, problems, source, el):
+                    needs.add(f"decision:{ref}")
+            deps[pid] = needs
+        if problems:
+            raise DeploymentInvalid(problems)
+
+        specs = {}
+        for pid in executable:
+            source = process_file[pid]
+            try:
+                specs[pid] = (parser.get_spec(pid), parser.get_subprocess_specs(pid))
+            except Exception as exc:
+                problems.append(_spiff_problem(by_name, source, exc))
+        for did, source in decision_file.items():
+            try:
+                parser.dmn_parsers[did].parse()
+            except Exception as exc:
+                problems.append(_spiff_problem(by_name, source, exc))
+        if problems:
+            raise DeploymentInvalid(problems)
+
+        def files_of(ref: str, seen: set[str]) -> dict[str, SourceFile]:
+            if ref in seen:
+                return {}
+            seen.add(ref)
+            kind, key = ref.split(":", 1)
+            own = (process_file if kind == "process" else decision_file).get(key) or extra_files[ref]
+            files = {own.name: own}
+            for dep in deps.get(key, ()) if kind == "process" else ():
+                files.update(files_of(dep, seen))
+            return files
+
+        plan = {}
+        for pid in executable:
+            node = parser.get_process_parser(pid).node
+            plan[("process", pid)] = (node.get("name"), process_file[pid], files_of(f"process:{pid}", set()), specs[pid])
+        for did, source in decision_file.items():
+            plan[("decision", did)] = (parser.dmn_parsers[did].get_name(), source, {source.name: source}, None)
+        return plan
+
+    def _load_deployed(self, session, parser, kind, key, extra_files, problems, source, element) -> bool:
+        ref = f"{kind}:{key}"
+        if ref in extra_files:
+            return True
+        version = latest_version(session, key, kind)
+        if version is None:
+            what = "calls process" if kind == "process" else "uses decision"
+            problems.append(Problem(source.name, element.sourceline, element.get("id"),
+                                    f"{what} '{key}', which is neither in this deployment nor deployed"))
+            return False
+        row = session.execute(select(VersionSource.file_name, SourceBlob.content)
+                              .join(SourceBlob, SourceBlob.sha256 == VersionSource.blob_sha256)
+                              .where(VersionSource.version_id == version.id,
+                                     VersionSource.file_name == version.source_file)).one()
+        deployed = SourceFile(row.file_name, row.content, file_kind(row.file_name))
+        _parse_xml(deployed)
+        try:
+            if deployed.kind == "dmn":
+                parser.add_dmn_xml(deployed.tree.getroot(), filename=deployed.name)
+            else:
+                parser.add_bpmn_xml(deployed.tree, filename=deployed.name)
+        except Exception as exc:
+            problems.append(Problem(source.name, element.sourceline, element.get("id"),
+                                    f"deployed {kind} '{key}' ({deployed.name}) cannot be combined with this "
+                                    f"deployment: {exc}; deploy {deployed.name} together with it"))
+            return False
+        extra_files[ref] = deployed
+        return True
+
+    def deploy(self, session: Session, audit: AuditLog, paths: list[str | Path], actor: str) -> list[DeployedDefinition]:
+        sources, problems = read_sources(paths)
+        plan = self.check(session, sources, problems)
+        now = clock.now()
+        results: list[DeployedDefinition] = []
+        new_specs = []
+        for (kind, key), (name, own, files, spec) in sorted(plan.items()):
+            content_hash = hashlib.sha256(
+                "\n".join(sorted(f.sha256 for f in files.values())).encode()).hexdigest()
+            latest = latest_version(session, key, kind)
+            if latest is not None and latest.content_hash == content_hash:
+                results.append(DeployedDefinition(key, kind, latest.version, "unchanged", latest.name, latest.source_file))
+                continue
+            version = DefinitionVersion(key=key, kind=kind, version=(latest.version + 1) if latest else 1,
+                                        name=name, content_hash=content_hash, source_file=own.name,
+                                        deployed_at=now, deployed_by=actor, warnings=[])
+            session.add(version)
+            session.flush()
+            for f in files.values():
+                if session.get(SourceBlob, f.sha256) is None:
+                    session.add(SourceBlob(sha256=f.sha256, content=f.content, size=len(f.content.encode("utf-8"))))
+                    session.flush()
+                session.add(VersionSource(version_id=version.id, file_name=f.name, blob_sha256=f.sha256))
+            audit.record("deployed", actor, kind=kind, key=key, version=version.version, file=own.name,
+                         content_hash=content_hash)
+            results.append(DeployedDefinition(key, kind, version.version, "new", name, own.name))
+            if spec is not None:
+                new_specs.append((version.id, spec))
+        session.flush()
+        # Cached only once the caller commits; a failed deployment leaves no trace, here either.
+        session.info.setdefault("after_commit", []).extend(
+            (lambda vid=vid, s=s: self.specs.put(vid, *s)) for vid, s in new_specs)
+        return results
+
+
+def latest_version(session: Session, key: str, kind: str = "process") -> DefinitionVersion | None:
+    return session.execute(select(DefinitionVersion)
+                           .where(DefinitionVersion.key == key, DefinitionVersion.kind == kind)
+                           .order_by(DefinitionVersion.version.desc()).limit(1)).scalar()
+
+
+def find_version(session: Session, key: str, version: int | None = None) -> DefinitionVersion:
+    if version is None:
+        found = latest_version(session, key)
+        if found is None:
+            raise NotFound(f"no process '{key}' is deployed")
+        return found
+    found = session.execute(select(DefinitionVersion).where(
+        DefinitionVersion.key == key, DefinitionVersion.kind == "process",
+        DefinitionVersion.version == version)).scalar()
+    if found is None:
+        latest = session.execute(select(func.max(DefinitionVersion.version)).where(
+            DefinitionVersion.key == key, DefinitionVersion.kind == "process")).scalar()
+        raise NotFound(f"process '{key}' has no version {version}"
+                       + (f" (latest is {latest})" if latest else " (it is not deployed)"))
+    return found

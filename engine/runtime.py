@@ -1,0 +1,393 @@
+"""Running instances: start, claim, unclaim, complete — one command, one transaction.
+
+Each command loads the instance (locked), works on the SpiffWorkflow object, then saves the state
+together with its projections (the inbox rows, the case data) and the audit events. Any exception rolls
+everything back and drops the in-memory workflow; unexpected ones are recorded as incidents.
+"""
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Callable
+from uuid import UUID
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.util.task import TaskState
+
+from . import clock
+from .accounts import find_user, groups_of
+from .audit import AuditLog
+from .bpmn import Assignment, dump_state, expression_of, load_state, to_json_value
+from .db import Database
+from .deployment import SpecCache, find_version
+from .errors import Conflict, Forbidden, IncidentRaised, InvalidInput, NotFound, WhistleError
+from .models import DefinitionVersion, HumanTask, Incident, ProcessInstance, TaskCandidate
+from .scripting import script_engine
+
+
+@dataclass
+class CommandContext:
+    """What a command is working on, so a failure can be pinned on the right instance and task."""
+
+    command: str
+    actor: str | None
+    instance_id: int | None = None
+    process_id: str | None = None
+    version_id: int | None = None
+    task_id: str | None = None
+    element_id: str | None = None
+
+
+class Runtime:
+    def __init__(self, db: Database, specs: SpecCache) -> None:
+        self.db = db
+        self.specs = specs
+
+    # -- the command envelope ---------------------------------------------------------------------------
+
+    def run_command(self, ctx: CommandContext, work: Callable[[Session, AuditLog], Any]) -> Any:
+        try:
+            with self.db.write() as session:
+                audit = AuditLog()
+                result = work(session, audit)
+                audit.flush(session)
+            return result
+        except WhistleError:
+            raise
+        except StaleDataError:
+            raise Conflict("the case was changed by someone else at the same time; reload and try again")
+        except OperationalError as exc:
+            if _is_lock_conflict(exc):
+                raise Conflict("the case is busy (locked by another command); try again")
+            raise
+        except Exception as exc:  # a script, condition or expression failed inside the process
+            incident_id = self._record_incident(ctx, exc)
+            where = f" at '{ctx.element_id}'" if ctx.element_id else ""
+            raise IncidentRaised(
+                f"{ctx.command} failed{where}: {exc.__class__.__name__}: {_first_line(exc)}; nothing was changed "
+                f"and incident {incident_id} was recorded", incident_id, ctx.instance_id) from exc
+
+    def _record_incident(self, ctx: CommandContext, exc: Exception) -> int:
+        with self.db.write() as session:
+            incident = Incident(instance_id=ctx.instance_id, process_id=ctx.process_id, version_id=ctx.version_id,
+                                task_id=ctx.task_id, element_id=ctx.element_id, command=ctx.command, actor=ctx.actor,
+                                error_type=exc.__class__.__name__, message=_first_line(exc),
+                                traceback="".join(traceback.format_exception(exc)), created_at=clock.now())
+            session.add(incident)
+            session.flush()
+            audit = AuditLog()
+            audit.record("incident", ctx.actor, ctx.instance_id, ctx.task_id, incident_id=incident.id,
+                         command=ctx.command, element_id=ctx.element_id, error=f"{exc.__class__.__name__}: "
+                                                                               f"{_first_line(exc)}")
+            audit.flush(session)
+            return incident.id
+
+    # -- loading and saving -----------------------------------------------------------------------------
+
+    def lock_instance(self, session: Session, instance_id: int) -> ProcessInstance:
+        instance = session.execute(select(ProcessInstance).where(ProcessInstance.id == instance_id)
+                                   .with_for_update().execution_options(populate_existing=True)).scalar()
+        if instance is None:
+            raise NotFound(f"no instance {instance_id}")
+        return instance
+
+    def load(self, session: Session, instance: ProcessInstance) -> BpmnWorkflow:
+        version = session.get(DefinitionVersion, instance.version_id)
+        spec, subprocess_specs = self.specs.get(session, version)
+        workflow = load_state(instance.state, spec, subprocess_specs)
+        workflow.script_engine = script_engine()
+        return workflow
+
+    def save(self, session: Session, audit: AuditLog, ctx: CommandContext, instance: ProcessInstance,
+             workflow: BpmnWorkflow) -> None:
+        now = clock.now()
+        self._sync_human_tasks(session, audit, ctx, instance, workflow, now)
+        instance.state = dump_state(workflow)
+        instance.data = _case_data(workflow)
+        instance.updated_at = now
+        if workflow.completed and instance.status == "running":
+            instance.status = "completed"
+            instance.completed_at = now
+            audit.record("finished", ctx.actor, instance.id)
+        session.flush()
+
+    def _sync_human_tasks(self, session, audit, ctx, instance, workflow, now) -> None:
+        ready = {str(t.id): t for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
+        open_rows = session.execute(select(HumanTask).where(HumanTask.instance_id == instance.id,
+                                                            HumanTask.status == "open")).scalars().all()
+        for row in open_rows:
+            if row.id in ready:
+                continue
+            spiff_task = workflow.get_task_from_id(UUID(row.id)) if _has_task(workflow, row.id) else None
+            row.status = "completed" if spiff_task is not None and spiff_task.state == TaskState.COMPLETED else "cancelled"
+            row.completed_at = row.completed_at or now
+            if row.status == "cancelled":
+                audit.record("task_cancelled", ctx.actor, instance.id, row.id, name=row.name)
+        known = {row.id for row in open_rows}
+        for task_id, task in ready.items():
+            if task_id in known:
+                continue
+            ctx.task_id, ctx.element_id = task_id, task.task_spec.bpmn_id
+            row = self._new_human_task(session, instance, task, now)
+            audit.record("task_created", ctx.actor, instance.id, task_id, name=row.name, element_id=row.element_id,
+                         candidate_groups=sorted(c.name for c in row_candidates(session, row, "group")),
+                         assignee=row.assignee, due_at=row.due_at.isoformat() if row.due_at else None)
+        ctx.task_id = ctx.element_id = None
+
+    def _new_human_task(self, session: Session, instance: ProcessInstance, task, now: datetime) -> HumanTask:
+        spec = task.task_spec
+        assignment: Assignment = getattr(spec, "assignment", None) or Assignment(lane=spec.lane)
+        groups = _names(evaluate_setting(task, assignment.candidate_groups))
+        users = _names(evaluate_setting(task, assignment.candidate_users))
+        assignee = evaluate_setting(task, assignment.assignee)
+        form_key = evaluate_setting(task, assignment.form_key)
+        row = HumanTask(id=str(task.id), instance_id=instance.id, process_id=instance.process_id,
+                        version_id=instance.version_id, element_id=spec.bpmn_id, name=spec.bpmn_name or spec.bpmn_id,
+                        lane=spec.lane, form_key=str(form_key) if form_key else None,
+                        documentation=getattr(spec, "documentation", None),
+                        priority=_priority(evaluate_setting(task, assignment.priority)), status="open",
+                        assignee=str(assignee) if assignee else None, created_at=now,
+                        due_at=_due_at(evaluate_setting(task, assignment.due_date), now))
+        session.add(row)
+        session.flush()
+        for name in groups:
+            session.add(TaskCandidate(task_id=row.id, kind="group", name=name))
+        for name in users:
+            session.add(TaskCandidate(task_id=row.id, kind="user", name=name))
+        session.flush()
+        return row
+
+    # -- commands ---------------------------------------------------------------------------------------
+
+    def start(self, process_id: str, version: int | None = None, data: dict | None = None,
+              business_key: str | None = None, user: str | None = None) -> int:
+        if data is not None and not isinstance(data, dict):
+            raise InvalidInput("start data must be a JSON object")
+        ctx = CommandContext("start", user or "system", process_id=process_id)
+
+        def work(session: Session, audit: AuditLog) -> int:
+            if user:
+                find_user(session, user)
+            definition = find_version(session, process_id, version)
+            ctx.version_id = definition.id
+            spec, subprocess_specs = self.specs.get(session, definition)
+            workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=script_engine())
+            workflow.task_tree.data.update(data or {})
+            now = clock.now()
+            instance = ProcessInstance(version_id=definition.id, process_id=definition.key, business_key=business_key,
+                                       status="running", state="", data={}, started_by=user, started_at=now,
+                                       updated_at=now)
+            session.add(instance)
+            session.flush()
+            ctx.instance_id = instance.id
+            audit.record("started", ctx.actor, instance.id, process_id=definition.key, version=definition.version,
+                         business_key=business_key, data=to_json_value(data or {}))
+            self._engine_steps(workflow, ctx)
+            self.save(session, audit, ctx, instance, workflow)
+            return instance.id
+
+        try:
+            return self.run_command(ctx, work)
+        except IncidentRaised as exc:
+            # The instance row was rolled back with everything else: report the start as failed.
+            exc.instance_id = None
+            raise
+
+    def claim(self, task_id: str, user: str) -> dict:
+        ctx = CommandContext("claim", user, task_id=task_id)
+
+        def work(session: Session, audit: AuditLog) -> dict:
+            row = self._open_task(session, task_id, ctx)
+            self._authorize(session, row, user)
+            if row.assignee == user:
+                return task_dict(session, row)
+            if row.assignee:
+                raise Conflict(f"task '{row.name}' is already claimed by {row.assignee}")
+            row.assignee = user
+            audit.record("task_claimed", user, row.instance_id, row.id, name=row.name)
+            return task_dict(session, row)
+
+        return self.run_command(ctx, work)
+
+    def unclaim(self, task_id: str, user: str) -> dict:
+        ctx = CommandContext("unclaim", user, task_id=task_id)
+
+        def work(session: Session, audit: AuditLog) -> dict:
+            row = self._open_task(session, task_id, ctx)
+            if row.assignee is None:
+                raise Conflict(f"task '{row.name}' is not claimed")
+            if row.assignee != user:
+                raise Forbidden(f"task '{row.name}' is claimed by {row.assignee}; only they can release it")
+            row.assignee = None
+            audit.record("task_unclaimed", user, row.instance_id, row.id, name=row.name)
+            return task_dict(session, row)
+
+        return self.run_command(ctx, work)
+
+    def complete(self, task_id: str, user: str, data: dict | None = None) -> dict:
+        if data is not None and not isinstance(data, dict):
+            raise InvalidInput("task data must be a JSON object")
+        ctx = CommandContext("complete", user, task_id=task_id)
+
+        def work(session: Session, audit: AuditLog) -> dict:
+            row = self._open_task(session, task_id, ctx)
+            self._authorize(session, row, user)
+            if row.assignee and row.assignee != user:
+                raise Forbidden(f"task '{row.name}' is claimed by {row.assignee}; only they can complete it")
+            workflow = self.load(session, self._instance_of(session, row, ctx))
+            spiff_task = workflow.get_task_from_id(UUID(task_id)) if _has_task(workflow, task_id) else None
+            if spiff_task is None or spiff_task.state != TaskState.READY:
+                raise Conflict(f"task '{row.name}' is no longer waiting to be completed")
+            spiff_task.data.update(data or {})
+            ctx.element_id = row.element_id
+            spiff_task.run()
+            ctx.task_id = ctx.element_id = None
+            row.status, row.completed_by, row.completed_at = "completed", user, clock.now()
+            row.assignee = row.assignee or user
+            audit.record("task_completed", user, row.instance_id, row.id, name=row.name, data=to_json_value(data or {}))
+            self._engine_steps(workflow, ctx)
+            instance = session.get(ProcessInstance, row.instance_id)
+            self.save(session, audit, ctx, instance, workflow)
+            return {"task_id": task_id, "instance_id": row.instance_id, "status": instance.status}
+
+        return self.run_command(ctx, work)
+
+    # -- helpers ----------------------------------------------------------------------------------------
+
+    def _engine_steps(self, workflow: BpmnWorkflow, ctx: CommandContext) -> None:
+        def will_run(task) -> None:
+            ctx.task_id, ctx.element_id = str(task.id), task.task_spec.bpmn_id
+
+        workflow.do_engine_steps(will_complete_task=will_run)
+        ctx.task_id = ctx.element_id = None
+
+    def _open_task(self, session: Session, task_id: str, ctx: CommandContext) -> HumanTask:
+        row = session.get(HumanTask, task_id)
+        if row is None:
+            raise NotFound(f"no task {task_id}")
+        ctx.instance_id, ctx.process_id, ctx.version_id = row.instance_id, row.process_id, row.version_id
+        # Lock the instance first, then re-read the task: a concurrent command that got there first is seen.
+        self.lock_instance(session, row.instance_id)
+        row = session.execute(select(HumanTask).where(HumanTask.id == task_id)
+                              .execution_options(populate_existing=True)).scalar_one()
+        if row.status != "open":
+            by = f" by {row.completed_by}" if row.completed_by else ""
+            raise Conflict(f"task '{row.name}' is already {row.status}{by}")
+        return row
+
+    def _instance_of(self, session: Session, row: HumanTask, ctx: CommandContext) -> ProcessInstance:
+        instance = session.get(ProcessInstance, row.instance_id)
+        if instance.status != "running":
+            raise Conflict(f"instance {instance.id} is {instance.status}")
+        return instance
+
+    def _authorize(self, session: Session, row: HumanTask, username: str) -> None:
+        user = find_user(session, username)
+        if row.assignee == username:
+            return
+        candidates = session.execute(select(TaskCandidate).where(TaskCandidate.task_id == row.id)).scalars().all()
+        groups = {c.name for c in candidates if c.kind == "group"}
+        users = {c.name for c in candidates if c.kind == "user"}
+        if username in users or groups & groups_of(session, user):
+            return
+        who = ", ".join(sorted(groups)) or "nobody"
+        raise Forbidden(f"{username} may not work on task '{row.name}': it is for {who}")
+
+
+# -- queries over projections (no instance is deserialized) --------------------------------------------------
+
+def row_candidates(session: Session, row: HumanTask, kind: str) -> list[TaskCandidate]:
+    return list(session.execute(select(TaskCandidate).where(TaskCandidate.task_id == row.id,
+                                                            TaskCandidate.kind == kind)).scalars())
+
+
+def task_dict(session: Session, row: HumanTask, candidates: dict | None = None) -> dict:
+    if candidates is None:
+        groups = sorted(c.name for c in row_candidates(session, row, "group"))
+        users = sorted(c.name for c in row_candidates(session, row, "user"))
+    else:
+        groups, users = sorted(candidates.get(("group", row.id), [])), sorted(candidates.get(("user", row.id), []))
+    return {"task_id": row.id, "instance_id": row.instance_id, "process_id": row.process_id, "name": row.name,
+            "element_id": row.element_id, "candidate_groups": groups, "candidate_users": users,
+            "assignee": row.assignee, "status": row.status, "form_key": row.form_key, "priority": row.priority,
+            "created_at": row.created_at.isoformat(), "due_at": row.due_at.isoformat() if row.due_at else None,
+            "completed_at": row.completed_at.isoformat() if row.completed_at else None,
+            "completed_by": row.completed_by}
+
+
+def _has_task(workflow: BpmnWorkflow, task_id: str) -> bool:
+    try:
+        return workflow.get_task_from_id(UUID(task_id)) is not None
+    except Exception:
+        return False
+
+
+def _case_data(workflow: BpmnWorkflow) -> dict:
+    if workflow.completed:
+        return to_json_value(workflow.data)
+    source = workflow.last_task or workflow.task_tree
+    return to_json_value(source.data)
+
+
+def evaluate_setting(task, value: str | None):
+    """A literal, or the value of a ``${expr}`` / ``=expr`` expression over the task's data."""
+    if value is None:
+        return None
+    expression = expression_of(value)
+    if expression is None:
+        return value
+    return task.workflow.script_engine.evaluate(task, expression)
+
+
+def _names(value) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        items = value.split(",")
+    elif isinstance(value, (list, tuple, set)):
+        items = [str(v) for v in value]
+    else:
+        raise InvalidInput(f"candidate list must be text or a list, got {type(value).__name__}")
+    return sorted({item.strip() for item in items if item and item.strip()})
+
+
+def _priority(value) -> int:
+    if value is None or value == "":
+        return 50
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"task priority must be a whole number, got {value!r}")
+
+
+def _due_at(value, now: datetime) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise InvalidInput("a due date needs an explicit UTC offset")
+        return value
+    text = str(value).strip()
+    if text.upper().startswith("P"):
+        parsed = TimerEventDefinition.parse_iso_duration(text)
+        return now + TimerEventDefinition.get_timedelta_from_start(parsed, now)
+    due = datetime.fromisoformat(text)
+    if due.tzinfo is None:
+        raise InvalidInput(f"due date {text!r} needs an explicit UTC offset")
+    return due
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else exc.__class__.__name__
+
+
+def _is_lock_conflict(exc: OperationalError) -> bool:
+    message = str(exc.orig).lower() if exc.orig else str(exc).lower()
+    return "database is locked" in message or "deadlock detected" in message or "could not serialize" in message
