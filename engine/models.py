@@ -156,3 +156,27 @@ class Membership(Base):
     __tablename__ = "membership"
     user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True)
     group_name: Mapped[str] = mapped_column(ForeignKey("user_group.name"), primary_key=True)
+
+
+class MessageSubscription(Base):
+    """A waiting message catch event or receive task, with the correlation key it waits for."""
+
+    __tablename__ = "message_subscription"
+    __table_args__ = (Index("ix_message_subscription_name_key", "message_name", "correlation_key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    task_id: Mapped[str] = mapped_column(String(36))
+    element_id: Mapped[str] = mapped_column(String(255))
+    message_name: Mapped[str] = mapped_column(String(255))
+    correlation_key: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class MessageStart(Base):
+    """A message that starts a process: only the latest deployed version of each process subscribes."""
+
+    __tablename__ = "message_start"
+    message_name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    process_key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("definition_version.id"))
+    element_id: Mapped[str] = mapped_column(String(255))

@@ -1,0 +1,40 @@
+"""Whistle's web service: a Flask application factory over the engine (``engine.api.Whistle``)."""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from flask import Flask, jsonify
+
+from engine.api import Whistle
+from engine.errors import WhistleError
+
+from .api import api
+
+HTTP_STATUS = {"not_found": 404, "forbidden": 403, "conflict": 409, "invalid": 422, "invalid_deployment": 422,
+               "incident": 422, "not_migrated": 503, "error": 400}
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    app = Flask(__name__)
+    app.config.update(
+        DATABASE_URL=os.environ.get("WHISTLE_DATABASE_URL"),
+        SECRET_KEY=os.environ.get("WHISTLE_SECRET_KEY") or os.urandom(32),
+        JSON_AS_ASCII=False,
+    )
+    app.config.update(config or {})
+    app.json.ensure_ascii = False
+    app.extensions["whistle"] = app.config.get("ENGINE") or Whistle(app.config["DATABASE_URL"])
+
+    @app.get("/health")
+    def health():
+        engine: Whistle = app.extensions["whistle"]
+        engine.check_schema()
+        return jsonify(status="ok", database=engine.db.dialect)
+
+    @app.errorhandler(WhistleError)
+    def whistle_error(exc: WhistleError):
+        return jsonify(exc.to_dict()), HTTP_STATUS.get(exc.kind, 400)
+
+    app.register_blueprint(api, url_prefix="/api/v1")
+    return app
