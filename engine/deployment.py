@@ -155,50 +155,65 @@ class Deployer:
 
     def check(self, session: Session, sources: list[SourceFile], problems: list[Problem]) -> dict:
         """Validate and parse everything; returns the plan (definitions and their files) or raises."""
+        # Every stage runs on the files that passed the stages before, so one deploy reports every problem.
         validator = schema_validator()
+        bad: set[str] = set()
         for source in sources:
             problem = _parse_xml(source)
             if problem:
                 problems.append(problem)
+                bad.add(source.name)
                 continue
             if source.kind == "bpmn":
                 for line, message in validator.errors(source.tree):
                     problems.append(Problem(source.name, line, source.line_ids.get(line), f"BPMN schema: {message}"))
-        if problems:
-            raise DeploymentInvalid(problems)
+                    bad.add(source.name)
 
         by_name = {s.name: s for s in sources}
         parser = WhistleParser()
         process_file: dict[str, SourceFile] = {}
         decision_file: dict[str, SourceFile] = {}
         for source in sources:
+            if source.tree is None:
+                continue
+            # Ids of invalid files still count as "in this deployment", so references to them do not
+            # produce a second, misleading problem.
+            root = source.tree.getroot()
+            ids = [(d.get("id"), d) for d in root.iter("{*}decision")] if source.kind == "dmn" else \
+                [(p.get("id"), p) for p in root.iter(f"{{{BPMN_NS}}}process")]
+            owners = decision_file if source.kind == "dmn" else process_file
+            for element_id, element in ids:
+                if element_id in owners:
+                    problems.append(Problem(source.name, element.sourceline, element_id,
+                                            f"id '{element_id}' is also defined in {owners[element_id].name}"))
+                    bad.add(source.name)
+                owners.setdefault(element_id, source)
+            if source.name in bad:
+                continue
             try:
                 if source.kind == "dmn":
-                    parser.add_dmn_xml(source.tree.getroot(), filename=source.name)
-                    for decision in source.tree.getroot().iter("{*}decision"):
-                        if decision.get("id") in decision_file:
-                            problems.append(Problem(source.name, decision.sourceline, decision.get("id"),
-                                                    f"decision id is also defined in {decision_file[decision.get('id')].name}"))
-                        decision_file[decision.get("id")] = source
+                    parser.add_dmn_xml(root, filename=source.name)
                 else:
                     parser.add_bpmn_xml(source.tree, filename=source.name)
-                    for process in source.tree.getroot().iter(f"{{{BPMN_NS}}}process"):
-                        process_file[process.get("id")] = source
             except Exception as exc:  # SpiffWorkflow raises ValidationException and plain errors alike
                 problems.append(_spiff_problem(by_name, source, exc))
-        if problems:
-            raise DeploymentInvalid(problems)
+                bad.add(source.name)
 
-        executable = [pid for pid in parser.get_process_ids()]
+        executable = [pid for pid in parser.get_process_ids() if process_file[pid].name not in bad]
         # Resolve references against this deployment first, then against what is already deployed.
         extra_files: dict[str, SourceFile] = {}
         deps: dict[str, set[str]] = {}
-        for pid, source in process_file.items():
+        unresolved: set[str] = set()
+        for pid in executable:
+            source = process_file[pid]
             node = parser.get_process_parser(pid).node
             calls, decisions = _dependencies(node)
             needs: set[str] = set()
+            before = len(problems)
             for called, el in calls:
-                if called in process_file:
+                if called in process_file and process_file[called].name in bad:
+                    unresolved.add(pid)  # the called file's own problems are already reported
+                elif called in process_file:
                     needs.add(f"process:{called}")
                 elif self._load_deployed(session, parser, "process", called, extra_files, problems, source, el):
                     needs.add(f"process:{called}")
@@ -207,22 +222,28 @@ class Deployer:
                     problems.append(Problem(source.name, el.sourceline, el.get("id"),
                                             "business rule task names no decision (camunda:decisionRef or "
                                             "spiffworkflow:calledDecisionId)"))
+                elif ref in decision_file and decision_file[ref].name in bad:
+                    unresolved.add(pid)
                 elif ref in decision_file:
                     needs.add(f"decision:{ref}")
                 elif self._load_deployed(session, parser, "decision", ref, extra_files, problems, source, el):
                     needs.add(f"decision:{ref}")
             deps[pid] = needs
-        if problems:
-            raise DeploymentInvalid(problems)
+            if len(problems) > before:
+                unresolved.add(pid)
 
         specs = {}
         for pid in executable:
+            if pid in unresolved:
+                continue
             source = process_file[pid]
             try:
                 specs[pid] = (parser.get_spec(pid), parser.get_subprocess_specs(pid))
             except Exception as exc:
                 problems.append(_spiff_problem(by_name, source, exc))
         for did, source in decision_file.items():
+            if source.name in bad or did not in parser.dmn_parsers:
+                continue
             try:
                 parser.dmn_parsers[did].parse()
             except Exception as exc:
@@ -246,6 +267,8 @@ class Deployer:
             node = parser.get_process_parser(pid).node
             plan[("process", pid)] = (node.get("name"), process_file[pid], files_of(f"process:{pid}", set()), specs[pid])
         for did, source in decision_file.items():
+            if did not in parser.dmn_parsers:
+                continue
             plan[("decision", did)] = (parser.dmn_parsers[did].get_name(), source, {source.name: source}, None)
         return plan
 

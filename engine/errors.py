@@ -75,7 +75,7 @@ class DeploymentInvalid(WhistleError):
     kind = "invalid_deployment"
 
     def __init__(self, problems: list[Problem]):
-        self.problems = problems
+        self.problems = sorted(problems, key=lambda p: (p.file, p.line or 0))
         count = len(problems)
         super().__init__(f"nothing was deployed: {count} problem{'s' if count != 1 else ''} found")
 

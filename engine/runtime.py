@@ -42,6 +42,7 @@ class CommandContext:
     version_id: int | None = None
     task_id: str | None = None
     element_id: str | None = None
+    new_instance: bool = False  # a failed start rolls its instance back: the incident cannot point at it
 
 
 class Runtime:
@@ -74,6 +75,8 @@ class Runtime:
                 f"and incident {incident_id} was recorded", incident_id, ctx.instance_id) from exc
 
     def _record_incident(self, ctx: CommandContext, exc: Exception) -> int:
+        if ctx.new_instance:
+            ctx.instance_id = ctx.task_id = None
         with self.db.write() as session:
             incident = Incident(instance_id=ctx.instance_id, process_id=ctx.process_id, version_id=ctx.version_id,
                                 task_id=ctx.task_id, element_id=ctx.element_id, command=ctx.command, actor=ctx.actor,
@@ -169,7 +172,7 @@ class Runtime:
               business_key: str | None = None, user: str | None = None) -> int:
         if data is not None and not isinstance(data, dict):
             raise InvalidInput("start data must be a JSON object")
-        ctx = CommandContext("start", user or "system", process_id=process_id)
+        ctx = CommandContext("start", user or "system", process_id=process_id, new_instance=True)
 
         def work(session: Session, audit: AuditLog) -> int:
             if user:
@@ -192,12 +195,7 @@ class Runtime:
             self.save(session, audit, ctx, instance, workflow)
             return instance.id
 
-        try:
-            return self.run_command(ctx, work)
-        except IncidentRaised as exc:
-            # The instance row was rolled back with everything else: report the start as failed.
-            exc.instance_id = None
-            raise
+        return self.run_command(ctx, work)
 
     def claim(self, task_id: str, user: str) -> dict:
         ctx = CommandContext("claim", user, task_id=task_id)

@@ -1,0 +1,43 @@
+"""The audit log is a hash chain: it verifies, and a changed or removed row is detected."""
+from sqlalchemy import text
+
+
+def _busy_history(whistle, fixtures):
+    whistle.deploy([fixtures / "review.bpmn"])
+    whistle.add_user("alice", ["command-centre"])
+    instance = whistle.start("review", data={"situation": "x"}, user="alice")
+    [task] = whistle.tasks("alice")
+    whistle.complete(task["task_id"], "alice", {"decision": "self", "意见": "街道自行处置"})
+    return instance
+
+
+def test_chain_verifies(whistle, fixtures):
+    _busy_history(whistle, fixtures)
+    report = whistle.verify_audit()
+    assert report.ok and report.rows == 6 and report.first_bad_id is None
+
+
+def test_modified_row_is_detected(whistle, fixtures):
+    instance = _busy_history(whistle, fixtures)
+    completed = next(e for e in whistle.show(instance)["audit"] if e["event"] == "task_completed")
+    with whistle.db.engine.begin() as conn:
+        conn.execute(text("UPDATE audit_event SET actor = 'bob' WHERE id = :id"), {"id": completed["id"]})
+    report = whistle.verify_audit()
+    assert not report.ok and report.first_bad_id == completed["id"]
+    assert "modified" in report.reason
+
+
+def test_removed_row_is_detected(whistle, fixtures):
+    _busy_history(whistle, fixtures)
+    with whistle.db.engine.begin() as conn:
+        conn.execute(text("DELETE FROM audit_event WHERE id = 3"))
+    report = whistle.verify_audit()
+    assert not report.ok and report.first_bad_id == 4
+    assert "link" in report.reason
+
+
+def test_completed_data_is_recorded(whistle, fixtures):
+    instance = _busy_history(whistle, fixtures)
+    completed = next(e for e in whistle.show(instance)["audit"] if e["event"] == "task_completed")
+    assert completed["details"]["data"] == {"decision": "self", "意见": "街道自行处置"}
+    assert completed["actor"] == "alice"
