@@ -13,7 +13,8 @@ from .audit import AuditLog, VerifyReport
 from .db import Database
 from .deployment import DeployedDefinition, Deployer, SpecCache
 from .errors import NotFound, NotMigrated
-from .models import DefinitionVersion, HumanTask, Incident, ProcessInstance, TaskCandidate
+from .models import (DefinitionVersion, HumanTask, Incident, MessageSubscription, ProcessInstance,
+                     TaskCandidate)
 from .runtime import CommandContext, Runtime, task_dict
 
 
@@ -88,6 +89,10 @@ class Whistle:
     def complete(self, task_id: str, user: str, data: dict | None = None) -> dict:
         return self.runtime.complete(task_id, user, data)
 
+    def message(self, name: str, key: str | None = None, data: dict | None = None, actor: str = "system") -> dict:
+        """Deliver a message from outside; NotFound (and nothing changed) when nobody awaits it."""
+        return self.runtime.deliver_message(name, key, data, actor)
+
     def tasks(self, user: str | None = None, limit: int = 200, offset: int = 0) -> list[dict]:
         """Open tasks; for a user, those claimed by them or offered to them and not claimed by someone else."""
         with self.db.read() as session:
@@ -134,6 +139,11 @@ class Whistle:
                                "created_at": i.created_at.isoformat(),
                                "resolved_at": i.resolved_at.isoformat() if i.resolved_at else None}
                               for i in incidents],
+                "messages": [{"message": m.message_name, "key": m.correlation_key, "element_id": m.element_id,
+                              "since": m.created_at.isoformat()}
+                             for m in session.execute(select(MessageSubscription)
+                                                      .where(MessageSubscription.instance_id == instance_id)
+                                                      .order_by(MessageSubscription.id)).scalars()],
                 "audit": audit_log.events_for_instance(session, instance_id),
             }
 

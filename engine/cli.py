@@ -102,6 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--user", required=True)
     p.add_argument("--data", help="submitted data as a JSON object")
 
+    p = command("message", "deliver a message to the instances waiting for it (or start the processes it starts)")
+    p.add_argument("name")
+    p.add_argument("--key", help="correlation key (e.g. a 12345 ticket id, a case number)")
+    p.add_argument("--data", help="message payload as a JSON object")
+    p.add_argument("--user", default="system")
+
     p = command("show", "show an instance: status, data, open tasks, incidents, audit trail")
     p.add_argument("instance_id", type=int)
 
@@ -187,6 +193,10 @@ def _dispatch(args) -> int:
     elif args.command == "complete":
         result = engine.complete(args.task_id, args.user, _json_arg(args.data, "--data"))
         _print(args, result, lambda v: f"completed; instance {v['instance_id']} is {v['status']}")
+    elif args.command == "message":
+        result = engine.message(args.name, args.key, _json_arg(args.data, "--data"), args.user)
+        _print(args, result, lambda v: f"message '{v['message']}' delivered to instances {v['delivered_to']}"
+               if v["delivered_to"] else f"message '{v['message']}' started instances {v['started']}")
     elif args.command == "show":
         _print(args, engine.show(args.instance_id), _show_text)
     elif args.command == "incidents":

@@ -14,6 +14,7 @@ from . import clock
 from .audit import AuditLog
 from .bpmn import BPMN_NS, CAMUNDA_NS, SPIFF_NS, WhistleParser, file_kind, schema_validator
 from .errors import DeploymentInvalid, NotFound, Problem
+from .messages import register_message_starts
 from .models import DefinitionVersion, SourceBlob, VersionSource
 
 DEFINITION_SUFFIXES = (".bpmn", ".dmn")
@@ -329,6 +330,7 @@ class Deployer:
             results.append(DeployedDefinition(key, kind, version.version, "new", name, own.name))
             if spec is not None:
                 new_specs.append((version.id, spec))
+                register_message_starts(session, version, spec[0])
         session.flush()
         # Cached only once the caller commits; a failed deployment leaves no trace, here either.
         session.info.setdefault("after_commit", []).extend(

@@ -27,7 +27,9 @@ from .bpmn import Assignment, dump_state, expression_of, load_state, to_json_val
 from .db import Database
 from .deployment import SpecCache, find_version
 from .errors import Conflict, Forbidden, IncidentRaised, InvalidInput, NotFound, WhistleError
-from .models import DefinitionVersion, HumanTask, Incident, ProcessInstance, TaskCandidate
+from .messages import deliver_to_task, sync_subscriptions, waiting_message_tasks
+from .models import (DefinitionVersion, HumanTask, Incident, MessageStart, MessageSubscription, ProcessInstance,
+                     TaskCandidate)
 from .scripting import script_engine
 
 
@@ -111,6 +113,7 @@ class Runtime:
              workflow: BpmnWorkflow) -> None:
         now = clock.now()
         self._sync_human_tasks(session, audit, ctx, instance, workflow, now)
+        sync_subscriptions(session, instance, workflow, now)
         instance.state = dump_state(workflow)
         instance.data = _case_data(workflow)
         instance.updated_at = now
@@ -178,22 +181,81 @@ class Runtime:
             if user:
                 find_user(session, user)
             definition = find_version(session, process_id, version)
-            ctx.version_id = definition.id
-            spec, subprocess_specs = self.specs.get(session, definition)
-            workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=script_engine())
-            workflow.task_tree.data.update(data or {})
-            now = clock.now()
-            instance = ProcessInstance(version_id=definition.id, process_id=definition.key, business_key=business_key,
-                                       status="running", state="", data={}, started_by=user, started_at=now,
-                                       updated_at=now)
-            session.add(instance)
-            session.flush()
-            ctx.instance_id = instance.id
-            audit.record("started", ctx.actor, instance.id, process_id=definition.key, version=definition.version,
-                         business_key=business_key, data=to_json_value(data or {}))
+            instance, workflow = self._new_instance(session, audit, ctx, definition, data, business_key, user)
             self._engine_steps(workflow, ctx)
             self.save(session, audit, ctx, instance, workflow)
             return instance.id
+
+        return self.run_command(ctx, work)
+
+    def _new_instance(self, session: Session, audit: AuditLog, ctx: CommandContext, definition: DefinitionVersion,
+                      data: dict | None, business_key: str | None, user: str | None):
+        ctx.version_id, ctx.process_id = definition.id, definition.key
+        spec, subprocess_specs = self.specs.get(session, definition)
+        workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=script_engine())
+        workflow.task_tree.data.update(data or {})
+        now = clock.now()
+        instance = ProcessInstance(version_id=definition.id, process_id=definition.key, business_key=business_key,
+                                   status="running", state="", data={}, started_by=user, started_at=now,
+                                   updated_at=now)
+        session.add(instance)
+        session.flush()
+        ctx.instance_id = instance.id
+        audit.record("started", ctx.actor, instance.id, process_id=definition.key, version=definition.version,
+                     business_key=business_key, data=to_json_value(data or {}))
+        return instance, workflow
+
+    def deliver_message(self, name: str, key: str | None = None, data: dict | None = None,
+                        actor: str = "system") -> dict:
+        """Deliver an outside message to exactly the instances waiting for it (or start the processes it starts)."""
+        if data is not None and not isinstance(data, dict):
+            raise InvalidInput("message data must be a JSON object")
+        ctx = CommandContext("message", actor)
+
+        def work(session: Session, audit: AuditLog) -> dict:
+            key_match = MessageSubscription.correlation_key.is_(None) if key is None \
+                else MessageSubscription.correlation_key == key
+            subscriptions = session.execute(select(MessageSubscription).where(
+                MessageSubscription.message_name == name, key_match).order_by(MessageSubscription.id)).scalars().all()
+            delivered: list[int] = []
+            for instance_id in dict.fromkeys(s.instance_id for s in subscriptions):
+                ctx.instance_id = instance_id
+                instance = self.lock_instance(session, instance_id)
+                workflow = self.load(session, instance)
+                caught = False
+                for sub in (s for s in subscriptions if s.instance_id == instance_id):
+                    task = workflow.get_task_from_id(UUID(sub.task_id)) if _has_task(workflow, sub.task_id) else None
+                    if task is None or task.state != TaskState.WAITING:
+                        continue  # delivered by a concurrent command a moment ago
+                    ctx.task_id, ctx.element_id = sub.task_id, sub.element_id
+                    deliver_to_task(task, data or {}, key)
+                    audit.record("message_received", actor, instance_id, sub.task_id, message=name, key=key,
+                                 element_id=sub.element_id, data=to_json_value(data or {}))
+                    caught = True
+                if caught:
+                    self._engine_steps(workflow, ctx)
+                    self.save(session, audit, ctx, instance, workflow)
+                    delivered.append(instance_id)
+            started: list[int] = []
+            if not subscriptions:
+                for start in session.execute(select(MessageStart).where(MessageStart.message_name == name)
+                                             .order_by(MessageStart.process_key)).scalars().all():
+                    definition = session.get(DefinitionVersion, start.version_id)
+                    instance, workflow = self._new_instance(session, audit, ctx, definition, {}, key, actor)
+                    ctx.new_instance = True
+                    self._engine_steps(workflow, ctx)
+                    [task] = [t for t in waiting_message_tasks(workflow) if t.task_spec.bpmn_id == start.element_id]
+                    deliver_to_task(task, data or {}, key)
+                    audit.record("message_received", actor, instance.id, str(task.id), message=name, key=key,
+                                 element_id=start.element_id, data=to_json_value(data or {}))
+                    self._engine_steps(workflow, ctx)
+                    self.save(session, audit, ctx, instance, workflow)
+                    started.append(instance.id)
+            if not delivered and not started:
+                for_key = f" with key '{key}'" if key is not None else " without a key"
+                raise NotFound(f"no instance is waiting for message '{name}'{for_key}, and no process starts with it; "
+                               f"nothing was changed")
+            return {"message": name, "key": key, "delivered_to": delivered, "started": started}
 
         return self.run_command(ctx, work)
 
