@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
+NODE_STAMP = node_modules/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 export WHISTLE_MODE ?= demo
@@ -15,7 +16,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# Browser assets (bpmn-js) from npm, pinned by package-lock.json; node_modules is never committed.
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $(NODE_STAMP)
+
+install: $(STAMP) $(NODE_STAMP)
 
 run: install
 	$(BIN)/whistle migrate

@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from . import clock
@@ -57,14 +57,16 @@ class AuditLog:
         last = session.execute(select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)).scalar()
         prev = last or GENESIS
         at = clock.now()
+        rows = []
         for event in self.pending:
             details = canonical_json(event.details or {})
             digest = row_hash(prev, at, event.event_type, event.actor, event.instance_id, event.task_id, details)
-            session.add(AuditEvent(at=at, event_type=event.event_type, actor=event.actor,
-                                   instance_id=event.instance_id, task_id=event.task_id,
-                                   details=details, prev_hash=prev, hash=digest))
+            rows.append({"at": at, "event_type": event.event_type, "actor": event.actor,
+                         "instance_id": event.instance_id, "task_id": event.task_id, "details": details,
+                         "prev_hash": prev, "hash": digest})
             prev = digest
-        session.flush()
+        session.flush()  # the rows these events refer to are written first
+        session.execute(insert(AuditEvent), rows)  # one batched statement, ids in chain order
         self.pending.clear()
 
 

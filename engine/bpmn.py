@@ -16,7 +16,10 @@ from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
 from SpiffWorkflow.spiff.parser.process import SPIFF_XSD, SpiffBpmnParser
 from SpiffWorkflow.spiff.parser.task_spec import SpiffTaskParser, UserTaskParser
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
-from SpiffWorkflow.spiff.specs.defaults import ManualTask, UserTask
+from SpiffWorkflow.bpmn.specs.defaults import BoundaryEvent, EventBasedGateway, IntermediateCatchEvent, StartEvent
+from SpiffWorkflow.spiff.specs.defaults import BusinessRuleTask, ManualTask, UserTask
+
+from . import dmn, timers
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
@@ -140,10 +143,12 @@ def expression_of(value: str) -> str | None:
 
 
 class _AssignmentMixin:
-    def parse_node(self):
-        result = super().parse_node()
-        self.task.assignment = read_assignment(self.node, self.task.lane)
-        return result
+    def create_task(self):
+        # Attached to the task spec itself, not in parse_node: for a multi-instance task parse_node ends
+        # holding the wrapper, while the READY instances people work on use this spec.
+        task = super().create_task()
+        task.assignment = read_assignment(self.node, task.lane)
+        return task
 
 
 class WhistleUserTaskParser(_AssignmentMixin, UserTaskParser):
@@ -155,13 +160,28 @@ class WhistleManualTaskParser(_AssignmentMixin, SpiffTaskParser):
 
 
 class WhistleParser(SpiffBpmnParser):
-    """SpiffWorkflow's parser (spiffworkflow: extensions, DMN) that also reads task assignment metadata."""
+    """SpiffWorkflow's parser (spiffworkflow: extensions, DMN) that also reads task assignment metadata,
+    and Whistle's timer events (``engine.timers``: Camunda-style literals, strict dates, gateway timers)."""
 
     OVERRIDE_PARSER_CLASSES = {
         **SpiffBpmnParser.OVERRIDE_PARSER_CLASSES,
         full_tag("userTask"): (WhistleUserTaskParser, UserTask),
         full_tag("manualTask"): (WhistleManualTaskParser, ManualTask),
+        full_tag("startEvent"): (timers.WhistleStartEventParser, StartEvent),
+        full_tag("boundaryEvent"): (timers.WhistleBoundaryEventParser, BoundaryEvent),
+        full_tag("intermediateCatchEvent"): (timers.WhistleIntermediateCatchEventParser, IntermediateCatchEvent),
+        full_tag("eventBasedGateway"): (timers.WhistleEventBasedGatewayParser, EventBasedGateway),
+        full_tag("businessRuleTask"): (dmn.WhistleBusinessRuleTaskParser, BusinessRuleTask),
     }
+
+    def add_bpmn_xml(self, bpmn, filename=None):
+        from .modelers import normalise  # modeler dialects (engine.modelers), in the parsed tree only
+
+        normalise(bpmn)
+        super().add_bpmn_xml(bpmn, filename)
+
+    def get_engine(self, decision_ref, node):
+        return dmn.engine_for(self, decision_ref, node)  # sandboxed, with proper hit policies (engine.dmn)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -190,6 +210,7 @@ def _make_registry():
     registry = BpmnWorkflowSerializer.configure(config)
     registry.register(Decimal, lambda v: {"value": str(v)}, lambda v: Decimal(v["value"]))
     registry.register(date, lambda v: {"value": v.isoformat()}, lambda v: date.fromisoformat(v["value"]))
+    timers.register_converters(registry)
     return registry
 
 

@@ -69,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument("--user", default="system", help="who deploys (recorded in the audit log)")
 
+    p = command("lint", "check BPMN/DMN files or folders as deploy would, without deploying (no database "
+                        "needed); exit 1 if there are errors")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+
     command("definitions", "list deployed processes, decisions and their versions")
 
     p = command("user", "manage local accounts")
@@ -80,6 +84,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--display-name")
     p = user_sub.add_parser("import", help="load groups and users from a JSON file (idempotent)", parents=[common])
     p.add_argument("file")
+
+    p = command("token", "bearer tokens for system clients of the REST API")
+    token_sub = p.add_subparsers(dest="token_command", required=True, metavar="ACTION")
+    p = token_sub.add_parser("create", help="create a token (printed once; only its hash is stored)",
+                             parents=[common])
+    p.add_argument("name")
+    p.add_argument("--user", required=True, help="the account the token acts as")
+    p.add_argument("--scope", action="append", default=[], dest="scopes", metavar="SCOPE",
+                   help="what it may change besides reading: tasks, start, message (repeat for several)")
+    p = token_sub.add_parser("revoke", help="revoke a token by name", parents=[common])
+    p.add_argument("name")
+    token_sub.add_parser("list", help="list tokens (never their values)", parents=[common])
 
     p = command("start", "start an instance of a process")
     p.add_argument("process_id")
@@ -118,10 +134,37 @@ def build_parser() -> argparse.ArgumentParser:
     audit_sub = p.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
     audit_sub.add_parser("verify", help="check the hash chain of the audit log", parents=[common])
 
-    p = command("serve", "serve the web application")
+    p = command("serve", "serve the web application (with one timer worker thread)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=5000)
     p.add_argument("--threads", type=int, default=8)
+    p.add_argument("--no-worker", action="store_true", help="do not fire timers in this process (run `whistle "
+                                                              "worker` elsewhere)")
+
+    p = command("worker", "fire due timers: run until stopped (SIGTERM/SIGINT), or once with --once")
+    p.add_argument("--once", action="store_true", help="fire what is due now, print how many, and exit")
+    p.add_argument("--poll", type=float, default=0.5, metavar="SECONDS",
+                   help="longest sleep when idle (default 0.5; it wakes earlier for a timer due sooner)")
+    p.add_argument("--batch", type=int, default=20, help="jobs acquired per round (default 20)")
+    p.add_argument("--lock-seconds", type=float, default=300.0,
+                   help="how long an acquired job stays locked to this worker (default 300)")
+    p.add_argument("--name", help="lock owner name (default host:pid:random)")
+
+    p = command("jobs", "list timer jobs that are due, locked by a worker, or failed")
+    p.add_argument("--all", action="store_true", help="also list jobs scheduled for later")
+    p.add_argument("--retry", type=int, metavar="JOB_ID", help="give a failed job new attempts, due now")
+
+    p = command("clock", "show the engine clock, or move it (demo and test mode only)")
+    clock_sub = p.add_subparsers(dest="clock_command", required=True, metavar="ACTION")
+    clock_sub.add_parser("show", help="the engine time, the system time and the shift", parents=[common])
+    p = clock_sub.add_parser("advance", help="move the clock forward by an ISO 8601 duration, like PT31M or P3D",
+                             parents=[common])
+    p.add_argument("duration")
+    p.add_argument("--user", default="system")
+    p = clock_sub.add_parser("set", help="set the clock to a date-time with offset, like 2027-04-01T09:00:00+08:00",
+                             parents=[common])
+    p.add_argument("when")
+    p.add_argument("--user", default="system")
     return parser
 
 
@@ -162,13 +205,19 @@ def _dispatch(args) -> int:
     if args.command == "serve":
         from webui.server import serve
 
-        serve(args.db, args.host, args.port, args.threads)
+        serve(args.db, args.host, args.port, args.threads, worker=not args.no_worker)
         return 0
+    if args.command == "lint":
+        return _lint(args)
 
     engine = Whistle(args.db)
+    if args.command == "worker":
+        return _worker(args, engine)
     if args.command == "deploy":
         results = [r.to_dict() for r in engine.deploy(args.paths, actor=args.user)]
-        _print(args, results, lambda rows: _table(rows, ["process_id", "kind", "version", "status", "name", "file"]))
+        _print(args, results, lambda rows: "\n".join(
+            [_table(rows, ["process_id", "kind", "version", "status", "name", "file"])]
+            + [f"warning: {_problem_text(w)}" for r in rows if r["status"] == "new" for w in r["warnings"]]))
     elif args.command == "definitions":
         _print(args, engine.definitions(), lambda rows: _table(
             rows, ["process_id", "kind", "version", "name", "running_instances", "deployed_at", "file"]))
@@ -179,6 +228,15 @@ def _dispatch(args) -> int:
     elif args.command == "user" and args.user_command == "import":
         result = engine.import_users(args.file)
         _print(args, result, lambda v: f"{v['users']} users ({v['created']} new), {v['groups']} groups")
+    elif args.command == "token" and args.token_command == "create":
+        result = engine.create_token(args.name, args.user, args.scopes)
+        _print(args, result, lambda v: f"token {v['name']} for {v['user']} (scopes: {', '.join(v['scopes']) or 'read only'})"
+                                       f"\n{v['token']}\nstore it now: it is not shown again")
+    elif args.command == "token" and args.token_command == "revoke":
+        _print(args, engine.revoke_token(args.name), lambda v: f"token {v['name']} revoked at {v['revoked_at']}")
+    elif args.command == "token":
+        _print(args, engine.list_tokens(), lambda rows: _table(
+            rows, ["name", "user", "scopes", "created_at", "last_used_at", "revoked_at"]))
     elif args.command == "start":
         instance_id = engine.start(args.process_id, args.version, _json_arg(args.data, "--data"),
                                    args.business_key, args.user)
@@ -202,6 +260,21 @@ def _dispatch(args) -> int:
     elif args.command == "incidents":
         _print(args, engine.incidents(args.instance), lambda rows: _table(
             rows, ["incident_id", "instance_id", "process_id", "command", "element_id", "error", "created_at"]))
+    elif args.command == "jobs" and args.retry is not None:
+        _print(args, engine.retry_job(args.retry), lambda v: f"job {v['job_id']} will be tried again "
+                                                             f"({v['retries']} attempts), due {v['due_at']}")
+    elif args.command == "jobs":
+        _print(args, engine.jobs(include_scheduled=args.all), lambda rows: _table(
+            rows, ["job_id", "state", "instance_id", "process_id", "element_id", "kind", "due_at", "lock_owner",
+                   "retries", "last_error"]))
+    elif args.command == "clock":
+        if args.clock_command == "advance":
+            result = engine.clock_advance(args.duration, actor=args.user)
+        elif args.clock_command == "set":
+            result = engine.clock_set(args.when, actor=args.user)
+        else:
+            result = engine.clock_show()
+        _print(args, result, _clock_text)
     elif args.command == "audit" and args.audit_command == "verify":
         report = engine.verify_audit()
         _print(args, report.to_dict(), lambda r: (
@@ -211,16 +284,78 @@ def _dispatch(args) -> int:
     return 0
 
 
+def _problem_text(p: dict) -> str:
+    where = p["file"] + (f":{p['line']}" if p.get("line") else "") + (f" [{p['element_id']}]" if p.get("element_id")
+                                                                     else "")
+    return f"{where}: {p['message']}"
+
+
+def _lint(args) -> int:
+    """``whistle lint``: every problem deploy would report, errors and warnings; nothing is deployed."""
+    from .lint import lint_paths
+
+    problems = [p.to_dict() for p in lint_paths(args.paths)]
+    errors = sum(p["severity"] == "error" for p in problems)
+    warnings = len(problems) - errors
+    summary = (f"{errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}"
+               + ("" if errors else " — ready to deploy"))
+    _print(args, {"ok": not errors, "errors": errors, "warnings": warnings, "problems": problems},
+           lambda v: "\n".join([f"{p['severity']}: {_problem_text(p)}" for p in v["problems"]] + [summary]))
+    return 1 if errors else 0
+
+
 def _show_text(v: dict) -> str:
     lines = [f"instance {v['instance_id']}: {v['process_id']} v{v['version']} — {v['status']}",
              f"business key: {v['business_key'] or '-'}   started by {v['started_by'] or '-'} at {v['started_at']}",
              f"data: {json.dumps(v['data'], ensure_ascii=False)}", "", "open tasks:",
              _table(v["open_tasks"], ["task_id", "name", "candidate_groups", "assignee", "due_at"])]
+    if v.get("timers"):
+        lines += ["", "waiting timers:", _table(v["timers"], ["element_id", "kind", "timer_type", "due_at", "state",
+                                                               "last_error"])]
     if v["incidents"]:
         lines += ["", "incidents:", _table(v["incidents"], ["incident_id", "command", "element_id", "error"])]
     lines += ["", "audit:", _table([{**e, "details": json.dumps(e["details"], ensure_ascii=False)[:80]}
                                     for e in v["audit"]], ["at", "event", "actor", "details"])]
     return "\n".join(lines)
+
+
+def _clock_text(v: dict) -> str:
+    lines = [f"engine time: {v['now']}", f"system time: {v['system_time']}",
+             f"shift:       {v['offset']} ({v['source']}; mode {v['mode']})"]
+    if not v["shift_allowed"] and v["offset_seconds"]:
+        lines.append("(the stored shift is ignored outside demo and test mode)")
+    return "\n".join(lines)
+
+
+def _worker(args, engine) -> int:
+    """``whistle worker``: fire due timers; stop cleanly on SIGTERM/SIGINT (the job in hand is finished)."""
+    import signal
+    import threading
+
+    from .jobs import JobExecutor
+
+    executor = JobExecutor(engine.db, engine.runtime, owner=args.name, lock_seconds=args.lock_seconds)
+    if args.once:
+        result = executor.fire_due(batch=args.batch)
+        _print(args, {"fired": result.fired, "failed": result.failed, "skipped": result.skipped,
+                      "owner": executor.owner},
+               lambda v: f"fired {v['fired']} timer job{'s' if v['fired'] != 1 else ''}"
+                         + (f", {v['failed']} failed" if v["failed"] else ""))
+        return 0
+    stop = threading.Event()
+
+    def on_signal(signum, _frame):
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    if not args.json:
+        print(f"timer worker {executor.owner} started (poll {args.poll:g} s, batch {args.batch}); "
+              f"stop with Ctrl-C or SIGTERM", flush=True)
+    total = executor.run(stop, poll_interval=args.poll, batch=args.batch)
+    _print(args, {"fired": total.fired, "failed": total.failed, "skipped": total.skipped, "owner": executor.owner},
+           lambda v: f"timer worker stopped: fired {v['fired']}, failed {v['failed']}")
+    return 0
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
@@ -18,6 +19,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# The session of the write transaction the current code runs in (a command, a timer job), for services a BPMN
+# service task calls (engine.services): they read inside the same transaction as the step that asked.
+current_session: ContextVar[Session | None] = ContextVar("whistle_current_session", default=None)
 DEFAULT_SQLITE_PATH = PROJECT_ROOT / "var" / "whistle.sqlite"
 
 
@@ -63,7 +68,8 @@ def make_engine(url: str | None = None) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # No pre-ping (a round trip per command); connections are recycled instead.
+    return create_engine(url, pool_recycle=1800, pool_size=10, max_overflow=20)
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -104,12 +110,14 @@ class Database:
     def write(self) -> Iterator[Session]:
         """One command = one transaction: commit on success, roll back on any exception."""
         session = self._writer()
+        token = current_session.set(session)
         try:
             with session.begin():
                 yield session
             for callback in session.info.pop("after_commit", []):
                 callback()
         finally:
+            current_session.reset(token)
             session.close()
 
     @contextmanager

@@ -12,7 +12,10 @@ from sqlalchemy.orm import Session
 
 from . import clock
 from .audit import AuditLog
-from .bpmn import BPMN_NS, CAMUNDA_NS, SPIFF_NS, WhistleParser, file_kind, schema_validator
+from . import lint
+from . import forms as form_files
+from .bpmn import BPMN_NS, WhistleParser, file_kind, schema_validator
+from .dmn import decision_ref
 from .errors import DeploymentInvalid, NotFound, Problem
 from .messages import register_message_starts
 from .models import DefinitionVersion, SourceBlob, VersionSource
@@ -28,6 +31,7 @@ class SourceFile:
     tree: etree._ElementTree | None = None
     ids: dict[str, int] = field(default_factory=dict)  # element id -> line
     line_ids: dict[int, str] = field(default_factory=dict)  # line -> first element id on it
+    warnings: dict[str | None, list[Problem]] = field(default_factory=dict)  # lint warnings by definition key
 
     @property
     def sha256(self) -> str:
@@ -42,10 +46,11 @@ class DeployedDefinition:
     status: str  # new | unchanged
     name: str | None
     source_file: str
+    warnings: list[dict] = field(default_factory=list)  # lint warnings (engine.lint), as Problem dicts
 
     def to_dict(self) -> dict:
         return {"process_id": self.key, "kind": self.kind, "version": self.version, "status": self.status,
-                "name": self.name, "file": self.source_file}
+                "name": self.name, "file": self.source_file, "warnings": self.warnings}
 
 
 def collect_files(paths: list[str | Path]) -> list[tuple[str, Path]]:
@@ -55,7 +60,7 @@ def collect_files(paths: list[str | Path]) -> list[tuple[str, Path]]:
         path = Path(raw)
         if path.is_dir():
             for child in sorted(path.rglob("*")):
-                if child.is_file() and child.suffix.lower() in DEFINITION_SUFFIXES:
+                if child.is_file() and (child.suffix.lower() in DEFINITION_SUFFIXES or form_files.is_form_file(child.name)):
                     found.append((str(Path(raw) / child.relative_to(path)), child))
         elif path.is_file():
             found.append((str(raw), path))
@@ -67,9 +72,9 @@ def collect_files(paths: list[str | Path]) -> list[tuple[str, Path]]:
 def read_sources(paths: list[str | Path]) -> tuple[list[SourceFile], list[Problem]]:
     sources, problems = [], []
     for name, path in collect_files(paths):
-        kind = file_kind(name)
+        kind = "form" if form_files.is_form_file(name) else file_kind(name)
         if kind is None:
-            problems.append(Problem(name, None, None, "not a .bpmn or .dmn file"))
+            problems.append(Problem(name, None, None, "not a .bpmn, .dmn or .form.json file"))
             continue
         try:
             content = path.read_text(encoding="utf-8")
@@ -119,10 +124,11 @@ class SpecCache:
         with self._lock:
             self._specs[version_id] = (spec, subprocess_specs)
 
-    def get(self, session: Session, version: DefinitionVersion) -> tuple:
-        cached = self._specs.get(version.id)
+    def get(self, session: Session, version_id: int) -> tuple:
+        cached = self._specs.get(version_id)
         if cached is not None:
             return cached
+        version = session.get(DefinitionVersion, version_id)
         rows = session.execute(select(VersionSource.file_name, SourceBlob.content)
                                .join(SourceBlob, SourceBlob.sha256 == VersionSource.blob_sha256)
                                .where(VersionSource.version_id == version.id)).all()
@@ -130,7 +136,7 @@ class SpecCache:
         for file_name, content in rows:
             if file_kind(file_name) == "dmn":
                 parser.add_dmn_str(content.encode("utf-8"), filename=file_name)
-            else:
+            elif file_kind(file_name) == "bpmn":  # forms (.form.json) are stored with the version too
                 parser.add_bpmn_str(content.encode("utf-8"), filename=file_name)
         spec = parser.get_spec(version.key)
         built = (spec, parser.get_subprocess_specs(version.key))
@@ -141,12 +147,7 @@ class SpecCache:
 def _dependencies(node: etree._Element) -> tuple[list[tuple[str, etree._Element]], list[tuple[str, etree._Element]]]:
     """Called processes and decisions referenced inside a process element."""
     calls = [(el.get("calledElement"), el) for el in node.iter(f"{{{BPMN_NS}}}callActivity")]
-    decisions = []
-    for el in node.iter(f"{{{BPMN_NS}}}businessRuleTask"):
-        ref = el.get(f"{{{CAMUNDA_NS}}}decisionRef")
-        for called in el.iter(f"{{{SPIFF_NS}}}calledDecisionId"):
-            ref = ref or (called.text or "").strip()
-        decisions.append((ref, el))
+    decisions = [(decision_ref(el), el) for el in node.iter(f"{{{BPMN_NS}}}businessRuleTask")]
     return calls, decisions
 
 
@@ -157,6 +158,7 @@ class Deployer:
     def check(self, session: Session, sources: list[SourceFile], problems: list[Problem]) -> dict:
         """Validate and parse everything; returns the plan (definitions and their files) or raises."""
         # Every stage runs on the files that passed the stages before, so one deploy reports every problem.
+        forms = form_files.split_sources(sources, problems)  # .form.json files: checked, then stored with their processes
         validator = schema_validator()
         bad: set[str] = set()
         for source in sources:
@@ -169,6 +171,7 @@ class Deployer:
                 for line, message in validator.errors(source.tree):
                     problems.append(Problem(source.name, line, source.line_ids.get(line), f"BPMN schema: {message}"))
                     bad.add(source.name)
+        problems.extend(lint.precheck(sources, bad))  # modeler extensions, decision tables (engine.lint)
 
         by_name = {s.name: s for s in sources}
         parser = WhistleParser()
@@ -249,6 +252,7 @@ class Deployer:
                 parser.dmn_parsers[did].parse()
             except Exception as exc:
                 problems.append(_spiff_problem(by_name, source, exc))
+        problems.extend(lint.check(sources, problems))  # errors block; warnings stay on the sources
         if problems:
             raise DeploymentInvalid(problems)
 
@@ -271,6 +275,9 @@ class Deployer:
             if did not in parser.dmn_parsers:
                 continue
             plan[("decision", did)] = (parser.dmn_parsers[did].get_name(), source, {source.name: source}, None)
+        form_files.attach(plan, forms, problems)
+        if problems:
+            raise DeploymentInvalid(problems)
         return plan
 
     def _load_deployed(self, session, parser, kind, key, extra_files, problems, source, element) -> bool:
@@ -305,6 +312,7 @@ class Deployer:
     def deploy(self, session: Session, audit: AuditLog, paths: list[str | Path], actor: str) -> list[DeployedDefinition]:
         sources, problems = read_sources(paths)
         plan = self.check(session, sources, problems)
+        form_files.carry_over(session, plan)
         now = clock.now()
         results: list[DeployedDefinition] = []
         new_specs = []
@@ -313,11 +321,12 @@ class Deployer:
                 "\n".join(sorted(f.sha256 for f in files.values())).encode()).hexdigest()
             latest = latest_version(session, key, kind)
             if latest is not None and latest.content_hash == content_hash:
-                results.append(DeployedDefinition(key, kind, latest.version, "unchanged", latest.name, latest.source_file))
+                results.append(DeployedDefinition(key, kind, latest.version, "unchanged", latest.name, latest.source_file,
+                                                  list(latest.warnings or [])))
                 continue
             version = DefinitionVersion(key=key, kind=kind, version=(latest.version + 1) if latest else 1,
                                         name=name, content_hash=content_hash, source_file=own.name,
-                                        deployed_at=now, deployed_by=actor, warnings=[])
+                                        deployed_at=now, deployed_by=actor, warnings=lint.warnings_of(own, key))
             session.add(version)
             session.flush()
             for f in files.values():
@@ -327,15 +336,31 @@ class Deployer:
                 session.add(VersionSource(version_id=version.id, file_name=f.name, blob_sha256=f.sha256))
             audit.record("deployed", actor, kind=kind, key=key, version=version.version, file=own.name,
                          content_hash=content_hash)
-            results.append(DeployedDefinition(key, kind, version.version, "new", name, own.name))
+            results.append(DeployedDefinition(key, kind, version.version, "new", name, own.name, version.warnings))
             if spec is not None:
                 new_specs.append((version.id, spec))
                 register_message_starts(session, version, spec[0])
+                self._schedule_timer_starts(session, audit, version, spec[0], own, actor)
         session.flush()
         # Cached only once the caller commits; a failed deployment leaves no trace, here either.
         session.info.setdefault("after_commit", []).extend(
             (lambda vid=vid, s=s: self.specs.put(vid, *s)) for vid, s in new_specs)
         return results
+
+
+    @staticmethod
+    def _schedule_timer_starts(session: Session, audit: AuditLog, version: DefinitionVersion, spec,
+                               own: SourceFile, actor: str) -> None:
+        """The new version owns the process's timer start schedule; older versions' jobs are dropped."""
+        from .jobs import schedule_timer_starts
+        from .timers import TimerValueError
+
+        try:
+            schedule_timer_starts(session, audit, version, spec, actor)
+        except TimerValueError as exc:
+            element_id = getattr(exc, "element_id", None)
+            raise DeploymentInvalid([Problem(own.name, own.ids.get(element_id) if element_id else None,
+                                             element_id, str(exc))])
 
 
 def latest_version(session: Session, key: str, kind: str = "process") -> DefinitionVersion | None:

@@ -19,6 +19,10 @@ from SpiffWorkflow.bpmn.util import BpmnEvent
 from .models import DefinitionVersion, MessageStart, MessageSubscription, ProcessInstance
 
 
+# Set on a workflow when it is loaded or created: how many message catches were waiting then.
+WAITED_ON_LOAD = "whistle_waiting_messages"
+
+
 def correlation_key(task, business_key: str | None) -> str | None:
     definition: MessageEventDefinition = task.task_spec.event_definition
     if definition.correlation_properties:
@@ -35,6 +39,8 @@ def waiting_message_tasks(workflow: BpmnWorkflow) -> list:
 
 def sync_subscriptions(session: Session, instance: ProcessInstance, workflow: BpmnWorkflow, now: datetime) -> None:
     waiting = {str(task.id): task for task in waiting_message_tasks(workflow)} if not workflow.completed else {}
+    if not waiting and not getattr(workflow, WAITED_ON_LOAD, True):
+        return  # nothing waited before this command and nothing waits now: no rows to look at
     existing = {row.task_id: row for row in session.execute(
         select(MessageSubscription).where(MessageSubscription.instance_id == instance.id)).scalars()}
     gone = [row.id for task_id, row in existing.items() if task_id not in waiting]

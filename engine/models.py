@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from .db import UTCDateTime
@@ -72,7 +72,7 @@ class HumanTask(Base):
 
     __tablename__ = "human_task"
     __table_args__ = (
-        Index("ix_human_task_status_assignee", "status", "assignee"),
+        Index("ix_human_task_status_assignee_due", "status", "assignee", "due_at"),  # the inbox (migration 0004)
         Index("ix_human_task_instance", "instance_id", "status"),
         Index("ix_human_task_status_due", "status", "due_at"),
     )
@@ -180,3 +180,93 @@ class MessageStart(Base):
     process_key: Mapped[str] = mapped_column(String(255), primary_key=True)
     version_id: Mapped[int] = mapped_column(ForeignKey("definition_version.id"))
     element_id: Mapped[str] = mapped_column(String(255))
+
+
+class TimerJob(Base):
+    """A timer waiting to fire: one row per waiting timer of an instance, or per timer start event of the
+    deployed version that owns the schedule (``instance_id`` is then NULL).
+
+    Rows are written with the instance state (``Runtime.save``) or at deploy, and taken by job executors:
+    a worker sets ``lock_owner``/``lock_expires_at`` to claim a due job; a crashed worker's lock expires.
+    """
+
+    __tablename__ = "timer_job"
+    __table_args__ = (Index("ix_timer_job_due_at", "due_at"),
+                      Index("ix_timer_job_instance", "instance_id"),
+                      Index("ix_timer_job_process_kind", "process_id", "kind"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instance.id"))
+    version_id: Mapped[int] = mapped_column(ForeignKey("definition_version.id"))
+    process_id: Mapped[str] = mapped_column(String(255))
+    task_id: Mapped[str | None] = mapped_column(String(36))  # the waiting SpiffWorkflow task
+    element_id: Mapped[str] = mapped_column(String(255))  # the timer event's BPMN id
+    kind: Mapped[str] = mapped_column(String(32))  # boundary | boundary_non_interrupting | intermediate | ...
+    timer_type: Mapped[str] = mapped_column(String(16))  # date | duration | cycle
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    schedule: Mapped[dict | None] = mapped_column(JSON)  # timer start cycles: repetitions left, period
+    lock_owner: Mapped[str | None] = mapped_column(String(128))
+    lock_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    retries: Mapped[int] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incident.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ClockSetting(Base):
+    """The shift of the engine clock in demo and test mode (one row), shared by every process."""
+
+    __tablename__ = "clock_setting"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    offset_us: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_by: Mapped[str | None] = mapped_column(String(128))
+
+
+class ApiToken(Base):
+    """A bearer token for a system client (a 12345 hotline, a grid platform). Only its SHA-256 is stored;
+    the token acts as ``username`` within its ``scopes`` (``engine.tokens.SCOPES``)."""
+
+    __tablename__ = "api_token"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    username: Mapped[str] = mapped_column(String(128))
+    scopes: Mapped[list] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str | None] = mapped_column(String(128))
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Attachment(Base):
+    """A file attached to a case (a photo of the problem, a signed letter). The bytes live under the
+    attachments folder with a random name (``storage_name``); ``id`` is the random public id used in case data.
+    Until its case exists (a start form), ``instance_id`` is NULL and only the uploader may read it."""
+
+    __tablename__ = "attachment"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    task_id: Mapped[str | None] = mapped_column(String(64))
+    field: Mapped[str | None] = mapped_column(String(128))
+    file_name: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    storage_name: Mapped[str] = mapped_column(String(64), unique=True)
+    uploaded_by: Mapped[str] = mapped_column(String(128))
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TaskDraft(Base):
+    """A form saved but not yet submitted, per user: ``task_key`` is a task id, or ``start:<process id>``."""
+
+    __tablename__ = "task_draft"
+    task_key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    username: Mapped[str] = mapped_column(String(128), primary_key=True)
+    data: Mapped[dict] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# "Done by me" in the inbox and "cases I started" (migration 0005).
+Index("ix_human_task_completed_by", HumanTask.completed_by, HumanTask.completed_at)
+Index("ix_process_instance_started_by", ProcessInstance.started_by)

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, Callable
 from uuid import UUID
 
-from sqlalchemy import delete, select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -20,16 +20,16 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.util.task import TaskState
 
-from . import clock
-from .accounts import find_user, groups_of
+from . import clock, jobs, timers
+from .accounts import find_user
 from .audit import AuditLog
 from .bpmn import Assignment, dump_state, expression_of, load_state, to_json_value
 from .db import Database
 from .deployment import SpecCache, find_version
 from .errors import Conflict, Forbidden, IncidentRaised, InvalidInput, NotFound, WhistleError
-from .messages import deliver_to_task, sync_subscriptions, waiting_message_tasks
-from .models import (DefinitionVersion, HumanTask, Incident, MessageStart, MessageSubscription, ProcessInstance,
-                     TaskCandidate)
+from .messages import WAITED_ON_LOAD, deliver_to_task, sync_subscriptions, waiting_message_tasks
+from .models import (DefinitionVersion, HumanTask, Incident, Membership, MessageStart, MessageSubscription,
+                     ProcessInstance, TaskCandidate, UserAccount)
 from .scripting import script_engine
 
 
@@ -103,15 +103,16 @@ class Runtime:
         return instance
 
     def load(self, session: Session, instance: ProcessInstance) -> BpmnWorkflow:
-        version = session.get(DefinitionVersion, instance.version_id)
-        spec, subprocess_specs = self.specs.get(session, version)
+        spec, subprocess_specs = self.specs.get(session, instance.version_id)
         workflow = load_state(instance.state, spec, subprocess_specs)
         workflow.script_engine = script_engine()
+        setattr(workflow, WAITED_ON_LOAD, len(waiting_message_tasks(workflow)))
         return workflow
 
     def save(self, session: Session, audit: AuditLog, ctx: CommandContext, instance: ProcessInstance,
              workflow: BpmnWorkflow) -> None:
         now = clock.now()
+        jobs.sync_instance_jobs(session, audit, ctx.actor, instance, workflow, now)  # timers fired, timers waiting
         self._sync_human_tasks(session, audit, ctx, instance, workflow, now)
         sync_subscriptions(session, instance, workflow, now)
         instance.state = dump_state(workflow)
@@ -140,13 +141,14 @@ class Runtime:
             if task_id in known:
                 continue
             ctx.task_id, ctx.element_id = task_id, task.task_spec.bpmn_id
-            row = self._new_human_task(session, instance, task, now)
+            row, groups = self._new_human_task(session, instance, task, now)
             audit.record("task_created", ctx.actor, instance.id, task_id, name=row.name, element_id=row.element_id,
-                         candidate_groups=sorted(c.name for c in row_candidates(session, row, "group")),
+                         candidate_groups=groups,
                          assignee=row.assignee, due_at=row.due_at.isoformat() if row.due_at else None)
         ctx.task_id = ctx.element_id = None
 
-    def _new_human_task(self, session: Session, instance: ProcessInstance, task, now: datetime) -> HumanTask:
+    def _new_human_task(self, session: Session, instance: ProcessInstance, task,
+                        now: datetime) -> tuple[HumanTask, list[str]]:
         spec = task.task_spec
         assignment: Assignment = getattr(spec, "assignment", None) or Assignment(lane=spec.lane)
         groups = _names(evaluate_setting(task, assignment.candidate_groups))
@@ -161,13 +163,9 @@ class Runtime:
                         assignee=str(assignee) if assignee else None, created_at=now,
                         due_at=_due_at(evaluate_setting(task, assignment.due_date), now))
         session.add(row)
-        session.flush()
-        for name in groups:
-            session.add(TaskCandidate(task_id=row.id, kind="group", name=name))
-        for name in users:
-            session.add(TaskCandidate(task_id=row.id, kind="user", name=name))
-        session.flush()
-        return row
+        session.add_all([TaskCandidate(task_id=row.id, kind="group", name=name) for name in groups]
+                        + [TaskCandidate(task_id=row.id, kind="user", name=name) for name in users])
+        return row, groups
 
     # -- commands ---------------------------------------------------------------------------------------
 
@@ -189,11 +187,14 @@ class Runtime:
         return self.run_command(ctx, work)
 
     def _new_instance(self, session: Session, audit: AuditLog, ctx: CommandContext, definition: DefinitionVersion,
-                      data: dict | None, business_key: str | None, user: str | None):
+                      data: dict | None, business_key: str | None, user: str | None, start_event: str | None = None):
         ctx.version_id, ctx.process_id = definition.id, definition.key
-        spec, subprocess_specs = self.specs.get(session, definition)
+        spec, subprocess_specs = self.specs.get(session, definition.id)
         workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=script_engine())
         workflow.task_tree.data.update(data or {})
+        setattr(workflow, WAITED_ON_LOAD, 0)
+        # A process that starts only with timers begins now; a due timer-start job names its start event.
+        timers.fire_start_event(workflow, start_event)
         now = clock.now()
         instance = ProcessInstance(version_id=definition.id, process_id=definition.key, business_key=business_key,
                                    status="running", state="", data={}, started_by=user, started_at=now,
@@ -263,7 +264,7 @@ class Runtime:
         ctx = CommandContext("claim", user, task_id=task_id)
 
         def work(session: Session, audit: AuditLog) -> dict:
-            row = self._open_task(session, task_id, ctx)
+            row, _ = self._open_task(session, task_id, ctx)
             self._authorize(session, row, user)
             if row.assignee == user:
                 return task_dict(session, row)
@@ -279,7 +280,7 @@ class Runtime:
         ctx = CommandContext("unclaim", user, task_id=task_id)
 
         def work(session: Session, audit: AuditLog) -> dict:
-            row = self._open_task(session, task_id, ctx)
+            row, _ = self._open_task(session, task_id, ctx)
             if row.assignee is None:
                 raise Conflict(f"task '{row.name}' is not claimed")
             if row.assignee != user:
@@ -296,11 +297,13 @@ class Runtime:
         ctx = CommandContext("complete", user, task_id=task_id)
 
         def work(session: Session, audit: AuditLog) -> dict:
-            row = self._open_task(session, task_id, ctx)
+            row, instance = self._open_task(session, task_id, ctx)
             self._authorize(session, row, user)
             if row.assignee and row.assignee != user:
                 raise Forbidden(f"task '{row.name}' is claimed by {row.assignee}; only they can complete it")
-            workflow = self.load(session, self._instance_of(session, row, ctx))
+            if instance.status != "running":
+                raise Conflict(f"instance {instance.id} is {instance.status}")
+            workflow = self.load(session, instance)
             spiff_task = workflow.get_task_from_id(UUID(task_id)) if _has_task(workflow, task_id) else None
             if spiff_task is None or spiff_task.state != TaskState.READY:
                 raise Conflict(f"task '{row.name}' is no longer waiting to be completed")
@@ -312,7 +315,6 @@ class Runtime:
             row.assignee = row.assignee or user
             audit.record("task_completed", user, row.instance_id, row.id, name=row.name, data=to_json_value(data or {}))
             self._engine_steps(workflow, ctx)
-            instance = session.get(ProcessInstance, row.instance_id)
             self.save(session, audit, ctx, instance, workflow)
             return {"task_id": task_id, "instance_id": row.instance_id, "status": instance.status}
 
@@ -327,37 +329,38 @@ class Runtime:
         workflow.do_engine_steps(will_complete_task=will_run)
         ctx.task_id = ctx.element_id = None
 
-    def _open_task(self, session: Session, task_id: str, ctx: CommandContext) -> HumanTask:
-        row = session.get(HumanTask, task_id)
-        if row is None:
+    def _open_task(self, session: Session, task_id: str, ctx: CommandContext) -> tuple[HumanTask, ProcessInstance]:
+        """Lock the task's instance (and the task row) in one statement, then check the task is still open.
+
+        A concurrent command that got there first is seen: PostgreSQL re-reads locked rows after waiting,
+        and SQLite's BEGIN IMMEDIATE made this transaction wait before it read anything.
+        """
+        found = session.execute(select(HumanTask, ProcessInstance)
+                                .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
+                                .where(HumanTask.id == task_id).with_for_update()
+                                .execution_options(populate_existing=True)).first()
+        if found is None:
             raise NotFound(f"no task {task_id}")
+        row, instance = found
         ctx.instance_id, ctx.process_id, ctx.version_id = row.instance_id, row.process_id, row.version_id
-        # Lock the instance first, then re-read the task: a concurrent command that got there first is seen.
-        self.lock_instance(session, row.instance_id)
-        row = session.execute(select(HumanTask).where(HumanTask.id == task_id)
-                              .execution_options(populate_existing=True)).scalar_one()
         if row.status != "open":
             by = f" by {row.completed_by}" if row.completed_by else ""
             raise Conflict(f"task '{row.name}' is already {row.status}{by}")
-        return row
-
-    def _instance_of(self, session: Session, row: HumanTask, ctx: CommandContext) -> ProcessInstance:
-        instance = session.get(ProcessInstance, row.instance_id)
-        if instance.status != "running":
-            raise Conflict(f"instance {instance.id} is {instance.status}")
-        return instance
+        return row, instance
 
     def _authorize(self, session: Session, row: HumanTask, username: str) -> None:
-        user = find_user(session, username)
-        if row.assignee == username:
+        """One query: the user exists, and is the assignee, a candidate user, or in a candidate group."""
+        member_of = select(Membership.group_name).where(Membership.user_id == UserAccount.id).correlate(UserAccount)
+        candidate = select(TaskCandidate.task_id).where(TaskCandidate.task_id == row.id, or_(
+            (TaskCandidate.kind == "user") & (TaskCandidate.name == username),
+            (TaskCandidate.kind == "group") & TaskCandidate.name.in_(member_of))).correlate(UserAccount).exists()
+        found = session.execute(select(UserAccount.active, candidate).where(UserAccount.username == username)).first()
+        if found is None or not found[0]:
+            raise NotFound(f"no user '{username}'")
+        if row.assignee == username or found[1]:
             return
-        candidates = session.execute(select(TaskCandidate).where(TaskCandidate.task_id == row.id)).scalars().all()
-        groups = {c.name for c in candidates if c.kind == "group"}
-        users = {c.name for c in candidates if c.kind == "user"}
-        if username in users or groups & groups_of(session, user):
-            return
-        who = ", ".join(sorted(groups)) or "nobody"
-        raise Forbidden(f"{username} may not work on task '{row.name}': it is for {who}")
+        groups = sorted(c.name for c in row_candidates(session, row, "group"))
+        raise Forbidden(f"{username} may not work on task '{row.name}': it is for {', '.join(groups) or 'nobody'}")
 
 
 # -- queries over projections (no instance is deserialized) --------------------------------------------------

@@ -29,6 +29,19 @@ class WhistleScriptEngine(PythonScriptEngine):
             raise WorkflowTaskException(f"Error evaluating expression '{expression}': {_describe(exc)}",
                                         task=task, exception=exc) from exc
 
+    def call_service(self, task, operation_name=None, operation_params=None, **kwargs):
+        """A BPMN service task: run the named Whistle service (``engine.services``) in this command's
+        transaction. Returns JSON text, which SpiffWorkflow stores in the task's result variable."""
+        from . import services
+
+        try:
+            return services.call(operation_name, operation_params or {})
+        except SpiffWorkflowException:
+            raise
+        except Exception as exc:
+            raise WorkflowTaskException(f"service '{operation_name}' failed: {_describe(exc)}", task=task,
+                                        exception=exc) from exc
+
     def create_task_exec_exception(self, task, script, err):
         line_number, error_line = self.get_error_line_number_and_content(script, err)
         if isinstance(err, SpiffWorkflowException):

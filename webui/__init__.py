@@ -10,6 +10,7 @@ from engine.api import Whistle
 from engine.errors import WhistleError
 
 from .api import api
+from .web import init_web
 
 HTTP_STATUS = {"not_found": 404, "forbidden": 403, "conflict": 409, "invalid": 422, "invalid_deployment": 422,
                "incident": 422, "not_migrated": 503, "error": 400}
@@ -19,7 +20,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     app.config.update(
         DATABASE_URL=os.environ.get("WHISTLE_DATABASE_URL"),
-        SECRET_KEY=os.environ.get("WHISTLE_SECRET_KEY") or os.urandom(32),
+        SECRET_KEY=os.environ.get("WHISTLE_SECRET_KEY"),  # unset: kept in var/secret_key (webui.web)
         JSON_AS_ASCII=False,
     )
     app.config.update(config or {})
@@ -37,4 +38,5 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         return jsonify(exc.to_dict()), HTTP_STATUS.get(exc.kind, 400)
 
     app.register_blueprint(api, url_prefix="/api/v1")
+    init_web(app)  # the staff pages: sign-in, inbox, forms, cases (webui.pages)
     return app

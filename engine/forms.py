@@ -1,0 +1,619 @@
+"""Task forms as data: ``<form-key>.form.json`` files deployed and versioned with the processes that use them.
+
+A designer changes a form without code: edit the JSON file next to the BPMN file and deploy the folder.
+A process version stores the form files its ``formKey`` attributes name (literal keys on user tasks, manual
+tasks and start events, including those inside sub-processes), so the content hash covers them and a changed
+form makes a new version; running cases keep the forms of the version they started on.
+
+The format (documented for designers in ``docs/forms.md``)::
+
+    {"key": "whistle-review", "title": "指挥中心审核", "title_en": "Command centre review",
+     "description": "…", "show": ["situation_label", "location", "description", "photos"],
+     "fields": [{"name": "decision", "label": "审核结论", "type": "radio", "required": true,
+                 "options": [{"value": "whistle", "label": "吹哨"}, {"value": "reject", "label": "驳回"}]},
+                {"name": "reject_reason", "label": "驳回理由", "type": "textarea",
+                 "visible_when": {"field": "decision", "equals": "reject"}}],
+     "rules": [{"when": {"field": "decision", "equals": "reject"}, "require": ["reject_reason"],
+                "message": "驳回必须填写驳回理由", "message_en": "A rejection needs a reason"}]}
+
+Field types: text, textarea, number, select, radio, checkbox, date, datetime, file, hidden. Conditions are
+``{"field": NAME, OP: VALUE}`` with OP one of equals, not_equals, in, not_in, gt, gte, lt, lte, filled, or
+``{"all": [...]}`` / ``{"any": [...]}`` / ``{"not": {...}}``.
+
+This module knows nothing of the web: ``validate`` takes the submitted strings (a mapping of name to list
+of strings, as an HTML form posts them) and returns typed data and per-field messages in Chinese or English.
+"""
+from __future__ import annotations
+
+import json
+import re
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, Iterable, Mapping
+
+from .errors import Problem
+
+FORM_SUFFIX = ".form.json"
+FIELD_TYPES = ("text", "textarea", "number", "select", "radio", "checkbox", "date", "datetime", "file", "hidden")
+OPTION_TYPES = ("select", "radio")
+OPERATORS = ("equals", "not_equals", "in", "not_in", "gt", "gte", "lt", "lte", "filled")
+NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+FIELD_KEYS = {"name", "label", "label_en", "type", "required", "required_when", "visible_when", "options",
+              "multiple", "min", "max", "min_length", "max_length", "integer", "step", "help", "help_en",
+              "placeholder", "placeholder_en", "default", "prefill", "label_to", "max_files", "rows"}
+FORM_KEYS = {"key", "title", "title_en", "description", "description_en", "fields", "rules", "show",
+             "case_labels", "case_title", "case_fields", "submit", "submit_en", "business_key_prefix"}
+TEXT_LIMIT = {"text": 500, "textarea": 10000}
+
+MESSAGES = {
+    "required": ("此项必须填写", "This field is required"),
+    "choose": ("请选择一项", "Choose one of the options"),
+    "not_option": ("所选内容不在可选范围内", "Not one of the options"),
+    "number": ("请输入数字", "Enter a number"),
+    "integer": ("请输入整数", "Enter a whole number"),
+    "min": ("不能小于 {min}", "Must be at least {min}"),
+    "max": ("不能大于 {max}", "Must be at most {max}"),
+    "min_length": ("至少填写 {min_length} 个字", "Write at least {min_length} characters"),
+    "max_length": ("最多填写 {max_length} 个字", "Write at most {max_length} characters"),
+    "date": ("请输入日期（年-月-日）", "Enter a date (YYYY-MM-DD)"),
+    "datetime": ("请输入日期和时间", "Enter a date and time"),
+    "files": ("最多上传 {max_files} 个文件", "Upload at most {max_files} files"),
+    "rule": ("填写内容不符合要求", "This does not meet the form's rules"),
+}
+
+
+def message(code: str, lang: str = "zh", **values) -> str:
+    zh, en = MESSAGES[code]
+    return (en if lang == "en" else zh).format(**values)
+
+
+def is_form_file(name: str) -> bool:
+    return str(name).lower().endswith(FORM_SUFFIX)
+
+
+def key_of_file(name: str) -> str:
+    base = str(name).replace("\\", "/").rsplit("/", 1)[-1]
+    return base[: -len(FORM_SUFFIX)]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Checking a form file (at deploy time)
+
+def _line_of(content: str, needle: str) -> int | None:
+    position = content.find(needle)
+    return content.count("\n", 0, position) + 1 if position >= 0 else None
+
+
+def check_form(file_name: str, content: str) -> tuple[dict | None, list[Problem]]:
+    """Parse and check one form file; every problem names the file, the line and the field."""
+    problems: list[Problem] = []
+
+    def problem(text: str, field: str | None = None) -> None:
+        line = _line_of(content, f'"{field}"') if field else None
+        problems.append(Problem(file_name, line, field, f"form: {text}"))
+
+    try:
+        form = json.loads(content)
+    except json.JSONDecodeError as exc:
+        return None, [Problem(file_name, exc.lineno, None, f"form: not valid JSON ({exc.msg})")]
+    if not isinstance(form, dict):
+        return None, [Problem(file_name, 1, None, "form: the file must hold one JSON object")]
+    key = key_of_file(file_name)
+    if not KEY_RE.match(key):
+        problem(f"'{key}' is not a usable form key (letters, digits, '-', '_', '.')")
+    if form.get("key", key) != key:
+        problem(f"key '{form.get('key')}' differs from the file name; name the file {form.get('key')}{FORM_SUFFIX}")
+    for unknown in sorted(set(form) - FORM_KEYS):
+        problem(f"unknown setting '{unknown}' (known: {', '.join(sorted(FORM_KEYS))})", unknown)
+    if not isinstance(form.get("title"), str) or not form.get("title", "").strip():
+        problem("needs a title (shown to the clerk, in Chinese)")
+    fields = form.get("fields", [])
+    if not isinstance(fields, list):
+        problem("'fields' must be a list")
+        fields = []
+    names: dict[str, dict] = {}
+    for index, field in enumerate(fields):
+        if not isinstance(field, dict):
+            problem(f"fields[{index}] must be an object")
+            continue
+        name = field.get("name")
+        if not isinstance(name, str) or not NAME_RE.match(name):
+            problem(f"fields[{index}] needs a name made of letters, digits and '_' (got {name!r})")
+            continue
+        if name in names:
+            problem(f"field '{name}' is defined twice", name)
+        names[name] = field
+        for unknown in sorted(set(field) - FIELD_KEYS):
+            problem(f"field '{name}': unknown setting '{unknown}'", name)
+        kind = field.get("type", "text")
+        if kind not in FIELD_TYPES:
+            problem(f"field '{name}': unknown type '{kind}' (use one of {', '.join(FIELD_TYPES)})", name)
+        if kind != "hidden" and not (isinstance(field.get("label"), str) and field["label"].strip()):
+            problem(f"field '{name}' needs a label", name)
+        if "required" in field and not isinstance(field["required"], bool):
+            problem(f"field '{name}': 'required' is true or false", name)
+        options = field.get("options")
+        if kind in OPTION_TYPES and not options:
+            problem(f"field '{name}': a {kind} needs options", name)
+        if options is not None:
+            if kind not in OPTION_TYPES + ("checkbox",):
+                problem(f"field '{name}': options only apply to select, radio and checkbox", name)
+            elif not isinstance(options, list) or not all(
+                    isinstance(o, dict) and "value" in o and isinstance(o.get("label"), str) for o in options):
+                problem(f"field '{name}': options are a list of {{\"value\": …, \"label\": \"…\"}}", name)
+            elif len({_text(o["value"]) for o in options}) != len(options):
+                problem(f"field '{name}': two options have the same value", name)
+        for bound in ("min", "max"):
+            if bound in field and kind == "number" and not isinstance(field[bound], (int, float)):
+                problem(f"field '{name}': '{bound}' must be a number", name)
+        if kind == "hidden" and "prefill" not in field and "default" not in field:
+            problem(f"field '{name}': a hidden field needs a prefill or a default", name)
+        prefill = field.get("prefill")
+        if prefill is not None and not _valid_prefill(prefill):
+            problem(f"field '{name}': prefill is \"user\", \"display_name\" or {{\"groups\": [\"grid-{{}}\", …]}}", name)
+        if "label_to" in field and (kind not in OPTION_TYPES or not NAME_RE.match(str(field["label_to"]))):
+            problem(f"field '{name}': label_to names a data field and applies to select and radio", name)
+    for name, field in names.items():
+        for setting in ("visible_when", "required_when"):
+            if setting in field:
+                for text in _condition_problems(field[setting], names):
+                    problem(f"field '{name}': {setting}: {text}", name)
+    rules = form.get("rules", [])
+    if not isinstance(rules, list):
+        problem("'rules' must be a list")
+        rules = []
+    for index, rule in enumerate(rules):
+        if not isinstance(rule, dict) or "when" not in rule or not ("require" in rule or "check" in rule):
+            problem(f"rules[{index}] needs 'when' and 'require' (a list of fields) or 'check' (a condition)")
+            continue
+        if not isinstance(rule.get("message"), str) or not rule["message"].strip():
+            problem(f"rules[{index}] needs a message (in Chinese, e.g. \"扣分必须填写原因\")")
+        for text in _condition_problems(rule["when"], names):
+            problem(f"rules[{index}].when: {text}")
+        if "check" in rule:
+            for text in _condition_problems(rule["check"], names):
+                problem(f"rules[{index}].check: {text}")
+            if rule.get("field") not in names:
+                problem(f"rules[{index}] with a check names the field its message belongs to ('field')")
+        for target in rule.get("require", []) or []:
+            if target not in names:
+                problem(f"rules[{index}] requires '{target}', which is not a field of this form")
+    for setting in ("show", "case_fields", "case_title"):
+        value = form.get(setting, [])
+        if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
+            problem(f"'{setting}' is a list of case data names", setting)
+    labels = form.get("case_labels", {})
+    if not isinstance(labels, dict):
+        problem("'case_labels' maps data names to a label or to {\"label\": …, \"options\": {…}}")
+    return (form if not problems else None), problems
+
+
+def _valid_prefill(prefill) -> bool:
+    if prefill in ("user", "display_name"):
+        return True
+    return (isinstance(prefill, dict) and isinstance(prefill.get("groups"), list)
+            and all(isinstance(p, str) and p.count("{}") == 1 for p in prefill["groups"]))
+
+
+def _condition_problems(condition, names: Mapping[str, dict]) -> list[str]:
+    if not isinstance(condition, dict):
+        return ["a condition is an object like {\"field\": \"decision\", \"equals\": \"reject\"}"]
+    if "all" in condition or "any" in condition:
+        items = condition.get("all", condition.get("any"))
+        if not isinstance(items, list):
+            return ["'all'/'any' take a list of conditions"]
+        return [p for item in items for p in _condition_problems(item, names)]
+    if "not" in condition:
+        return _condition_problems(condition["not"], names)
+    found = []
+    if "data" in condition:
+        if not isinstance(condition["data"], str) or not condition["data"]:
+            found.append("'data' names a case data field")
+    elif condition.get("field") not in names:
+        found.append(f"'{condition.get('field')}' is not a field of this form")
+    ops = [op for op in condition if op not in ("field", "data")]
+    if len(ops) != 1 or ops[0] not in OPERATORS:
+        found.append(f"use exactly one of {', '.join(OPERATORS)}")
+    elif ops[0] in ("in", "not_in") and not isinstance(condition[ops[0]], list):
+        found.append(f"'{ops[0]}' takes a list")
+    return found
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Which forms a process uses
+
+def referenced_keys(process_node) -> set[str]:
+    """Literal form keys of the user tasks, manual tasks and start events inside a process element."""
+    from .bpmn import BPMN_NS, expression_of, read_assignment
+
+    keys = set()
+    for tag in ("userTask", "manualTask", "startEvent"):
+        for node in process_node.iter(f"{{{BPMN_NS}}}{tag}"):
+            key = read_assignment(node, None).form_key
+            if key and expression_of(key) is None:
+                keys.add(key)
+    return keys
+
+
+def split_sources(sources: list, problems: list[Problem]) -> list:
+    """Take the form files out of a deployment's sources (in place) and check them; returns the good ones."""
+    forms = [s for s in sources if s.kind == "form"]
+    sources[:] = [s for s in sources if s.kind != "form"]
+    good = []
+    seen: dict[str, str] = {}
+    for source in forms:
+        key = key_of_file(source.name)
+        if key in seen:
+            problems.append(Problem(source.name, None, None, f"form: key '{key}' is also defined by {seen[key]}"))
+            continue
+        seen[key] = source.name
+        form, found = check_form(source.name, source.content)
+        problems.extend(found)
+        if form is not None:
+            good.append(source)
+    return good
+
+
+def attach(plan: dict, forms: list, problems: list[Problem]) -> None:
+    """Add to each process's files the forms that its BPMN files name (so they are stored and hashed with it).
+
+    A form that no process of the deployment uses is a problem: deploy a form together with its process
+    (e.g. the whole folder).
+    """
+    by_key = {key_of_file(f.name): f for f in forms}
+    used: set[str] = set()
+    for (kind, _key), entry in plan.items():
+        if kind != "process":
+            continue
+        files = entry[2]
+        for form_key in sorted(wanted_keys(files)):
+            if form_key in by_key:
+                files[by_key[form_key].name] = by_key[form_key]
+                used.add(form_key)
+    for key, source in by_key.items():
+        if key not in used:
+            problems.append(Problem(source.name, None, None,
+                                    f"form: no process deployed with it has formKey '{key}'; deploy a form together "
+                                    f"with the process that uses it (e.g. the whole folder)"))
+
+
+def carry_over(session, plan: dict) -> None:
+    """Forms a process names but this deployment lacks are taken from its latest deployed version, so that
+    deploying just the changed BPMN file keeps the forms (and an unchanged process stays unchanged)."""
+    from sqlalchemy import select
+
+    from .models import DefinitionVersion, SourceBlob, VersionSource
+
+    for (kind, key), entry in plan.items():
+        if kind != "process":
+            continue
+        files = entry[2]
+        have = {key_of_file(name) for name in files if is_form_file(name)}
+        missing = wanted_keys(files) - have
+        if not missing:
+            continue
+        latest = session.execute(select(DefinitionVersion).where(
+            DefinitionVersion.key == key, DefinitionVersion.kind == "process")
+            .order_by(DefinitionVersion.version.desc()).limit(1)).scalar()
+        if latest is None:
+            continue
+        rows = session.execute(select(VersionSource.file_name, SourceBlob.content)
+                               .join(SourceBlob, SourceBlob.sha256 == VersionSource.blob_sha256)
+                               .where(VersionSource.version_id == latest.id)).all()
+        for file_name, content in rows:
+            if is_form_file(file_name) and key_of_file(file_name) in missing:
+                files[file_name] = type(entry[1])(file_name, content, "form")
+
+
+def wanted_keys(files: Mapping[str, Any]) -> set[str]:
+    """Form keys named by the BPMN files of one version's file set."""
+    from .bpmn import BPMN_NS
+
+    keys: set[str] = set()
+    for source in files.values():
+        if getattr(source, "kind", None) == "bpmn" and source.tree is not None:
+            for process in source.tree.getroot().iter(f"{{{BPMN_NS}}}process"):
+                keys |= referenced_keys(process)
+    return keys
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Conditions, prefill and validation of a submission
+
+def _text(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
+def _filled(value) -> bool:
+    return value not in (None, "", [], False)
+
+
+def _answered(field: dict, value) -> bool:
+    """A required field is answered: a choice (``false`` is a choice), a ticked box, or a non-empty value."""
+    kind = field.get("type", "text")
+    if kind in OPTION_TYPES:
+        return value is not None and value != []
+    if kind == "checkbox" and not field.get("options"):
+        return value is True
+    return _filled(value)
+
+
+def _compare(value, other, op) -> bool:
+    try:
+        if isinstance(other, (int, float)) and not isinstance(other, bool):
+            value = float(value)
+        return {"gt": value > other, "gte": value >= other, "lt": value < other, "lte": value <= other}[op]
+    except (TypeError, ValueError):
+        return False
+
+
+def holds(condition: dict | None, values: Mapping[str, Any], context: Mapping[str, Any] | None = None) -> bool:
+    """Evaluate a form condition over typed values (missing values are empty); ``{"data": name, …}`` reads
+    the case data (``context``) instead of the form."""
+    if not condition:
+        return True
+    if "all" in condition:
+        return all(holds(c, values, context) for c in condition["all"])
+    if "any" in condition:
+        return any(holds(c, values, context) for c in condition["any"])
+    if "not" in condition:
+        return not holds(condition["not"], values, context)
+    value = (context or {}).get(condition["data"]) if "data" in condition else values.get(condition["field"])
+    if "equals" in condition:
+        return _text(value) == _text(condition["equals"]) if not isinstance(value, list) else \
+            _text(condition["equals"]) in [_text(v) for v in value]
+    if "not_equals" in condition:
+        return _text(value) != _text(condition["not_equals"])
+    if "in" in condition:
+        return _text(value) in [_text(v) for v in condition["in"]]
+    if "not_in" in condition:
+        return _text(value) not in [_text(v) for v in condition["not_in"]]
+    if "filled" in condition:
+        return _filled(value) == bool(condition["filled"])
+    for op in ("gt", "gte", "lt", "lte"):
+        if op in condition:
+            return value is not None and value != "" and _compare(value, condition[op], op)
+    return False
+
+
+def prefill(form: dict, username: str | None, groups: Iterable[str], display_name: str | None = None) -> dict:
+    """Initial values: defaults, the signed-in user (``"user"``: the account name, ``"display_name"``: the
+    person's name), or a part of one of their groups (``{"groups": ["grid-{}"]}``: e.g. the street)."""
+    values: dict[str, Any] = {}
+    groups = sorted(groups)
+    for field in form.get("fields", []):
+        if "default" in field:
+            values[field["name"]] = field["default"]
+        source = field.get("prefill")
+        if source == "user" and username:
+            values[field["name"]] = username
+        elif source == "display_name" and (display_name or username):
+            values[field["name"]] = display_name or username
+        elif isinstance(source, dict):
+            for pattern in source.get("groups", []):
+                regex = re.compile("^" + re.escape(pattern).replace(r"\{\}", "(.+?)") + "$")
+                match = next((m for m in (regex.match(g) for g in groups) if m), None)
+                if match:
+                    values[field["name"]] = match.group(1)
+                    break
+    return values
+
+
+def option_label(field: dict, value, lang: str = "zh") -> str | None:
+    for option in field.get("options") or []:
+        if _text(option["value"]) == _text(value):
+            return option.get("label_en") if lang == "en" and option.get("label_en") else option["label"]
+    return None
+
+
+def visible(field: dict, values: Mapping[str, Any], context: Mapping[str, Any] | None = None) -> bool:
+    return holds(field.get("visible_when"), values, context)
+
+
+def validate(form: dict, submitted: Mapping[str, list[str]], *, username: str | None = None,
+             groups: Iterable[str] = (), display_name: str | None = None, context: Mapping[str, Any] | None = None,
+             lang: str = "zh", tz=None) -> tuple[dict, dict[str, str]]:
+    """Typed data and per-field messages for a submission. File fields carry attachment ids (uploaded first).
+
+    Fields hidden by ``visible_when`` are neither required nor submitted; an empty choice, number or date is
+    left out (so it does not overwrite case data). Hidden fields take their prefill or default, never what the
+    browser sent. ``context`` is the case data, for conditions that read it.
+    """
+    fields = form.get("fields", [])
+    fixed = prefill(form, username, groups, display_name)
+    raw: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for field in fields:
+        name = field["name"]
+        values = [v for v in submitted.get(name, [])]
+        kind = field.get("type", "text")
+        if kind == "hidden":
+            raw[name] = fixed.get(name)
+            continue
+        try:
+            raw[name] = _convert(field, values, tz)
+        except _Invalid as exc:
+            errors[name] = message(exc.code, lang, **{**field, **exc.values})
+            raw[name] = None
+    data: dict[str, Any] = {}
+    for field in fields:
+        name = field["name"]
+        kind = field.get("type", "text")
+        if not visible(field, raw, context):
+            continue
+        value = raw.get(name)
+        if name in errors:
+            continue
+        required = field.get("required", False) or (
+            "required_when" in field and holds(field["required_when"], raw, context))
+        if required and not _answered(field, value):
+            errors[name] = message("choose" if kind in OPTION_TYPES else "required", lang)
+            continue
+        problem = _limits(field, value)
+        if problem:
+            errors[name] = message(problem, lang, **field)
+            continue
+        if value is None:
+            continue
+        data[name] = value
+        if field.get("label_to") and value not in (None, ""):
+            data[field["label_to"]] = option_label(field, value, "zh")
+    for rule in form.get("rules", []):
+        if not holds(rule["when"], raw, context):
+            continue
+        text = rule.get("message_en") if lang == "en" and rule.get("message_en") else rule.get("message")
+        for target in rule.get("require", []) or []:
+            if not _filled(raw.get(target)) and target not in errors:
+                errors[target] = text or message("rule", lang)
+        if "check" in rule and not holds(rule["check"], raw, context) and rule["field"] not in errors:
+            errors[rule["field"]] = text or message("rule", lang)
+    return data, errors
+
+
+class _Invalid(ValueError):
+    def __init__(self, code: str, **values):
+        super().__init__(code)
+        self.code = code
+        self.values = values
+
+
+def _convert(field: dict, values: list[str], tz):
+    kind = field.get("type", "text")
+    values = [v.strip() if isinstance(v, str) else v for v in values]
+    first = next((v for v in values if v not in ("", None)), "")
+    if kind in ("text", "textarea"):
+        return first
+    if kind == "number":
+        if first == "":
+            return None
+        try:
+            number = Decimal(first.replace(",", ""))
+        except InvalidOperation:
+            raise _Invalid("number")
+        if not number.is_finite():
+            raise _Invalid("number")
+        if field.get("integer"):
+            if number != number.to_integral_value():
+                raise _Invalid("integer")
+            return int(number)
+        return int(number) if number == number.to_integral_value() and "." not in first else float(number)
+    if kind in OPTION_TYPES or (kind == "checkbox" and field.get("options")):
+        chosen = [v for v in values if v not in ("", None)]
+        options = {_text(o["value"]): o["value"] for o in field.get("options", [])}
+        for value in chosen:
+            if value not in options:
+                raise _Invalid("not_option")
+        typed = list(dict.fromkeys(options[v] for v in chosen))
+        if kind == "checkbox" or field.get("multiple"):
+            return typed
+        return typed[0] if typed else None
+    if kind == "checkbox":
+        return any(v in ("on", "true", "1", "yes") for v in values)
+    if kind == "date":
+        if first == "":
+            return None
+        try:
+            return date.fromisoformat(first).isoformat()
+        except ValueError:
+            raise _Invalid("date")
+    if kind == "datetime":
+        if first == "":
+            return None
+        try:
+            moment = datetime.fromisoformat(first)
+        except ValueError:
+            raise _Invalid("datetime")
+        if moment.tzinfo is None and tz is not None:
+            moment = moment.replace(tzinfo=tz)
+        if moment.tzinfo is None:
+            raise _Invalid("datetime")
+        return moment.isoformat(timespec="minutes")
+    if kind == "file":
+        return [v for v in dict.fromkeys(values) if v]
+    return first
+
+
+def _limits(field: dict, value) -> str | None:
+    kind = field.get("type", "text")
+    if value in (None, "", []):
+        return None
+    if kind == "number":
+        if "min" in field and value < field["min"]:
+            return "min"
+        if "max" in field and value > field["max"]:
+            return "max"
+    if kind in ("text", "textarea"):
+        if "min_length" in field and len(value) < field["min_length"]:
+            return "min_length"
+        limit = field.get("max_length", TEXT_LIMIT[kind])
+        if len(value) > limit:
+            field.setdefault("max_length", limit)
+            return "max_length"
+    if kind in ("date", "datetime"):
+        if "min" in field and str(value) < str(field["min"]):
+            return "min"
+        if "max" in field and str(value) > str(field["max"]):
+            return "max"
+    if kind == "file" and len(value) > int(field.get("max_files", 10)):
+        field.setdefault("max_files", 10)
+        return "files"
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Labels for case data (the case page, the inbox)
+
+def case_labels(forms: Iterable[dict]) -> dict[str, dict]:
+    """Labels of data names and their values from a version's forms: field labels and options, then each
+    form's ``case_labels`` (which win)."""
+    labels: dict[str, dict] = {}
+    explicit: dict[str, dict] = {}
+    for form in forms:
+        for field in form.get("fields", []):
+            if field.get("type") == "hidden" and not field.get("label"):
+                continue
+            entry = labels.setdefault(field["name"], {"label": field.get("label") or field["name"],
+                                                      "label_en": field.get("label_en"), "options": {}})
+            for option in field.get("options") or []:
+                entry["options"].setdefault(_text(option["value"]), (option["label"], option.get("label_en")))
+            if field.get("type") == "file":
+                entry["file"] = True
+        for name, value in (form.get("case_labels") or {}).items():
+            if isinstance(value, str):
+                value = {"label": value}
+            entry = explicit.setdefault(name, {"label": value.get("label", name), "label_en": value.get("label_en"),
+                                               "options": {}})
+            for option_value, option_label_ in (value.get("options") or {}).items():
+                if isinstance(option_label_, dict):
+                    entry["options"][option_value] = (option_label_.get("label"), option_label_.get("label_en"))
+                else:
+                    entry["options"][option_value] = (option_label_, None)
+            if value.get("file"):
+                entry["file"] = True
+    for name, entry in explicit.items():
+        base = labels.get(name, {"options": {}})
+        labels[name] = {**base, **{k: v for k, v in entry.items() if k != "options"},
+                        "options": {**base.get("options", {}), **entry["options"]}}
+    return labels
+
+
+def case_fields(forms: Iterable[dict]) -> list[str]:
+    """The case data a case page lists, in order (the forms' ``case_fields``; empty: every labelled name)."""
+    keys: list[str] = []
+    for form in forms:
+        for key in form.get("case_fields") or []:
+            if key not in keys:
+                keys.append(key)
+    return keys
+
+
+def case_title_keys(forms: Iterable[dict]) -> list[str]:
+    keys: list[str] = []
+    for form in forms:
+        for key in form.get("case_title") or []:
+            if key not in keys:
+                keys.append(key)
+    return keys or ["title", "situation_name", "situation_label", "subject", "description"]

@@ -1,0 +1,292 @@
+"""Task forms as data (engine.forms): checked at deploy, stored and versioned with their process, validated
+on submission; and the engine queries the pages use (who may start, the inbox, drafts, diagram states)."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import shutil
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from engine import forms
+from engine.errors import DeploymentInvalid, Forbidden
+
+PROJECT = Path(__file__).parent.parent
+WHISTLE_DIR = PROJECT / "processes" / "whistle"
+FORMS_DIR = WHISTLE_DIR / "forms"
+DEMO = json.loads((PROJECT / "processes" / "demo-accounts.json").read_text(encoding="utf-8"))
+GROUPS_OF = {u["username"]: u["groups"] for u in DEMO["users"]}
+BPMN = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
+CAMUNDA = "{http://camunda.org/schema/1.0/bpmn}"
+
+REVIEW = {
+    "key": "review", "title": "审核",
+    "fields": [
+        {"name": "decision", "label": "结论", "type": "radio", "required": True,
+         "options": [{"value": "ok", "label": "通过"}, {"value": "reject", "label": "驳回"}]},
+        {"name": "reason", "label": "理由", "type": "textarea", "visible_when": {"field": "decision", "equals": "reject"}},
+        {"name": "deduction", "label": "扣分", "type": "number", "min": 0, "max": 10},
+        {"name": "deduction_reason", "label": "扣分原因", "type": "text"},
+        {"name": "count", "label": "人数", "type": "number", "integer": True},
+        {"name": "when", "label": "时间", "type": "datetime"},
+        {"name": "day", "label": "日期", "type": "date"},
+        {"name": "urgent", "label": "紧急", "type": "checkbox"},
+        {"name": "depts", "label": "部门", "type": "select", "multiple": True,
+         "options": [{"value": "dept-a", "label": "甲"}, {"value": "dept-b", "label": "乙"}]},
+        {"name": "kind", "label": "类别", "type": "select", "label_to": "kind_name",
+         "options": [{"value": "k1", "label": "第一类"}]},
+        {"name": "score", "label": "满意度", "type": "radio",
+         "options": [{"value": 5, "label": "满意"}, {"value": 1, "label": "不满意"}]},
+        {"name": "ok", "label": "到场", "type": "radio", "options": [{"value": True, "label": "是"},
+                                                                     {"value": False, "label": "否"}]},
+        {"name": "reporter", "type": "hidden", "prefill": "user"},
+        {"name": "street", "label": "街道", "type": "text", "prefill": {"groups": ["grid-{}", "street-{}-command"]}},
+    ],
+    "rules": [
+        {"when": {"field": "decision", "equals": "reject"}, "require": ["reason"], "message": "驳回必须填写理由"},
+        {"when": {"field": "deduction", "gt": 0}, "require": ["deduction_reason"], "message": "扣分必须填写原因",
+         "message_en": "A deduction needs a reason"},
+        {"when": {"data": "locked", "equals": True}, "check": {"field": "urgent", "equals": False}, "field": "urgent",
+         "message": "已锁定的案件不能标为紧急"},
+    ],
+}
+
+
+def submit(**values) -> dict[str, list[str]]:
+    return {k: v if isinstance(v, list) else [v] for k, v in values.items()}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Checking and validating (no database)
+
+def test_a_good_form_passes_the_deploy_check():
+    form, problems = forms.check_form("review.form.json", json.dumps(REVIEW, ensure_ascii=False))
+    assert problems == [] and form["key"] == "review"
+
+
+@pytest.mark.parametrize("change, expected", [
+    (lambda f: f["fields"].append({"name": "x", "label": "X", "type": "colour"}), "unknown type 'colour'"),
+    (lambda f: f["fields"].append({"name": "y", "type": "text"}), "field 'y' needs a label"),
+    (lambda f: f["fields"].append({"name": "z", "label": "Z", "type": "select"}), "a select needs options"),
+    (lambda f: f["fields"].append(dict(f["fields"][0])), "field 'decision' is defined twice"),
+    (lambda f: f["fields"][1].update(visible_when={"field": "nope", "equals": 1}), "'nope' is not a field"),
+    (lambda f: f["rules"].append({"when": {"field": "decision", "equals": "ok"}, "require": ["ghost"],
+                                  "message": "x"}), "requires 'ghost'"),
+    (lambda f: f["rules"].append({"when": {"field": "decision", "equals": "ok"}, "require": ["reason"]}),
+     "needs a message"),
+    (lambda f: f.update(key="other"), "differs from the file name"),
+    (lambda f: f.update(colour="red"), "unknown setting 'colour'"),
+    (lambda f: f["fields"][0].update(required="yes"), "'required' is true or false"),
+    (lambda f: f["fields"].append({"name": "h", "type": "hidden"}), "needs a prefill or a default"),
+])
+def test_form_problems_name_the_file_line_and_field(change, expected):
+    form = json.loads(json.dumps(REVIEW))
+    change(form)
+    text = json.dumps(form, ensure_ascii=False, indent=2)
+    checked, problems = forms.check_form("forms/review.form.json", text)
+    assert checked is None
+    assert any(expected in p.message for p in problems), problems
+    assert all(p.file == "forms/review.form.json" for p in problems)
+
+
+def test_invalid_json_is_reported_with_its_line():
+    _, [problem] = forms.check_form("x.form.json", '{\n  "key": "x",\n  "title": "X"\n  "fields": []\n}')
+    assert problem.line == 4 and "not valid JSON" in problem.message
+
+
+def test_validation_types_values_and_keeps_messages_per_field():
+    data, errors = forms.validate(REVIEW, submit(decision="ok", deduction="3", deduction_reason="迟到", count="12",
+                                                 when="2026-09-28T09:30", day="2026-09-28", urgent="true",
+                                                 depts=["dept-b", "dept-a"], kind="k1", score="5", ok="false",
+                                                 reporter="someone-else", street="overwritten?"),
+                                  username="li.wei", groups=["street-wudadao-command"], tz=_zone())
+    assert errors == {}
+    assert data == {"decision": "ok", "deduction": 3, "deduction_reason": "迟到", "count": 12,
+                    "when": "2026-09-28T09:30+08:00", "day": "2026-09-28", "urgent": True,
+                    "depts": ["dept-b", "dept-a"], "kind": "k1", "kind_name": "第一类", "score": 5, "ok": False,
+                    "reporter": "li.wei", "street": "overwritten?"}
+
+
+def _zone():
+    from engine.workdays import timezone
+
+    return timezone()
+
+
+def test_validation_messages():
+    _, errors = forms.validate(REVIEW, submit(decision="", deduction="11", count="1.5", day="28/9", kind="k9"))
+    assert errors == {"decision": "请选择一项", "deduction": "不能大于 10", "count": "请输入整数",
+                      "day": "请输入日期（年-月-日）", "kind": "所选内容不在可选范围内",
+                      "deduction_reason": "扣分必须填写原因"}
+    _, errors = forms.validate(REVIEW, submit(decision="reject", deduction="2"))
+    assert errors == {"reason": "驳回必须填写理由", "deduction_reason": "扣分必须填写原因"}
+    _, errors = forms.validate(REVIEW, submit(decision="ok", deduction="2"), lang="en")
+    assert errors == {"deduction_reason": "A deduction needs a reason"}
+    _, errors = forms.validate(REVIEW, submit(decision="ok", deduction="abc"), lang="en")
+    assert errors == {"deduction": "Enter a number"}
+    _, errors = forms.validate(REVIEW, submit(decision="ok", urgent="true"), context={"locked": True})
+    assert errors == {"urgent": "已锁定的案件不能标为紧急"}
+
+
+def test_hidden_fields_are_not_submitted_and_empty_choices_leave_case_data_alone():
+    data, errors = forms.validate(REVIEW, submit(decision="ok", reason="stale text from before"))
+    assert errors == {} and "reason" not in data  # invisible: not required, not sent
+    assert "kind" not in data and "deduction" not in data and "day" not in data  # empty: nothing overwritten
+    assert data["urgent"] is False and data["depts"] == []
+
+
+def test_prefill_takes_the_street_from_the_users_group():
+    values = forms.prefill(REVIEW, "w", ["residents", "grid-wudadao"])
+    assert values == {"reporter": "w", "street": "wudadao"}
+    assert forms.prefill(REVIEW, "c", ["street-nanshi-command"])["street"] == "nanshi"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The whistle forms
+
+def test_every_form_key_of_the_whistle_process_has_a_form_with_chinese_labels():
+    root = etree.parse(str(WHISTLE_DIR / "whistle.bpmn")).getroot()
+    keys = {e.get(f"{CAMUNDA}formKey") for e in root.iter() if isinstance(e.tag, str) and e.get(f"{CAMUNDA}formKey")}
+    assert keys == {p.name[: -len(".form.json")] for p in FORMS_DIR.glob("*.form.json")}
+    for path in FORMS_DIR.glob("*.form.json"):
+        form, problems = forms.check_form(str(path), path.read_text(encoding="utf-8"))
+        assert problems == [], problems
+        assert re.search(r"[\u4e00-\u9fff]", form["title"])
+        for field in form["fields"]:
+            if field["type"] != "hidden":
+                assert re.search(r"[\u4e00-\u9fff]", field["label"]), (path.name, field["name"])
+    process = root.find(f"{BPMN}process")
+    assert process.get(f"{CAMUNDA}candidateStarterGroups") == "grid-*,street-*-command"
+
+
+def test_whistle_form_options_follow_the_catalogs():
+    spec = importlib.util.spec_from_file_location("whistle_forms", PROJECT / "processes" / "tools" / "whistle_forms.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    assert tool.main(["--check"]) == 0
+    report = json.loads((FORMS_DIR / "whistle-report.form.json").read_text(encoding="utf-8"))
+    situations = next(f for f in report["fields"] if f["name"] == "situation")["options"]
+    assert len(situations) == 44 and situations[-1]["value"] == "other"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Deployed and versioned with the process (SQLite and PostgreSQL)
+
+def _copy(tmp_path: Path) -> Path:
+    target = tmp_path / "processes" / "whistle"
+    shutil.copytree(WHISTLE_DIR, target)
+    return target
+
+
+def test_forms_are_stored_with_the_version_and_a_changed_form_makes_a_new_version(whistle, tmp_path):
+    folder = _copy(tmp_path)
+    assert {d.key: d.status for d in whistle.deploy([folder])}["whistle"] == "new"
+    whistle.add_user("grid-worker-wudadao", GROUPS_OF["grid-worker-wudadao"])
+    whistle.add_user("command-wudadao", GROUPS_OF["command-wudadao"])
+    old = whistle.start_case("whistle", "grid-worker-wudadao", {"street": "wudadao", "situation": "garbage-dumping",
+                                                                "location": "x", "description": "xxxxx",
+                                                                 "reporter": "grid-worker-wudadao"})
+    # Deploying the BPMN file alone keeps the forms: nothing changed.
+    alone = {d.key: d.status for d in whistle.deploy([folder / "whistle.bpmn", folder / "tier-deadlines.dmn",
+                                                      folder / "situation-routing.dmn"])}
+    assert alone["whistle"] == "unchanged"
+    review = folder / "forms" / "whistle-review.form.json"
+    review.write_text(review.read_text(encoding="utf-8").replace("指挥中心审核", "吹哨办审核"), encoding="utf-8")
+    deployed = {d.key: (d.version, d.status) for d in whistle.deploy([folder])}
+    assert deployed == {"whistle": (2, "new"), "tier_deadlines": (1, "unchanged"),
+                        "situation_routing": (1, "unchanged")}
+    new = whistle.start_case("whistle", "grid-worker-wudadao", {"street": "wudadao", "situation": "garbage-dumping",
+                                                                "location": "x", "description": "xxxxx",
+                                                                 "reporter": "grid-worker-wudadao"})
+    titles = {}
+    for task in whistle.inbox("command-wudadao", "group")["tasks"]:
+        titles[task["instance_id"]] = whistle.form(task["form_key"], task_id=task["task_id"])["title"]
+    assert titles == {old: "指挥中心审核", new: "吹哨办审核"}  # a running case keeps its version's form
+    assert whistle.form("whistle-review", instance_id=old)["title"] == "指挥中心审核"
+    assert whistle.form("no-such-form", instance_id=old) is None
+
+
+def test_bad_or_unused_forms_stop_the_deployment(whistle, tmp_path):
+    folder = _copy(tmp_path)
+    (folder / "forms" / "whistle-sign.form.json").write_text('{"key": "whistle-sign",\n "title": }', encoding="utf-8")
+    (folder / "forms" / "nobody-uses-me.form.json").write_text('{"title": "无人使用", "fields": []}', encoding="utf-8")
+    with pytest.raises(DeploymentInvalid) as raised:
+        whistle.deploy([folder])
+    problems = [str(p) for p in raised.value.problems]
+    assert any("whistle-sign.form.json:2" in p and "not valid JSON" in p for p in problems), problems
+    assert whistle.definitions() == []
+    (folder / "forms" / "whistle-sign.form.json").write_text(
+        (WHISTLE_DIR / "forms" / "whistle-sign.form.json").read_text(encoding="utf-8"), encoding="utf-8")
+    with pytest.raises(DeploymentInvalid) as raised:
+        whistle.deploy([folder])
+    assert "no process deployed with it has formKey 'nobody-uses-me'" in str(raised.value.problems[0])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Engine queries behind the pages
+
+def test_who_may_start_what(whistle, fixtures):
+    whistle.deploy([WHISTLE_DIR, fixtures / "review.bpmn"])
+    for username in ("grid-worker-nanshi", "command-xinxing", "liaison-police", "admin"):
+        whistle.add_user(username, GROUPS_OF[username])
+    assert [p["process_id"] for p in whistle.startable("grid-worker-nanshi")] == ["whistle"]
+    assert whistle.startable("command-xinxing")[0]["form_key"] == "whistle-report"
+    assert whistle.startable("liaison-police") == [] and whistle.startable("admin") == []
+    with pytest.raises(Forbidden):
+        whistle.start_case("whistle", "liaison-police", {"street": "wudadao"})
+
+
+def test_inbox_views_and_drafts(whistle, manual_clock):
+    whistle.deploy([WHISTLE_DIR])
+    for username in ("grid-worker-wudadao", "command-wudadao", "liaison-fire"):
+        whistle.add_user(username, GROUPS_OF[username])
+    case = whistle.start_case("whistle", "grid-worker-wudadao", {"street": "wudadao", "situation": "open-burning",
+                                                                 "location": "x", "description": "xxxxx",
+                                                                 "reporter": "grid-worker-wudadao"})
+    [review] = whistle.inbox("command-wudadao", "group")["tasks"]
+    assert review["case"]["instance_id"] == case and review["deadline"] is None
+    whistle.save_draft(review["task_id"], "command-wudadao", {"values": {"decision": ["whistle"]}})
+    assert whistle.draft(review["task_id"], "command-wudadao")["data"] == {"values": {"decision": ["whistle"]}}
+    whistle.claim(review["task_id"], "command-wudadao")
+    assert whistle.inbox("command-wudadao", "group")["tasks"] == []
+    assert [t["task_id"] for t in whistle.inbox("command-wudadao", "mine")["tasks"]] == [review["task_id"]]
+    whistle.complete_task(review["task_id"], "command-wudadao", {"decision": "whistle"})
+    assert whistle.draft(review["task_id"], "command-wudadao") is None
+    [done] = whistle.inbox("command-wudadao", "done")["tasks"]
+    assert done["status"] == "completed" and done["completed_by"] == "command-wudadao"
+    tasks = whistle.inbox("liaison-fire", "group")["tasks"]
+    assert {t["name"] for t in tasks} == {"签收哨令", "到场报到"}
+    sign = next(t for t in tasks if t["name"] == "签收哨令")
+    assert sign["deadline"] == {"state": "blue", "seconds": 15 * 60}
+    assert sign["next_timer"]["name"] == "报到提醒"
+    manual_clock.advance(timedelta(minutes=12))
+    sign = next(t for t in whistle.inbox("liaison-fire", "group")["tasks"] if t["name"] == "签收哨令")
+    assert sign["deadline"]["state"] == "red"
+    manual_clock.advance(timedelta(minutes=4))
+    assert [t["name"] for t in whistle.inbox("liaison-fire", "group", deadline="overdue")["tasks"]] == ["签收哨令"]
+    manual_clock.advance(timedelta(minutes=5))  # 21 minutes: the red reminder (PT20M) is due
+    whistle.fire_due_jobs()
+    states = whistle.element_states(case)
+    assert states["remind_timer"]["state"] == "done" and states["remind_pending"]["state"] == "done"
+    assert states["onsite_timer"]["state"] == "timer" and states["sign_order"]["state"] == "active"
+
+
+def test_a_closed_case_is_done_everywhere(whistle):
+    whistle.deploy([WHISTLE_DIR])
+    for username in ("grid-worker-wudadao", "command-wudadao"):
+        whistle.add_user(username, GROUPS_OF[username])
+    case = whistle.start_case("whistle", "grid-worker-wudadao", {"street": "wudadao", "situation": "garbage-dumping",
+                                                                 "location": "x", "description": "xxxxx",
+                                                                 "reporter": "grid-worker-wudadao"})
+    [review] = whistle.inbox("command-wudadao", "group")["tasks"]
+    whistle.complete_task(review["task_id"], "command-wudadao", {"decision": "reject", "reject_reason": "重复"})
+    [notice] = whistle.inbox("grid-worker-wudadao", "group")["tasks"]
+    whistle.complete_task(notice["task_id"], "grid-worker-wudadao", {})
+    states = whistle.element_states(case)
+    assert set(states) == {"start_report", "register_case", "command_review", "gw_review", "record_rejection",
+                           "notify_rejection", "end_rejected"}
+    assert {s["state"] for s in states.values()} == {"done"}

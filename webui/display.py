@@ -1,0 +1,236 @@
+"""How things read on screen: local times, time left to a deadline, labelled case data, the timeline."""
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+
+from engine import clock
+from engine.workdays import timezone as local_zone
+
+from .i18n import current, gettext as _
+
+CJK = re.compile(r"[\u3400-\u9fff]")
+ISO_DURATION = re.compile(r"^P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$")
+TIER_CLASSES = {"red": "tier-red", "yellow": "tier-yellow", "blue": "tier-blue"}
+TIER_NAMES = {"red": "红色", "yellow": "黄色", "blue": "蓝色"}
+SYSTEM_ACTORS = {"timer": ("系统计时器", "timer"), "system": ("系统", "system"), None: ("系统", "system")}
+
+
+def _parse(value) -> datetime | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, datetime):
+        return value
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+
+
+def local_time(value) -> str:
+    moment = _parse(value)
+    if moment is None:
+        return "" if value is None else str(value)
+    if moment.tzinfo is None:
+        return moment.strftime("%Y-%m-%d %H:%M")
+    return moment.astimezone(local_zone()).strftime("%Y-%m-%d %H:%M")
+
+
+def short_time(value) -> str:
+    """``09-28 17:30`` this year, with the year otherwise."""
+    moment = _parse(value)
+    if moment is None or moment.tzinfo is None:
+        return local_time(value)
+    local = moment.astimezone(local_zone())
+    now = clock.now().astimezone(local_zone())
+    return local.strftime("%m-%d %H:%M" if local.year == now.year else "%Y-%m-%d %H:%M")
+
+
+def span(seconds: int | float, round_up: bool = True) -> tuple[str, int]:
+    """The unit and count people say: days from two days on, hours from two hours on, else minutes. Time left
+    rounds up (14:30 left is 15 minutes), time overdue rounds down (16:40 late is 16 minutes)."""
+    seconds = abs(int(seconds))
+    if seconds >= 2 * 86400:
+        return "天", seconds // 86400
+    if seconds >= 2 * 3600:
+        return "小时", seconds // 3600
+    return "分钟", max(1, (seconds + 59) // 60 if round_up else seconds // 60)
+
+
+def time_left(deadline: dict | None) -> str:
+    """剩余 3 小时 / 已超时 20 分钟."""
+    if not deadline:
+        return ""
+    unit, count = span(deadline["seconds"], round_up=deadline["state"] != "overdue")
+    if deadline["state"] == "overdue":
+        return _(f"已超时 {{n}} {unit}", n=count)
+    return _(f"剩余 {{n}} {unit}", n=count)
+
+
+def seconds_until(value) -> int | None:
+    moment = _parse(value)
+    if moment is None or moment.tzinfo is None:
+        return None
+    return int((moment - clock.now()).total_seconds())
+
+
+def until_text(value) -> str:
+    seconds = seconds_until(value)
+    if seconds is None:
+        return ""
+    return time_left({"state": "overdue" if seconds <= 0 else "blue", "seconds": seconds})
+
+
+def duration_text(text: str) -> str | None:
+    """``PT30M`` → 30 分钟, ``P3D`` → 3 天 (None when the text is not such a duration)."""
+    match = ISO_DURATION.match(text or "")
+    if not match or text in ("P", "PT"):
+        return None
+    units = (("周", "weeks"), ("天", "days"), ("小时", "hours"), ("分钟", "minutes"), ("秒", "seconds"))
+    parts = [(int(v), units[i]) for i, v in enumerate(match.groups()) if v]
+    if not parts:
+        return None
+    if current() == "en":
+        return " ".join(f"{n} {en}" for n, (_zh, en) in parts)
+    return " ".join(f"{n} {zh}" for n, (zh, _en) in parts)
+
+
+def file_size(size: int) -> str:
+    if size < 1024:
+        return f"{size} B"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.0f} KB"
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
+def tier_class(tier) -> str:
+    return TIER_CLASSES.get(tier or "", "")
+
+
+def tier_name(tier) -> str:
+    return _(TIER_NAMES[tier]) if tier in TIER_NAMES else ""
+
+
+def doc_text(documentation: str | None) -> str:
+    """The documentation in the reader's language: Chinese lines, or the English ones (bilingual BPMN docs)."""
+    if not documentation:
+        return ""
+    lines = [line.strip() for line in documentation.strip().splitlines() if line.strip()]
+    chinese = [line for line in lines if CJK.search(line)]
+    english = [line for line in lines if not CJK.search(line)]
+    chosen = english if current() == "en" and english else chinese or lines
+    return "\n".join(chosen)
+
+
+def first_sentence(documentation: str | None, limit: int = 90) -> str:
+    text = doc_text(documentation).replace("\n", "")
+    cut = re.split(r"(?<=[。.!！？?])", text, maxsplit=1)[0]
+    return cut if len(cut) <= limit else cut[: limit - 1] + "…"
+
+
+def group_list(groups, labels: dict) -> str:
+    return "、".join(labels.get(g, g) for g in groups)
+
+
+def is_file_list(value, attachments: dict) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, str) and v in attachments for v in value)
+
+
+def value_text(name: str, value, labels: dict, groups: dict, users: dict) -> str:
+    """A case data value as a clerk reads it: option labels, group and person names, yes/no."""
+    entry = labels.get(name) or {}
+    options = entry.get("options") or {}
+
+    def one(item) -> str:
+        if isinstance(item, bool):
+            key = "true" if item else "false"
+            if key in options:
+                return _pick_option(options[key])
+            return _("是") if item else _("否")
+        if item is None or item == "":
+            return "—"
+        text = str(item)
+        if text in options:
+            return _pick_option(options[text])
+        if isinstance(item, str):
+            duration = duration_text(item)
+            if duration:
+                return duration
+            if item in groups:
+                return groups[item]
+            if item in users:
+                return users[item]
+        if isinstance(item, (dict, list)):
+            return json.dumps(item, ensure_ascii=False)
+        return text
+
+    if isinstance(value, list):
+        return "、".join(one(v) for v in value) if value else "—"
+    return one(value)
+
+
+def _pick_option(option) -> str:
+    label, label_en = option if isinstance(option, (tuple, list)) else (option, None)
+    return label_en if current() == "en" and label_en else label
+
+
+def label_of(name: str, labels: dict) -> str:
+    entry = labels.get(name)
+    if not entry:
+        return name
+    return entry.get("label_en") if current() == "en" and entry.get("label_en") else entry.get("label") or name
+
+
+EVENT_TEXT = {
+    "started": ("发起案件", "started the case"),
+    "task_created": ("生成待办「{name}」", "opened task “{name}”"),
+    "task_claimed": ("认领「{name}」", "claimed “{name}”"),
+    "task_unclaimed": ("把「{name}」退回组任务", "released “{name}”"),
+    "task_completed": ("完成「{name}」", "completed “{name}”"),
+    "task_cancelled": ("「{name}」已取消", "“{name}” was cancelled"),
+    "timer_fired": ("计时到期：{element}", "timer due: {element}"),
+    "timer_failed": ("计时处理失败，将重试", "a timer failed and will be retried"),
+    "timer_retried": ("重新执行计时", "timer retried"),
+    "message_received": ("收到消息 {message}", "message {message} received"),
+    "incident": ("发生故障：{error}", "incident: {error}"),
+    "finished": ("案件办结", "case closed"),
+    "attachment_added": ("上传附件「{file_name}」", "attached “{file_name}”"),
+    "attachments_linked": ("附件归入案件：{files}", "attachments filed: {files}"),
+}
+
+
+def timeline(events: list[dict], users: dict, groups: dict, element_names: dict, labels: dict) -> list[dict]:
+    """The audit trail of a case as sentences (一次一留痕: who did what when)."""
+    rows = []
+    for event in events:
+        details = event.get("details") or {}
+        zh, en = EVENT_TEXT.get(event["event"], (event["event"], event["event"]))
+        template = en if current() == "en" else zh
+        values = {"name": details.get("name", ""), "message": details.get("message", ""),
+                  "error": details.get("error", ""), "file_name": details.get("file_name", ""),
+                  "files": "、".join(details.get("files") or []),
+                  "element": element_names.get(details.get("element_id"), details.get("element_id") or "")}
+        text = template.format(**values)
+        extra = []
+        if event["event"] == "task_created" and details.get("candidate_groups"):
+            extra.append(("交 " if current() != "en" else "for ") + group_list(details["candidate_groups"], groups))
+        if event["event"] == "task_created" and details.get("due_at"):
+            extra.append(("时限 " if current() != "en" else "due ") + short_time(details["due_at"]))
+        if event["event"] in ("task_completed", "started"):
+            data = details.get("data") or {}
+            shown = [(k, v) for k, v in data.items() if k in labels and v not in (None, "", [])]
+            for key, value in shown[:4]:
+                if labels.get(key, {}).get("file"):
+                    value = f"{len(value)} 个文件" if isinstance(value, list) else value
+                    extra.append(f"{label_of(key, labels)}：{value}")
+                else:
+                    extra.append(f"{label_of(key, labels)}：{value_text(key, value, labels, groups, users)[:60]}")
+        actor = event.get("actor")
+        if actor in SYSTEM_ACTORS:
+            who = SYSTEM_ACTORS[actor][1 if current() == "en" else 0]
+        else:
+            who = users.get(actor, actor)
+        rows.append({"at": event["at"], "who": who, "text": text, "extra": "；".join(extra),
+                     "event": event["event"]})
+    return rows

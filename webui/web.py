@@ -1,0 +1,124 @@
+"""Setting up the staff pages on the Flask app: configuration from the environment, the secret key, sessions,
+CSRF, the message catalog, security headers and the page blueprint.
+
+Environment (all optional):
+
+=============================  ==================================================================================
+``WHISTLE_SECRET_KEY``          signs the session cookie; when unset a random key is created once and kept in
+                                ``var/secret_key`` (``WHISTLE_SECRET_KEY_FILE``) so sessions survive restarts
+``WHISTLE_SESSION_HOURS``       how long a sign-in lasts (default 10: a working day)
+``WHISTLE_SECURE_COOKIES``      ``1``: cookies only over HTTPS; default: on in production mode, off in demo/test
+``WHISTLE_ATTACHMENTS_DIR``     where uploaded files are kept (default ``var/attachments``)
+``WHISTLE_ATTACHMENT_MAX_MB``   the largest file one may attach (default 10)
+``WHISTLE_MAX_REQUEST_MB``      the largest request (several files at once; default 64)
+``WHISTLE_NODE_MODULES``        where ``npm ci`` put bpmn-js (default ``node_modules`` in the project)
+``WHISTLE_POLL_SECONDS``        how often an open inbox asks for new tasks (default 10)
+=============================  ==================================================================================
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+from flask import Flask, g, render_template, request
+
+from engine import clock
+from engine.db import PROJECT_ROOT
+
+from . import csrf, display, i18n
+
+
+def _flag(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def persistent_secret(path: Path) -> str:
+    """A random key kept in a file readable only by this user, created on first use."""
+    try:
+        existing = path.read_text(encoding="utf-8").strip()
+        if existing:
+            return existing
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process wrote it a moment ago
+        return path.read_text(encoding="utf-8").strip()
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(key + "\n")
+    return key
+
+
+def configure(app: Flask) -> None:
+    """Defaults from the environment; values given to ``create_app`` win."""
+    config = app.config
+    config.setdefault("SESSION_HOURS", float(os.environ.get("WHISTLE_SESSION_HOURS") or 10))
+    config.setdefault("PERMANENT_SESSION_LIFETIME", timedelta(hours=config["SESSION_HOURS"]))
+    config["SESSION_COOKIE_NAME"] = config.get("SESSION_COOKIE_NAME_OVERRIDE") or "whistle_session"
+    config["SESSION_COOKIE_HTTPONLY"] = True
+    config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    if "SECURE_COOKIES" not in config:
+        config["SECURE_COOKIES"] = _flag("WHISTLE_SECURE_COOKIES", clock.mode() == "production")
+    config["SESSION_COOKIE_SECURE"] = bool(config["SECURE_COOKIES"])
+    config.setdefault("MAX_CONTENT_LENGTH", int(float(os.environ.get("WHISTLE_MAX_REQUEST_MB") or 64) * 1024 * 1024))
+    config.setdefault("POLL_SECONDS", float(os.environ.get("WHISTLE_POLL_SECONDS") or 10))
+    config.setdefault("NODE_MODULES", os.environ.get("WHISTLE_NODE_MODULES") or str(PROJECT_ROOT / "node_modules"))
+    if not config.get("SECRET_KEY"):
+        if config.get("TESTING"):
+            config["SECRET_KEY"] = secrets.token_hex(32)
+        else:
+            path = Path(os.environ.get("WHISTLE_SECRET_KEY_FILE") or PROJECT_ROOT / "var" / "secret_key")
+            config["SECRET_KEY"] = persistent_secret(path)
+    engine = app.extensions["whistle"]
+    if config.get("ATTACHMENTS_DIR"):
+        engine.attachments_dir = Path(config["ATTACHMENTS_DIR"])
+    if config.get("ATTACHMENT_MAX_BYTES"):
+        engine.max_attachment_bytes = int(config["ATTACHMENT_MAX_BYTES"])
+
+
+def init_web(app: Flask) -> None:
+    """Everything the staff pages need; called by ``create_app`` after the engine is attached."""
+    configure(app)
+    csrf.init_app(app)
+    from .pages import pages
+
+    app.register_blueprint(pages)
+    app.jinja_env.globals.update(_=i18n.gettext, pick=i18n.pick, lang=i18n.current, fmt=display)
+    app.jinja_env.filters.update(local_time=display.local_time, short_time=display.short_time)
+
+    @app.after_request
+    def _headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        if response.mimetype == "text/html":
+            # bpmn-js sets style attributes on the SVG it draws, hence 'unsafe-inline' for styles only.
+            response.headers.setdefault(
+                "Content-Security-Policy",
+                "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+                "font-src 'self' data:; object-src 'none'; base-uri 'self'; form-action 'self'; "
+                "frame-ancestors 'none'")
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    @app.errorhandler(413)
+    def _too_large(_exc):
+        limit = app.config["MAX_CONTENT_LENGTH"] // (1024 * 1024)
+        return render_template("error.html", status=413, title="文件太大",
+                               message=f"一次提交的文件合计不能超过 {limit} MB，没有做任何更改。请减少或压缩附件后重试。",
+                               message_en=f"One submission may carry at most {limit} MB of files; nothing was "
+                                          f"changed."), 413
+
+    @app.before_request
+    def _language():
+        if request.args.get("lang") in i18n.LANGS and request.method == "GET" and not request.path.startswith("/api/"):
+            from flask import session
+            session["lang"] = request.args["lang"]
+        g.lang = i18n.current()
