@@ -63,6 +63,8 @@ class ProcessInstance(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revision: Mapped[int] = mapped_column(Integer, nullable=False)
+    # Hash of the newest audit row of this instance's chain: a removed tail is detectable too.
+    audit_head: Mapped[str | None] = mapped_column(String(64))
 
     __mapper_args__ = {"version_id_col": revision}
 

@@ -41,3 +41,25 @@ def test_completed_data_is_recorded(whistle, fixtures):
     completed = next(e for e in whistle.show(instance)["audit"] if e["event"] == "task_completed")
     assert completed["details"]["data"] == {"decision": "self", "意见": "街道自行处置"}
     assert completed["actor"] == "alice"
+
+
+def test_removed_newest_row_of_a_case_is_detected(whistle, fixtures):
+    instance = _busy_history(whistle, fixtures)
+    newest = whistle.show(instance)["audit"][-1]
+    with whistle.db.engine.begin() as conn:
+        conn.execute(text("DELETE FROM audit_event WHERE id = :id"), {"id": newest["id"]})
+    report = whistle.verify_audit()
+    assert not report.ok and f"instance {instance}" in report.reason
+
+
+def test_each_case_has_its_own_chain(whistle, fixtures):
+    instance = _busy_history(whistle, fixtures)
+    events = whistle.show(instance)["audit"]
+    with whistle.db.read() as s:
+        rows = s.execute(text("SELECT id, instance_id, prev_hash, hash FROM audit_event ORDER BY id")).all()
+        head = s.execute(text("SELECT audit_head FROM process_instance WHERE id = :id"), {"id": instance}).scalar()
+    case_rows = [r for r in rows if r.instance_id == instance]
+    assert [r.id for r in case_rows] == [e["id"] for e in events]
+    assert case_rows[0].prev_hash == "0" * 64
+    assert all(b.prev_hash == a.hash for a, b in zip(case_rows, case_rows[1:]))
+    assert head == case_rows[-1].hash
