@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, Callable
 from uuid import UUID
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -126,8 +126,7 @@ class Runtime:
 
     def _sync_human_tasks(self, session, audit, ctx, instance, workflow, now) -> None:
         ready = {str(t.id): t for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
-        open_rows = session.execute(select(HumanTask).where(HumanTask.instance_id == instance.id,
-                                                            HumanTask.status == "open")).scalars().all()
+        open_rows = session.execute(_OPEN_TASKS_OF_INSTANCE, {"instance_id": instance.id}).scalars().all()
         for row in open_rows:
             if row.id in ready:
                 continue
@@ -335,10 +334,7 @@ class Runtime:
         A concurrent command that got there first is seen: PostgreSQL re-reads locked rows after waiting,
         and SQLite's BEGIN IMMEDIATE made this transaction wait before it read anything.
         """
-        found = session.execute(select(HumanTask, ProcessInstance)
-                                .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
-                                .where(HumanTask.id == task_id).with_for_update()
-                                .execution_options(populate_existing=True)).first()
+        found = session.execute(_TASK_WITH_LOCKED_INSTANCE, {"task_id": task_id}).first()
         if found is None:
             raise NotFound(f"no task {task_id}")
         row, instance = found
@@ -350,17 +346,31 @@ class Runtime:
 
     def _authorize(self, session: Session, row: HumanTask, username: str) -> None:
         """One query: the user exists, and is the assignee, a candidate user, or in a candidate group."""
-        member_of = select(Membership.group_name).where(Membership.user_id == UserAccount.id).correlate(UserAccount)
-        candidate = select(TaskCandidate.task_id).where(TaskCandidate.task_id == row.id, or_(
-            (TaskCandidate.kind == "user") & (TaskCandidate.name == username),
-            (TaskCandidate.kind == "group") & TaskCandidate.name.in_(member_of))).correlate(UserAccount).exists()
-        found = session.execute(select(UserAccount.active, candidate).where(UserAccount.username == username)).first()
+        found = session.execute(_MAY_WORK_ON, {"task_id": row.id, "username": username}).first()
         if found is None or not found[0]:
             raise NotFound(f"no user '{username}'")
         if row.assignee == username or found[1]:
             return
         groups = sorted(c.name for c in row_candidates(session, row, "group"))
         raise Forbidden(f"{username} may not work on task '{row.name}': it is for {', '.join(groups) or 'nobody'}")
+
+
+def _may_work_on_statement():
+    # Built once: constructing this statement costs more than running it on SQLite.
+    member_of = select(Membership.group_name).where(Membership.user_id == UserAccount.id).correlate(UserAccount)
+    candidate = select(TaskCandidate.task_id).where(TaskCandidate.task_id == bindparam("task_id"), or_(
+        (TaskCandidate.kind == "user") & (TaskCandidate.name == bindparam("username")),
+        (TaskCandidate.kind == "group") & TaskCandidate.name.in_(member_of))).correlate(UserAccount).exists()
+    return select(UserAccount.active, candidate).where(UserAccount.username == bindparam("username"))
+
+
+_MAY_WORK_ON = _may_work_on_statement()
+_OPEN_TASKS_OF_INSTANCE = select(HumanTask).where(HumanTask.instance_id == bindparam("instance_id"),
+                                                  HumanTask.status == "open")
+_TASK_WITH_LOCKED_INSTANCE = (select(HumanTask, ProcessInstance)
+                              .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
+                              .where(HumanTask.id == bindparam("task_id")).with_for_update()
+                              .execution_options(populate_existing=True))
 
 
 # -- queries over projections (no instance is deserialized) --------------------------------------------------
