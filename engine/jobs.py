@@ -361,7 +361,7 @@ class JobExecutor:
         transient = isinstance(exc, Conflict) or (isinstance(exc, OperationalError) and _is_lock_conflict(exc))
         try:
             with self.db.write() as session:
-                job = session.get(TimerJob, job_id)
+                job = self._lock_job_and_instance(session, job_id)
                 if job is None or job.lock_owner != self.owner:
                     return
                 now = clock.now()
@@ -396,11 +396,19 @@ class JobExecutor:
         except Exception:  # the database is away: the lock simply runs out and the job is tried again
             log.exception("could not record the failure of timer job %s", job_id)
 
+    def _lock_job_and_instance(self, session: Session, job_id: int) -> TimerJob | None:
+        """The job row, read after locking its instance (instance first, as every command locks)."""
+        instance_id = session.execute(select(TimerJob.instance_id).where(TimerJob.id == job_id)).scalar()
+        if instance_id is not None:
+            self.runtime.lock_instance(session, instance_id)
+        return session.execute(select(TimerJob).where(TimerJob.id == job_id).with_for_update()
+                               .execution_options(populate_existing=True)).scalar()
+
     # -- administration ---------------------------------------------------------------------------------
 
     def retry(self, job_id: int, actor: str = "system") -> dict:
         with self.db.write() as session:
-            job = session.get(TimerJob, job_id)
+            job = self._lock_job_and_instance(session, job_id)
             if job is None:
                 raise NotFound(f"no timer job {job_id}")
             now = clock.now()
