@@ -34,8 +34,6 @@ DEMO = json.loads((PROCESSES / "demo-accounts.json").read_text(encoding="utf-8")
 GROUPS_OF = {u["username"]: u["groups"] for u in DEMO["users"]}
 DEPARTMENTS = {d["id"]: d for d in DISTRICT["departments"]}
 
-timers = pytest.mark.skipif(not hasattr(Whistle, "fire_due_jobs"), reason="timer executor not merged yet")
-
 
 def _csv(name: str) -> list[dict]:
     with (PROCESSES / "catalogs" / name).open(encoding="utf-8", newline="") as f:
@@ -408,7 +406,6 @@ def test_changing_a_deadline_in_the_table_changes_new_cases_only(district, manua
 # ---------------------------------------------------------------------------------------------------------
 # Timer-driven paths: the job executor fires what the clock made due.
 
-@timers
 def test_a_late_department_is_reminded_recorded_and_supervised(district, manual_clock):
     case = district.report("building-repair-no-property", resident="resident-a")
     district.review(case, decision="whistle", tier_override="red")  # on site within 30 minutes
@@ -444,7 +441,6 @@ def test_a_late_department_is_reminded_recorded_and_supervised(district, manual_
     assert ledger["supervision"] == [{"departments": ["dept-fire"], "note": "约谈支队负责人", "accountability": True}]
 
 
-@timers
 def test_departments_on_time_are_neither_reminded_nor_supervised(district, manual_clock):
     case = district.report("private-courtyard-parking", resident="resident-a")  # yellow: on site within P3D
     district.review(case, decision="whistle")
@@ -462,7 +458,6 @@ def test_departments_on_time_are_neither_reminded_nor_supervised(district, manua
     assert all(d["on_time"] for d in data["assessment"]["departments"])
 
 
-@timers
 def test_no_feedback_in_time_closes_the_case_as_unrated(district, manual_clock):
     case = district.report("street-lighting", resident="resident-a")
     district.review(case, decision="self")
