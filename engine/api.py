@@ -35,9 +35,6 @@ INBOX_WALK_PER_ROW = 50
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 # Members of these groups may read every instance (admins; the district supervision office chases the overdue).
-SEE_ALL_GROUPS = frozenset({"admins", "district-supervision"})
-
-
 class Whistle(CaseWork):  # CaseWork: inbox, forms, drafts, attachments, case diagrams (engine.casework)
     """One engine per process; safe to share between threads (each command opens its own session)."""
 
@@ -240,29 +237,6 @@ class Whistle(CaseWork):  # CaseWork: inbox, forms, drafts, attachments, case di
             if session.get(ProcessInstance, instance_id) is None:
                 raise NotFound(f"no instance {instance_id}")
             return audit_log.events_for_instance(session, instance_id)
-
-    def can_see_instance(self, user: str, instance_id: int) -> bool:
-        """May ``user`` read this instance? Yes if they started it, are or were the assignee, completer or a
-        candidate (user or group) of one of its tasks, or belong to ``SEE_ALL_GROUPS``. NotFound if there is
-        no such instance; False for an unknown or inactive user."""
-        with self.db.read() as session:
-            instance = session.get(ProcessInstance, instance_id)
-            if instance is None:
-                raise NotFound(f"no instance {instance_id}")
-            account = session.execute(select(UserAccount).where(UserAccount.username == user)).scalar()
-            if account is None or not account.active:
-                return False
-            if instance.started_by == user:
-                return True
-            groups = groups_of(session, account)
-            if groups & SEE_ALL_GROUPS:
-                return True
-            candidate = exists().where(TaskCandidate.task_id == HumanTask.id, or_(
-                (TaskCandidate.kind == "user") & (TaskCandidate.name == user),
-                (TaskCandidate.kind == "group") & TaskCandidate.name.in_(groups or {""})))
-            involved = select(HumanTask.id).where(HumanTask.instance_id == instance_id, or_(
-                HumanTask.assignee == user, HumanTask.completed_by == user, candidate)).limit(1)
-            return session.execute(involved).first() is not None
 
     def incidents(self, instance_id: int | None = None) -> list[dict]:
         with self.db.read() as session:

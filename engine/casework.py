@@ -38,7 +38,7 @@ except ImportError:  # pragma: no cover - older engines
     TimerJob = None
 
 ROLE_GROUPS = {"designer": "designers", "admin": "admins", "supervisor": "district-supervision"}
-DEFAULT_SEE_ALL = frozenset({"admins", "district-supervision"})
+SEE_ALL_GROUPS = frozenset({"admins", "district-supervision"})
 VIEWS = ("mine", "group", "done")
 DEADLINES = ("overdue", "today", "week", "none")
 TIERS = ("red", "yellow", "blue")
@@ -61,11 +61,8 @@ class AttachmentRejected(InvalidInput):
 
 
 def see_all_groups() -> frozenset:
-    try:
-        from .api import SEE_ALL_GROUPS
-        return frozenset(SEE_ALL_GROUPS)
-    except ImportError:  # pragma: no cover
-        return DEFAULT_SEE_ALL
+    """Groups whose members may read every case (administrators, district supervision)."""
+    return SEE_ALL_GROUPS
 
 
 def roles_of(groups: Iterable[str]) -> list[str]:
@@ -196,8 +193,9 @@ class CaseWork:
         return bool(info and set(info["groups"]) & see_all_groups())
 
     def can_see_instance(self, user: str, instance_id: int) -> bool:
-        """May ``user`` read this case? (``engine.api.Whistle`` may define its own with the same rules; this
-        one is the fallback.) NotFound when there is no such case; False for an unknown user."""
+        """May ``user`` read this case? Yes if they started it, are or were the assignee, completer or a
+        candidate (user or group) of one of its tasks, or belong to ``SEE_ALL_GROUPS``. NotFound when there
+        is no such case; False for an unknown or inactive user."""
         with self.db.read() as session:
             instance = session.get(ProcessInstance, instance_id)
             if instance is None:
