@@ -96,3 +96,16 @@ class IncidentRaised(WhistleError):
 
     def to_dict(self) -> dict:
         return {**super().to_dict(), "incident_id": self.incident_id, "instance_id": self.instance_id}
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (or its class name): what incidents and errors show."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else exc.__class__.__name__
+
+
+def is_lock_conflict(exc: BaseException) -> bool:
+    """A database error that means "someone else holds this row" rather than a fault: retry or report a conflict."""
+    orig = getattr(exc, "orig", None)
+    message = str(orig if orig is not None else exc).lower()
+    return "database is locked" in message or "deadlock detected" in message or "could not serialize" in message

@@ -41,7 +41,7 @@ from sqlalchemy.orm import Session
 
 from . import clock, timers
 from .audit import AuditLog, PendingEvent
-from .errors import Conflict, NotFound
+from .errors import Conflict, NotFound, first_line, is_lock_conflict
 from .models import DefinitionVersion, Incident, TimerJob
 
 log = logging.getLogger("whistle.jobs")
@@ -358,7 +358,7 @@ class JobExecutor:
 
     def _failed(self, job_id: int, ctx, exc: Exception) -> None:
         """Count the failed attempt: retry later with backoff, or raise an incident after the last one."""
-        transient = isinstance(exc, Conflict) or (isinstance(exc, OperationalError) and _is_lock_conflict(exc))
+        transient = isinstance(exc, Conflict) or (isinstance(exc, OperationalError) and is_lock_conflict(exc))
         try:
             with self.db.write() as session:
                 job = self._lock_job_and_instance(session, job_id)
@@ -366,7 +366,7 @@ class JobExecutor:
                     return
                 now = clock.now()
                 audit = AuditLog()
-                message = f"{exc.__class__.__name__}: {_first_line(exc)}"
+                message = f"{exc.__class__.__name__}: {first_line(exc)}"
                 job.lock_owner = job.lock_expires_at = None
                 if transient:
                     job.due_at = max(job.due_at, now + timedelta(seconds=1))
@@ -385,7 +385,7 @@ class JobExecutor:
                         instance_id=job.instance_id, process_id=job.process_id, version_id=job.version_id,
                         task_id=None if ctx.new_instance else ctx.task_id or job.task_id,
                         element_id=ctx.element_id or job.element_id, command="timer", actor=TIMER_ACTOR,
-                        error_type=exc.__class__.__name__, message=_first_line(exc),
+                        error_type=exc.__class__.__name__, message=first_line(exc),
                         traceback="".join(traceback.format_exception(exc)), created_at=now)
                     session.add(incident)
                     session.flush()
@@ -480,12 +480,3 @@ def _test_hang_hook() -> Callable[[int], None] | None:
 
     return hang
 
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else exc.__class__.__name__
-
-
-def _is_lock_conflict(exc: OperationalError) -> bool:
-    message = str(exc.orig).lower() if exc.orig else str(exc).lower()
-    return "database is locked" in message or "deadlock detected" in message or "could not serialize" in message

@@ -17,7 +17,6 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 from SpiffWorkflow.bpmn import BpmnWorkflow
-from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.util.task import TaskState
 
 from . import clock, jobs, timers
@@ -26,7 +25,8 @@ from .audit import AuditLog
 from .bpmn import Assignment, dump_state, expression_of, load_state, to_json_value
 from .db import Database
 from .deployment import SpecCache, find_version
-from .errors import Conflict, Forbidden, IncidentRaised, InvalidInput, NotFound, WhistleError
+from .errors import (Conflict, Forbidden, IncidentRaised, InvalidInput, NotFound, WhistleError, first_line,
+                     is_lock_conflict)
 from .messages import WAITED_ON_LOAD, deliver_to_task, sync_subscriptions, waiting_message_tasks
 from .models import (DefinitionVersion, HumanTask, Incident, Membership, MessageStart, MessageSubscription,
                      ProcessInstance, TaskCandidate, UserAccount)
@@ -66,14 +66,14 @@ class Runtime:
         except StaleDataError:
             raise Conflict("the case was changed by someone else at the same time; reload and try again")
         except OperationalError as exc:
-            if _is_lock_conflict(exc):
+            if is_lock_conflict(exc):
                 raise Conflict("the case is busy (locked by another command); try again")
             raise
         except Exception as exc:  # a script, condition or expression failed inside the process
             incident_id = self._record_incident(ctx, exc)
             where = f" at '{ctx.element_id}'" if ctx.element_id else ""
             raise IncidentRaised(
-                f"{ctx.command} failed{where}: {exc.__class__.__name__}: {_first_line(exc)}; nothing was changed "
+                f"{ctx.command} failed{where}: {exc.__class__.__name__}: {first_line(exc)}; nothing was changed "
                 f"and incident {incident_id} was recorded", incident_id, ctx.instance_id) from exc
 
     def _record_incident(self, ctx: CommandContext, exc: Exception) -> int:
@@ -82,14 +82,14 @@ class Runtime:
         with self.db.write() as session:
             incident = Incident(instance_id=ctx.instance_id, process_id=ctx.process_id, version_id=ctx.version_id,
                                 task_id=ctx.task_id, element_id=ctx.element_id, command=ctx.command, actor=ctx.actor,
-                                error_type=exc.__class__.__name__, message=_first_line(exc),
+                                error_type=exc.__class__.__name__, message=first_line(exc),
                                 traceback="".join(traceback.format_exception(exc)), created_at=clock.now())
             session.add(incident)
             session.flush()
             audit = AuditLog()
             audit.record("incident", ctx.actor, ctx.instance_id, ctx.task_id, incident_id=incident.id,
                          command=ctx.command, element_id=ctx.element_id, error=f"{exc.__class__.__name__}: "
-                                                                               f"{_first_line(exc)}")
+                                                                               f"{first_line(exc)}")
             audit.flush(session)
             return incident.id
 
@@ -440,27 +440,10 @@ def _priority(value) -> int:
 
 
 def _due_at(value, now: datetime) -> datetime | None:
+    """A task's due date: an ISO date-time with an offset, or an ISO duration from now (as timers read them)."""
     if value is None or value == "":
         return None
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise InvalidInput("a due date needs an explicit UTC offset")
-        return value
-    text = str(value).strip()
-    if text.upper().startswith("P"):
-        parsed = TimerEventDefinition.parse_iso_duration(text)
-        return now + TimerEventDefinition.get_timedelta_from_start(parsed, now)
-    due = datetime.fromisoformat(text)
-    if due.tzinfo is None:
-        raise InvalidInput(f"due date {text!r} needs an explicit UTC offset")
-    return due
+    if isinstance(value, str) and value.strip().upper().startswith("P"):
+        return timers.duration_after(value, now)
+    return timers.parse_date(value)
 
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else exc.__class__.__name__
-
-
-def _is_lock_conflict(exc: OperationalError) -> bool:
-    message = str(exc.orig).lower() if exc.orig else str(exc).lower()
-    return "database is locked" in message or "deadlock detected" in message or "could not serialize" in message

@@ -11,27 +11,21 @@ import json
 import re
 import shutil
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from lxml import etree
 from SpiffWorkflow.dmn.parser.BpmnDmnParser import SCHEMAS as DMN_SCHEMAS
 
 from engine.accounts import authenticate
-from engine.api import Whistle
 from engine.errors import IncidentRaised
 
-PROJECT = Path(__file__).parent.parent
-PROCESSES = PROJECT / "processes"
+from process_helpers import BPMN, DEMO, DMN13, PROCESSES, Org
+
 WHISTLE_DIR = PROCESSES / "whistle"
 SEEDS = ("seed:000", "seed:001", "seed:002", "seed:003", "seed:004")
 KEBAB = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
-BPMN = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
-DMN13 = "https://www.omg.org/spec/DMN/20191111/MODEL/"
 
 DISTRICT = json.loads((PROCESSES / "organisation" / "district.json").read_text(encoding="utf-8"))
-DEMO = json.loads((PROCESSES / "demo-accounts.json").read_text(encoding="utf-8"))
-GROUPS_OF = {u["username"]: u["groups"] for u in DEMO["users"]}
 DEPARTMENTS = {d["id"]: d for d in DISTRICT["departments"]}
 
 
@@ -187,19 +181,8 @@ def test_demo_accounts_import_cleanly_and_idempotently(whistle):
 # ---------------------------------------------------------------------------------------------------------
 # Scenarios
 
-class District:
-    """The deployed processes plus the demo people a scenario needs (added on first use, without passwords)."""
-
-    def __init__(self, engine: Whistle) -> None:
-        self.w = engine
-        self.known: set[str] = set()
-        engine.deploy([PROCESSES])
-
-    def person(self, username: str) -> str:
-        if username not in self.known:
-            self.w.add_user(username, GROUPS_OF[username])
-            self.known.add(username)
-        return username
+class District(Org):
+    """The organisation (``process_helpers.Org``) plus the whistle-specific steps of a scenario."""
 
     def report(self, situation: str, street: str = "wudadao", **extra) -> int:
         reporter = self.person(f"grid-worker-{street}")
@@ -208,18 +191,6 @@ class District:
         data.update(extra)
         return self.w.start("whistle", data=data, user=reporter)
 
-    def open(self, username: str, name: str, instance: int | None = None) -> list[dict]:
-        self.person(username)
-        return [t for t in self.w.tasks(username) if t["name"] == name
-                and (instance is None or t["instance_id"] == instance)]
-
-    def do(self, username: str, name: str, data: dict | None = None, instance: int | None = None) -> dict:
-        found = self.open(username, name, instance)
-        assert len(found) == 1, f"{username} has {len(found)} open '{name}' tasks: {self.w.tasks(username)}"
-        self.w.claim(found[0]["task_id"], username)
-        self.w.complete(found[0]["task_id"], username, data or {})
-        return found[0]
-
     def review(self, instance: int, **data) -> dict:
         return self.do("command-wudadao", "指挥中心审核", data, instance)
 
@@ -227,9 +198,6 @@ class District:
         liaison = f"liaison-{dept}"
         self.do(liaison, "签收哨令", {"signed_by": f"{DEPARTMENTS[dept]['short_name']}值班员"}, instance)
         self.do(liaison, "到场报到", {"acted": acted, "action": "到场核查并处置" if acted else "不属本部门职责"}, instance)
-
-    def data(self, instance: int) -> dict:
-        return self.w.show(instance)["data"]
 
 
 @pytest.fixture
