@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from . import clock
 from .audit import AuditLog
 from . import lint
+from . import catalogs as catalog_files
 from . import forms as form_files
 from .bpmn import BPMN_NS, WhistleParser, file_kind, schema_validator
 from .dmn import decision_ref
@@ -60,7 +61,8 @@ def collect_files(paths: list[str | Path]) -> list[tuple[str, Path]]:
         path = Path(raw)
         if path.is_dir():
             for child in sorted(path.rglob("*")):
-                if child.is_file() and (child.suffix.lower() in DEFINITION_SUFFIXES or form_files.is_form_file(child.name)):
+                if child.is_file() and (child.suffix.lower() in DEFINITION_SUFFIXES or form_files.is_form_file(child.name)
+                                        or catalog_files.is_catalog_file(child.name)):
                     found.append((str(Path(raw) / child.relative_to(path)), child))
         elif path.is_file():
             found.append((str(raw), path))
@@ -72,9 +74,10 @@ def collect_files(paths: list[str | Path]) -> list[tuple[str, Path]]:
 def read_sources(paths: list[str | Path]) -> tuple[list[SourceFile], list[Problem]]:
     sources, problems = [], []
     for name, path in collect_files(paths):
-        kind = "form" if form_files.is_form_file(name) else file_kind(name)
+        kind = "form" if form_files.is_form_file(name) else \
+            "catalog" if catalog_files.is_catalog_file(name) else file_kind(name)
         if kind is None:
-            problems.append(Problem(name, None, None, "not a .bpmn, .dmn or .form.json file"))
+            problems.append(Problem(name, None, None, "not a .bpmn, .dmn, .form.json, .csv or .catalog.json file"))
             continue
         try:
             content = path.read_text(encoding="utf-8")
@@ -136,9 +139,10 @@ class SpecCache:
         for file_name, content in rows:
             if file_kind(file_name) == "dmn":
                 parser.add_dmn_str(content.encode("utf-8"), filename=file_name)
-            elif file_kind(file_name) == "bpmn":  # forms (.form.json) are stored with the version too
+            elif file_kind(file_name) == "bpmn":  # forms and catalogs are stored with the version too
                 parser.add_bpmn_str(content.encode("utf-8"), filename=file_name)
         spec = parser.get_spec(version.key)
+        catalog_files.bind(spec, _label(version), rows)  # catalog() reads them (engine.catalogs)
         built = (spec, parser.get_subprocess_specs(version.key))
         self.put(version.id, *built)
         return built
@@ -159,6 +163,11 @@ class Deployer:
         """Validate and parse everything; returns the plan (definitions and their files) or raises."""
         # Every stage runs on the files that passed the stages before, so one deploy reports every problem.
         forms = form_files.split_sources(sources, problems)  # .form.json files: checked, then stored with their processes
+        catalogs = catalog_files.split_sources(sources, problems)  # .csv/.catalog.json: likewise (engine.catalogs)
+        if catalogs and not sources and not forms:
+            problems.extend(Problem(c.name, None, None, "catalog: deployed alone, a catalog changes nothing; deploy it "
+                                                        "together with the processes that name it (e.g. the whole "
+                                                        "folder)") for c in catalogs)
         validator = schema_validator()
         bad: set[str] = set()
         for source in sources:
@@ -276,6 +285,7 @@ class Deployer:
                 continue
             plan[("decision", did)] = (parser.dmn_parsers[did].get_name(), source, {source.name: source}, None)
         form_files.attach(plan, forms, problems)
+        catalog_files.attach(session, plan, catalogs)  # from this deployment or the latest version; else a warning
         if problems:
             raise DeploymentInvalid(problems)
         return plan
@@ -338,6 +348,7 @@ class Deployer:
                          content_hash=content_hash)
             results.append(DeployedDefinition(key, kind, version.version, "new", name, own.name, version.warnings))
             if spec is not None:
+                catalog_files.bind(spec[0], _label(version), [(f.name, f.content) for f in files.values()])
                 new_specs.append((version.id, spec))
                 register_message_starts(session, version, spec[0])
                 self._schedule_timer_starts(session, audit, version, spec[0], own, actor)
@@ -361,6 +372,10 @@ class Deployer:
             element_id = getattr(exc, "element_id", None)
             raise DeploymentInvalid([Problem(own.name, own.ids.get(element_id) if element_id else None,
                                              element_id, str(exc))])
+
+
+def _label(version: DefinitionVersion) -> str:
+    return f"process '{version.key}' version {version.version}"
 
 
 def latest_version(session: Session, key: str, kind: str = "process") -> DefinitionVersion | None:

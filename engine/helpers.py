@@ -1,7 +1,8 @@
 """The helper library designers can call in every expression and script (see docs/expressions.md).
 
-Everything here is pure computation over values and the engine clock: nothing reaches the file
-system, the network or the process. Time comes from ``engine.clock`` (so tests and demos can move
+Everything here is pure computation over values, the engine clock and the catalogs stored with the
+running version (``catalog``, from ``engine.catalogs``): nothing reaches the file system, the network or
+the process. Time comes from ``engine.clock`` (so tests and demos can move
 it) and is shown in the deployment time zone (``WHISTLE_TIMEZONE``, default Asia/Shanghai).
 The safe builtins (``len``, ``sum``, ``str``…) are provided by the sandbox itself (``engine.sandbox``),
 because several of them are guarded versions.
@@ -13,6 +14,7 @@ import re
 from datetime import date, datetime, time, timedelta
 
 from . import clock, workdays
+from .catalogs import catalog  # noqa: F401 (re-export; reads the running version's catalogs)
 from .workdays import (is_working_day, next_working_day, working_days, working_days_at,  # noqa: F401 (re-export)
                        working_days_between)
 
@@ -163,5 +165,6 @@ HELPERS: dict[str, object] = {
     "is_working_day": is_working_day,
     "next_working_day": next_working_day,
     "working_days_between": working_days_between,
+    "catalog": catalog,
 }
 """Name → helper, as seen by expressions."""

@@ -50,6 +50,8 @@ RULES: dict[str, tuple[str, str]] = {
     "modeler-compatibility": ("error", "modeler extensions and BPMN elements Whistle can run (some ignored "
                                        "ones are warnings)"),
     "decision-table": ("error", "decision tables are well formed, compile, and UNIQUE rules do not overlap"),
+    "catalog-deployed": ("warning", "every catalog(\"…\") names, in quotes, a catalog deployed with the process "
+                                    "(checked by engine.catalogs)"),
 }
 
 FLOW_NODES = {"startEvent", "endEvent", "intermediateCatchEvent", "intermediateThrowEvent", "boundaryEvent",

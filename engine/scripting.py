@@ -2,7 +2,9 @@
 (``engine.sandbox``) and the designers' helper library (``engine.helpers``).
 
 SpiffWorkflow does not serialize the script engine, so it is re-attached after every load (see
-``runtime.Runtime.load``). It is built once per process and is safe to share between threads.
+``runtime.Runtime.load``). It is built once per process and is safe to share between threads: what differs
+per instance — the catalogs of its version (``engine.catalogs``) — is made current for each evaluation from
+the task's workflow.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 
+from . import catalogs
 from .helpers import HELPERS
 from .sandbox import SandboxEnvironment
 
@@ -20,6 +23,7 @@ class WhistleScriptEngine(PythonScriptEngine):
     """SpiffWorkflow's engine with error messages that say what went wrong, not only where."""
 
     def evaluate(self, task, expression, external_context=None):
+        token = catalogs.enter(task)  # catalog() reads the catalogs of this task's version
         try:
             return self.environment.evaluate(expression, task.data, external_context)
         except SpiffWorkflowException as exc:
@@ -28,6 +32,15 @@ class WhistleScriptEngine(PythonScriptEngine):
         except Exception as exc:
             raise WorkflowTaskException(f"Error evaluating expression '{expression}': {_describe(exc)}",
                                         task=task, exception=exc) from exc
+        finally:
+            catalogs.leave(token)
+
+    def execute(self, task, script, external_context=None):
+        token = catalogs.enter(task)
+        try:
+            return super().execute(task, script, external_context)
+        finally:
+            catalogs.leave(token)
 
     def call_service(self, task, operation_name=None, operation_params=None, **kwargs):
         """A BPMN service task: run the named Whistle service (``engine.services``) in this command's
