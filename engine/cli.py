@@ -134,12 +134,16 @@ def build_parser() -> argparse.ArgumentParser:
     audit_sub = p.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
     audit_sub.add_parser("verify", help="check the hash chain of the audit log", parents=[common])
 
-    p = command("serve", "serve the web application (with one timer worker thread)")
+    p = command("serve", "serve the web application (with one timer worker unless --no-worker)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=5000)
-    p.add_argument("--threads", type=int, default=8)
-    p.add_argument("--no-worker", action="store_true", help="do not fire timers in this process (run `whistle "
-                                                              "worker` elsewhere)")
+    p.add_argument("--processes", type=int, metavar="N",
+                   help="server processes (default: WHISTLE_SERVER_PROCESSES or 1). 1: waitress in this process, "
+                        "the timer worker a thread; more: gunicorn with N worker processes, the timer worker one "
+                        "`whistle worker` child process")
+    p.add_argument("--threads", type=int, default=8, help="threads per server process (default 8)")
+    p.add_argument("--no-worker", action="store_true", help="do not fire timers here (run `whistle worker` "
+                                                              "elsewhere)")
 
     p = command("worker", "fire due timers: run until stopped (SIGTERM/SIGINT), or once with --once")
     p.add_argument("--once", action="store_true", help="fire what is due now, print how many, and exit")
@@ -203,9 +207,10 @@ def _dispatch(args) -> int:
         _print(args, {"revision": revision}, lambda v: f"database is at revision {v['revision']}")
         return 0
     if args.command == "serve":
-        from webui.server import serve
+        from webui.server import configured_processes, serve
 
-        serve(args.db, args.host, args.port, args.threads, worker=not args.no_worker)
+        serve(args.db, args.host, args.port, args.threads, worker=not args.no_worker,
+              processes=configured_processes(args.processes))
         return 0
     if args.command == "lint":
         return _lint(args)

@@ -31,7 +31,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     def health():
         engine: Whistle = app.extensions["whistle"]
         engine.check_schema()
-        return jsonify(status="ok", database=engine.db.dialect)
+        return jsonify(status="ok", database=engine.db.dialect, pid=os.getpid())  # pid: which server process
 
     @app.errorhandler(WhistleError)
     def whistle_error(exc: WhistleError):

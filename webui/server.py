@@ -1,32 +1,72 @@
-"""Production serving with waitress (a multi-threaded WSGI server)."""
+"""Production serving: waitress in one process (the default), or gunicorn with several processes.
+
+``whistle serve`` runs waitress, a multi-threaded WSGI server, in this one process, with the timer job
+executor in a background thread. All its threads share one GIL. ``whistle serve --processes N`` (N > 1, or
+``WHISTLE_SERVER_PROCESSES``) serves with gunicorn instead, the executor then being one supervised
+``whistle worker`` child process (``webui.multiprocess``).
+"""
 from __future__ import annotations
 
 import logging
+import os
 
 from waitress import serve as waitress_serve
 
+from engine.errors import InvalidInput
 from engine.jobs import start_worker_thread
 
 from . import create_app
 
+PROCESSES_ENV = "WHISTLE_SERVER_PROCESSES"
 
-def serve(database_url: str | None, host: str, port: int, threads: int = 8, worker: bool = True) -> None:
-    """Serve the app; unless ``worker`` is false, one timer job executor runs in a background thread."""
+
+def configured_processes(value: int | None = None) -> int:
+    """``--processes`` if given, else ``WHISTLE_SERVER_PROCESSES``, else 1."""
+    if value is None:
+        text = (os.environ.get(PROCESSES_ENV) or "").strip()
+        try:
+            value = int(text) if text else 1
+        except ValueError:
+            raise InvalidInput(f"{PROCESSES_ENV} must be a whole number of server processes, not '{text}'")
+    if value < 1:
+        raise InvalidInput(f"the number of server processes must be at least 1, not {value}")
+    return value
+
+
+def serve(database_url: str | None, host: str, port: int, threads: int = 8, worker: bool = True,
+          processes: int = 1) -> None:
+    """Serve the app; unless ``worker`` is false, one timer job executor runs beside it: a background
+    thread with one process, a supervised ``whistle worker`` child process with several."""
+    if threads < 1:
+        raise InvalidInput(f"the number of threads must be at least 1, not {threads}")
+    if processes > 1:
+        from .multiprocess import serve_processes
+
+        serve_processes(database_url, host, port, threads, worker, processes)
+        return
     app = create_app({"DATABASE_URL": database_url} if database_url else None)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("spiff").setLevel(logging.WARNING)  # not a line per task state change (bench/http.py)
+    configure_logging()
     stop = None
     if worker:
         engine = app.extensions["whistle"]
         _thread, stop = start_worker_thread(engine.executor)
         print(f"timer worker {engine.executor.owner} is running in this process", flush=True)
-    print(f"Whistle is serving on http://{host}:{port}/  (health: http://{host}:{port}/health)", flush=True)
-    _print_demo_logins(f"http://{host}:{port}/")
+    print_banner(host, port)
     try:
         waitress_serve(app, host=host, port=port, threads=threads)
     finally:
         if stop is not None:
             stop.set()
+
+
+def configure_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("spiff").setLevel(logging.WARNING)  # not a line per task state change (bench/http.py)
+
+
+def print_banner(host: str, port: int) -> None:
+    print(f"Whistle is serving on http://{host}:{port}/  (health: http://{host}:{port}/health)", flush=True)
+    _print_demo_logins(f"http://{host}:{port}/")
 
 
 def _print_demo_logins(url: str) -> None:
