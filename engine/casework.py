@@ -596,7 +596,7 @@ class CaseWork:
             for file_name, content in rows:
                 if form_lib.is_form_file(file_name):
                     try:
-                        found[form_lib.key_of_file(file_name)] = json.loads(content)
+                        found[form_lib.key_of_file(file_name)] = form_lib.normalize(json.loads(content))
                     except json.JSONDecodeError:  # checked at deploy; never stored broken
                         continue
             return found

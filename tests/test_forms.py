@@ -290,3 +290,170 @@ def test_a_closed_case_is_done_everywhere(whistle):
     assert set(states) == {"start_report", "register_case", "command_review", "gw_review", "record_rejection",
                            "notify_rejection", "end_rejected"}
     assert {s["state"] for s in states.values()} == {"done"}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Repeating rows (dynamiclist): the scoring sheet's shape
+
+SHEET = {
+    "key": "sheet", "title": "评分",
+    "fields": [
+        {"name": "note", "label": "说明", "type": "text"},
+        {"name": "scores", "label": "扣分明细", "type": "dynamiclist", "max_rows": 3, "unique": ["department"],
+         "components": [
+             {"name": "department", "label": "部门", "label_en": "Department", "type": "select", "required": True,
+              "options": [{"value": "dept-a", "label": "甲"}, {"value": "dept-b", "label": "乙"},
+                          {"value": "dept-c", "label": "丙"}, {"value": "dept-d", "label": "丁"}]},
+             {"name": "score", "label": "分数", "label_en": "Score", "type": "number", "required": True,
+              "min": 0, "max": 100},
+             {"name": "reason", "label": "扣分原因", "type": "textarea", "max_length": 20},
+             {"name": "evidence", "label": "佐证", "type": "text", "visible_when": {"field": "score", "lt": 60}},
+         ],
+         "rules": [{"when": {"field": "score", "lt": 100}, "require": ["reason"], "message": "扣分需要填写理由",
+                    "message_en": "a deduction needs a reason"}]},
+    ],
+    "rules": [{"when": {"field": "note", "filled": True}, "require": ["scores"], "message": "有说明时须列出部门"}],
+}
+
+
+def rows(*given: dict, start: int = 0) -> dict[str, list[str]]:
+    """Rows as a browser posts them: scores[i][column]."""
+    return {forms.cell_key("scores", start + i, column): [value] for i, row in enumerate(given)
+            for column, value in row.items()}
+
+
+def test_a_dynamiclist_passes_the_deploy_check_and_reads_form_js_spelling():
+    form, problems = forms.check_form("sheet.form.json", json.dumps(SHEET, ensure_ascii=False))
+    assert problems == [] and form["fields"][1]["type"] == "dynamiclist"
+    # As the form-js editor writes it: path, components with key/textfield/values/validate, layout and ids.
+    drawn = {"key": "drawn", "title": "评分", "fields": [{
+        "type": "dynamiclist", "path": "scores", "label": "扣分明细", "id": "Field_1", "isRepeating": True,
+        "allowAddRemove": True, "defaultRepetitions": 2, "showOutline": True, "layout": {"row": "Row_1"},
+        "components": [
+            {"type": "select", "key": "department", "label": "部门", "id": "Field_2", "validate": {"required": True},
+             "values": [{"label": "甲", "value": "dept-a"}]},
+            {"type": "textfield", "key": "reason", "label": "扣分原因", "validate": {"maxLength": 50}}]}]}
+    form, problems = forms.check_form("drawn.form.json", json.dumps(drawn, ensure_ascii=False))
+    assert problems == []
+    [field] = form["fields"]
+    assert field["name"] == "scores"
+    assert [(c["name"], c["type"], c.get("required"), c.get("max_length")) for c in field["components"]] == [
+        ("department", "select", True, None), ("reason", "text", None, 50)]
+    data, errors = forms.validate(form, {"scores[0][department]": ["dept-a"], "scores[0][reason]": ["x"]})
+    assert errors == {} and data == {"scores": [{"department": "dept-a", "reason": "x"}]}
+
+
+def test_good_rows_are_typed_in_order_and_blank_rows_dropped():
+    posted = {**rows({"department": "dept-b", "score": "90", "reason": "迟到"}),
+              **rows({"department": "", "score": "", "reason": " "}, start=4),  # a blank row left on the page
+              **rows({"department": "dept-a", "score": "100"}, start=12),
+              **rows({"department": "dept-c", "score": "40", "reason": "未到场", "evidence": "照片"}, start=7)}
+    data, errors = forms.validate(SHEET, posted)
+    assert errors == {}
+    assert data["scores"] == [  # rows in the order of their numbers, gaps closed; hidden columns left out
+        {"department": "dept-b", "score": 90, "reason": "迟到"},
+        {"department": "dept-c", "score": 40, "reason": "未到场", "evidence": "照片"},
+        {"department": "dept-a", "score": 100, "reason": ""}]
+    # The same rows as JSON (a list of dicts under the list's name) validate the same way.
+    again, errors = forms.validate(SHEET, {"scores": data["scores"]})
+    assert errors == {} and again["scores"] == data["scores"]
+    # No rows at all is a value too: it replaces an earlier list.
+    assert forms.validate(SHEET, {})[0]["scores"] == []
+
+
+def test_a_missing_required_cell_names_the_row_and_the_column():
+    _, errors = forms.validate(SHEET, rows({"department": "dept-a", "score": "100"}, {"score": "100"},
+                                           {"department": "dept-b", "score": "abc"}))
+    assert errors == {"scores[1][department]": "第2行「部门」：请选择一项",
+                      "scores[2][score]": "第3行「分数」：请输入数字"}
+    _, errors = forms.validate(SHEET, rows({"department": "dept-a"}, {"department": "dept-x", "score": "101"}),
+                               lang="en")
+    assert errors == {"scores[0][score]": "row 1, Score: This field is required",
+                      "scores[1][department]": "row 2, Department: Not one of the options",
+                      "scores[1][score]": "row 2, Score: Must be at most 100"}
+
+
+def test_a_conditional_rule_is_checked_in_every_row():
+    _, errors = forms.validate(SHEET, rows({"department": "dept-a", "score": "100"},
+                                           {"department": "dept-b", "score": "95", "reason": "迟到"},
+                                           {"department": "dept-c", "score": "80"}))
+    assert errors == {"scores[2][reason]": "第3行：扣分需要填写理由"}
+    _, errors = forms.validate(SHEET, rows({"department": "dept-c", "score": "80"}), lang="en")
+    assert errors == {"scores[0][reason]": "row 1: a deduction needs a reason"}
+    _, errors = forms.validate(SHEET, rows({"department": "dept-c", "score": "80", "reason": "x" * 21}))
+    assert errors == {"scores[0][reason]": "第1行「扣分原因」：最多填写 20 个字"}
+    _, errors = forms.validate(SHEET, rows({"department": "dept-a", "score": "100"},
+                                           {"department": "dept-a", "score": "90", "reason": "重复"}))
+    assert errors == {"scores[1][department]": "第2行「部门」：与第1行重复"}
+    # A form rule can require the list itself: at least one row.
+    _, errors = forms.validate(SHEET, {"note": ["见附件"]})
+    assert errors == {"scores": "有说明时须列出部门"}
+
+
+def test_too_many_or_too_few_rows():
+    four = rows(*({"department": d, "score": "100"} for d in ("dept-a", "dept-b", "dept-c", "dept-d")))
+    _, errors = forms.validate(SHEET, four)
+    assert errors == {"scores": "最多填写 3 行"}
+    bounded = json.loads(json.dumps(SHEET))
+    bounded["fields"][1].update(min_rows=2, required=True)
+    assert forms.validate(bounded, {})[1] == {"scores": "至少填写一行"}
+    assert forms.validate(bounded, rows({"department": "dept-a", "score": "100"}), lang="en")[1] == {
+        "scores": "Fill in at least 2 rows"}
+
+
+@pytest.mark.parametrize("change, expected", [
+    (lambda f: f.pop("components"), "field 'scores': a dynamiclist needs 'components'"),
+    (lambda f: f["components"].append({"name": "colour", "label": "颜色", "type": "colour"}),
+     "field 'scores': column 'colour': unknown type 'colour'"),
+    (lambda f: f["components"].append({"name": "photo", "label": "照片", "type": "file"}),
+     "column 'photo': a dynamiclist's columns are"),
+    (lambda f: f["components"].append({"name": "reason", "label": "再写", "type": "text"}),
+     "field 'scores': column 'reason' is defined twice"),
+    (lambda f: f["components"].append({"name": "memo", "type": "text"}), "field 'scores': column 'memo' needs a label"),
+    (lambda f: f["rules"].append({"when": {"field": "ghost", "gt": 0}, "require": ["reason"], "message": "x"}),
+     "field 'scores': rules[1].when: 'ghost' is not a column of this list"),
+    (lambda f: f["rules"].append({"when": {"field": "score", "gt": 0}, "require": ["ghost"], "message": "x"}),
+     "requires 'ghost', which is not a column of this list"),
+    (lambda f: f.update(min_rows=5), "'min_rows' (5) is more than 'max_rows' (3)"),
+    (lambda f: f.update(max_rows=-1), "'max_rows' is a whole number of rows"),
+    (lambda f: f.update(unique=["nope"]), "unique: 'nope' is not a column of this list"),
+])
+def test_a_bad_dynamiclist_names_the_file_the_line_and_the_field(change, expected):
+    form = json.loads(json.dumps(SHEET))
+    change(form["fields"][1])
+    text = json.dumps(form, ensure_ascii=False, indent=2)
+    checked, problems = forms.check_form("forms/sheet.form.json", text)
+    assert checked is None
+    found = [p for p in problems if expected in p.message]
+    assert found, problems
+    assert all(p.file == "forms/sheet.form.json" and p.element_id == "scores" and p.line for p in found)
+    assert all(text.splitlines()[p.line - 1].strip().startswith('"') for p in found)
+
+
+def test_list_settings_on_another_field_are_refused():
+    form = json.loads(json.dumps(SHEET))
+    form["fields"][0]["max_rows"] = 3
+    _, problems = forms.check_form("sheet.form.json", json.dumps(form, ensure_ascii=False))
+    assert any("field 'note': 'max_rows' applies to a dynamiclist only" in p.message for p in problems)
+
+
+def test_case_labels_keep_the_columns_of_a_list():
+    labels = forms.case_labels([SHEET])
+    assert labels["scores"]["label"] == "扣分明细"
+    assert labels["scores"]["columns"]["department"]["options"]["dept-a"] == ("甲", None)
+    assert "department" not in labels  # columns are not case data names of their own
+
+
+def test_a_bad_dynamiclist_stops_the_deployment(whistle, tmp_path):
+    folder = tmp_path / "processes" / "evaluation"
+    shutil.copytree(PROJECT / "processes" / "evaluation", folder)
+    path = folder / "forms" / "evaluation-score.form.json"
+    path.write_text(path.read_text(encoding="utf-8").replace('"type": "textarea"', '"type": "richtext"'),
+                    encoding="utf-8")
+    with pytest.raises(DeploymentInvalid) as raised:
+        whistle.deploy([folder])
+    [problem] = [p for p in raised.value.problems if "richtext" in p.message]
+    assert problem.file.endswith("evaluation-score.form.json") and problem.element_id == "scores"
+    assert "field 'scores': column 'reason': unknown type 'richtext'" in problem.message
+    assert '"name": "reason"' in path.read_text(encoding="utf-8").splitlines()[problem.line - 1]
+    assert whistle.definitions() == []

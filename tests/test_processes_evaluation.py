@@ -139,11 +139,11 @@ def test_a_rejected_appeal_leaves_the_result(org):
 
 def test_a_street_that_does_not_score_in_time_is_left_out(org, manual_clock):
     case = start(org)
-    # The scoring form's deduction rows (department, score, reason) are checked the same way.
-    org.do("command-nanshi", "街道为部门评分", {"deduct_1_department": "dept-fire", "deduct_1_score": 70}, case)
+    # The scoring form's rows arrive as the form stores them (every column, an empty reason as ""): checked the same way.
+    org.do("command-nanshi", "街道为部门评分", {"scores": [{"department": "dept-fire", "score": 70, "reason": ""}]}, case)
     assert reopened(org, "command-nanshi", "街道为部门评分", case, "score_errors") == ["dept-fire 扣 30 分，须填写扣分原因"]
-    org.do("command-nanshi", "街道为部门评分", {"deduct_1_department": "dept-fire", "deduct_1_score": 70,
-                                               "deduct_1_reason": "多次逾期报到"}, case)
+    org.do("command-nanshi", "街道为部门评分", {"scores": [{"department": "dept-fire", "score": 70,
+                                                          "reason": "多次逾期报到"}]}, case)
     manual_clock.set(datetime(2026, 10, 16, 17, 31, tzinfo=BEIJING))
     org.w.fire_due_jobs()
     data = org.data(case)

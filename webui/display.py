@@ -165,9 +165,36 @@ def value_text(name: str, value, labels: dict, groups: dict, users: dict) -> str
             return json.dumps(item, ensure_ascii=False)
         return text
 
+    if entry.get("columns") and is_rows(value):  # a dynamiclist's rows (the case page shows them as a table)
+        return _("{n} 行", n=len(value))
     if isinstance(value, list):
         return "、".join(one(v) for v in value) if value else "—"
     return one(value)
+
+
+def is_rows(value) -> bool:
+    """A dynamiclist's value: a non-empty list of rows (dicts)."""
+    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
+
+
+def rows_table(name: str, value, labels: dict, groups: dict, users: dict) -> dict | None:
+    """A dynamiclist's submitted rows, read-only: ``{"columns": [label…], "rows": [[text…]…]}`` with option labels,
+    group and person names; the columns are the form's (``case_labels`` keeps them), then any other keys the rows
+    have. None for anything else (other lists of objects keep their plain display)."""
+    entry = labels.get(name) or {}
+    if not entry.get("columns") or not is_rows(value):
+        return None
+    columns = dict(entry.get("columns") or {})
+    for row in value:
+        for key in row:
+            columns.setdefault(key, {"label": key, "options": {}})
+    names = list(columns)
+    cell_labels = {key: {"label": c.get("label"), "label_en": c.get("label_en"), "options": c.get("options") or {}}
+                   for key, c in columns.items()}
+    return {
+        "columns": [label_of(key, cell_labels) for key in names],
+        "rows": [[value_text(key, row.get(key), cell_labels, groups, users) for key in names] for row in value],
+    }
 
 
 def _pick_option(option) -> str:

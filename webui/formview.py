@@ -15,9 +15,12 @@ ACCEPT = ".jpg,.jpeg,.png,.pdf,image/jpeg,image/png,application/pdf"
 
 
 def as_strings(values: dict) -> dict[str, list[str]]:
-    """Typed values (prefill, defaults) as the lists of strings a form posts."""
+    """Typed values (prefill, defaults) as the lists of strings a form posts (rows as their cells)."""
     out: dict[str, list[str]] = {}
     for name, value in values.items():
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            out.update(form_lib.flat_rows(name, value))
+            continue
         items = value if isinstance(value, list) else [value]
         out[name] = [form_lib._text(v) for v in items if v is not None]
     return out
@@ -28,14 +31,51 @@ def initial_values(form: dict, user: dict) -> dict[str, list[str]]:
 
 
 def submitted_values(form: dict, request: Request) -> dict[str, list[str]]:
-    """What the browser sent for the form's fields (file fields: the ids of files already uploaded and kept)."""
+    """What the browser sent for the form's fields (file fields: the ids of files already uploaded and kept).
+
+    A dynamiclist's cells come as ``scores[0][department]``; its rows are renumbered from 0 in the order sent
+    and blank rows are left out, so messages and the page that shows them count rows the same way."""
     values = {}
     for field in form.get("fields", []):
         name = field["name"]
         if field.get("type") == "hidden":
             continue
+        if field.get("type") == form_lib.LIST_TYPE:
+            values.update(form_lib.flat_rows(name, form_lib.submitted_rows(field, _cells(request, name))))
+            continue
         values[name] = [v for v in request.form.getlist(name)]
     return values
+
+
+def _cells(request: Request, name: str) -> dict[str, list[str]]:
+    return {key: request.form.getlist(key) for key in request.form if key.startswith(name + "[")}
+
+
+def row_action(form: dict, request: Request, values: dict[str, list[str]]) -> bool:
+    """The add-row and remove-row buttons when the page runs without JavaScript: ``_submit`` is ``add:scores``
+    or ``remove:scores:2`` (the row as posted). Changes ``values`` (blank rows kept, so a new row shows) and
+    says whether the request was such a button; the page is then shown again, nothing is validated or saved."""
+    action = request.form.get("_submit") or ""
+    verb, _sep, rest = action.partition(":")
+    if verb not in ("add", "remove") or not rest:
+        return False
+    name, _sep, position = rest.partition(":")
+    field = next((f for f in form.get("fields", []) if f["name"] == name and f.get("type") == form_lib.LIST_TYPE), None)
+    if field is None:
+        return False
+    cells = _cells(request, name)
+    rows = form_lib.submitted_rows(field, cells, keep_blank=True)
+    if verb == "add" and len(rows) < field.get("max_rows", form_lib.ROW_LIMIT):
+        rows.append({c["name"]: [] for c in form_lib.columns_of(field)})
+    elif verb == "remove" and position.isdigit():
+        posted = sorted({int(m.group(2)) for m in map(form_lib.CELL_RE.match, cells) if m})
+        if int(position) in posted:
+            del rows[posted.index(int(position))]
+    for key in [k for k in values if k.startswith(name + "[")]:
+        del values[key]
+    values.update(form_lib.flat_rows(name, rows))
+    values[name + "[]"] = [str(len(rows))]  # how many rows to show, blank ones included
+    return True
 
 
 def file_fields(form: dict) -> list[str]:
@@ -79,31 +119,83 @@ def attachment_ids(form: dict, data: dict) -> list[str]:
     return ids
 
 
+def _view(field: dict, name: str, element_id: str, chosen: list[str], error: str | None,
+          attachments: dict[str, dict]) -> dict:
+    kind = field.get("type", "text")
+    options = [{"value": form_lib._text(o["value"]), "label": pick(o, "label"),
+                "checked": form_lib._text(o["value"]) in chosen} for o in field.get("options") or []]
+    condition = field.get("visible_when")
+    return {
+        "name": name, "id": element_id, "type": kind, "label": pick(field, "label", field["name"]),
+        "help": pick(field, "help"), "placeholder": pick(field, "placeholder"),
+        "required": bool(field.get("required")), "multiple": bool(field.get("multiple")),
+        "options": options, "value": chosen[0] if chosen else "", "values": chosen,
+        "checked": bool(chosen) and chosen[0] in ("on", "true", "1", "yes"),
+        "error": error, "min": field.get("min"), "max": field.get("max"),
+        "step": field.get("step") or ("1" if field.get("integer") else "any"),
+        "maxlength": field.get("max_length"), "rows": field.get("rows", 4),
+        "visible_when": json.dumps(condition, ensure_ascii=False) if condition else None,
+        "files": [attachments[i] for i in chosen if i in attachments] if kind == "file" else [],
+        "accept": ACCEPT,
+    }
+
+
+def row_count(field: dict, values: dict[str, list[str]]) -> int:
+    """How many rows a list shows: the rows in ``values`` (or as many as an add/remove button left), else
+    ``defaultRepetitions`` (form-js; default 1) or ``min_rows`` blank ones."""
+    name = field["name"]
+    shown = values.get(name + "[]")
+    if shown and shown[0].isdigit():
+        return int(shown[0])
+    indices = [int(m.group(2)) for m in map(form_lib.CELL_RE.match, values) if m and m.group(1) == name]
+    if indices:
+        return max(indices) + 1
+    return max(int(field.get("defaultRepetitions", 1)), int(field.get("min_rows", 0)))
+
+
+def _list_view(field: dict, values: dict[str, list[str]], errors: dict[str, str]) -> dict:
+    name = field["name"]
+    columns = form_lib.columns_of(field)
+
+    def row(index, number) -> dict:
+        cells = []
+        for column in columns:
+            key = form_lib.cell_key(name, index, column["name"])
+            cell = _view(column, key, f"f-{name}-{index}-{column['name']}", values.get(key, []), errors.get(key), {})
+            cell["column"] = column["name"]
+            cells.append(cell)
+        return {"index": index, "number": number, "cells": cells, "prefix": f"{name}[{index}]"}
+
+    count = row_count(field, values)
+    view = _view(field, name, f"f-{name}", [], errors.get(name), {})
+    limit = field.get("max_rows", form_lib.ROW_LIMIT)
+    view.update({
+        "columns": [{"name": c["name"], "label": pick(c, "label", c["name"]), "required": bool(c.get("required"))}
+                    for c in columns],
+        "rows": [row(i, i + 1) for i in range(count)], "template": row("__index__", "__number__"),
+        "min_rows": int(field.get("min_rows", 0)), "max_rows": limit, "limited": "max_rows" in field,
+        "can_add": count < limit,
+        "allow_add_remove": field.get("allowAddRemove", True) is not False,
+        "add_label": pick(field, "add_label") or _("添加一行"),
+        "cell_errors": form_lib.row_errors(errors, name),
+    })
+    return view
+
+
 def field_views(form: dict, values: dict[str, list[str]], errors: dict[str, str], attachments: dict[str, dict]) -> list[dict]:
-    """Everything a template needs to draw the form's fields, in the reader's language."""
+    """Everything a template needs to draw the form's fields, in the reader's language. A dynamiclist's view
+    has its ``columns``, its ``rows`` (each with ``cells``: the views of its inputs) and a ``template`` row
+    (index ``__index__``) that the script copies for a new row."""
     views = []
     for field in form.get("fields", []):
         kind = field.get("type", "text")
         if kind == "hidden":
             continue
+        if kind == form_lib.LIST_TYPE:
+            views.append(_list_view(field, values, errors))
+            continue
         name = field["name"]
-        chosen = values.get(name, [])
-        options = [{"value": form_lib._text(o["value"]), "label": pick(o, "label"),
-                    "checked": form_lib._text(o["value"]) in chosen} for o in field.get("options") or []]
-        condition = field.get("visible_when")
-        views.append({
-            "name": name, "id": f"f-{name}", "type": kind, "label": pick(field, "label", name),
-            "help": pick(field, "help"), "placeholder": pick(field, "placeholder"),
-            "required": bool(field.get("required")), "multiple": bool(field.get("multiple")),
-            "options": options, "value": chosen[0] if chosen else "", "values": chosen,
-            "checked": bool(chosen) and chosen[0] in ("on", "true", "1", "yes"),
-            "error": errors.get(name), "min": field.get("min"), "max": field.get("max"),
-            "step": field.get("step") or ("1" if field.get("integer") else "any"),
-            "maxlength": field.get("max_length"), "rows": field.get("rows", 4),
-            "visible_when": json.dumps(condition, ensure_ascii=False) if condition else None,
-            "files": [attachments[i] for i in chosen if i in attachments] if kind == "file" else [],
-            "accept": ACCEPT,
-        })
+        views.append(_view(field, name, f"f-{name}", values.get(name, []), errors.get(name), attachments))
     return views
 
 

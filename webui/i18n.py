@@ -44,6 +44,8 @@ EN = {
     "该任务已被他人处理或变更，请刷新后查看": "Someone else changed this task first; reload to see it",
     "没有需要填写的内容": "Nothing to fill in", "是": "yes", "否": "no",
     "认领后别人就看不到这项组任务": "Once claimed, the group no longer sees this task",
+    "第 {n} 行": "Row {n}", "删除第 {n} 行": "Remove row {n}", "删除": "Remove", "添加一行": "Add a row",
+    "行": "Row", "操作": "Actions", "最多 {n} 行": "at most {n} rows", "{n} 行": "{n} rows",
     # start
     "发起工作": "Start work", "你可以发起的流程": "Processes you may start",
     "没有你可以发起的流程": "There is nothing you may start", "开始填写": "Fill in",

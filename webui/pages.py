@@ -205,7 +205,10 @@ def _shown_fields(keys: list[str], data: dict, labels: dict, groups: dict, peopl
         if key not in data or data[key] in (None, "", [], {}):
             continue
         value = data[key]
-        if display.is_file_list(value, attachments):
+        table = display.rows_table(key, value, labels, groups, people)
+        if table:
+            rows.append({"label": display.label_of(key, labels), "table": table})
+        elif display.is_file_list(value, attachments):
             rows.append({"label": display.label_of(key, labels), "files": [attachments[v] for v in value]})
         else:
             rows.append({"label": display.label_of(key, labels),
@@ -284,6 +287,8 @@ def task_submit(task_id: str):
     form = w.form(view["form_key"], version_id=view["version_id"]) or formview.EMPTY_FORM
     values = formview.submitted_values(form, request)
     upload_errors = formview.store_uploads(w, user["username"], form, request, values, task_id)
+    if formview.row_action(form, request, values):  # add/remove a row without JavaScript: show the form again
+        return _render_task(view, form, values, upload_errors)
     if request.form.get("_submit") == "draft":
         w.save_draft(task_id, user["username"], {"values": values})
         if upload_errors:
@@ -386,6 +391,8 @@ def start_submit(process_id: str):
     form = w.form(info["form_key"], version_id=info["version_id"]) or formview.EMPTY_FORM
     values = formview.submitted_values(form, request)
     upload_errors = formview.store_uploads(w, user["username"], form, request, values, None)
+    if formview.row_action(form, request, values):
+        return _render_start(info, form, values, upload_errors)
     if request.form.get("_submit") == "draft":
         w.save_draft(f"start:{process_id}", user["username"], {"values": values})
         if upload_errors:

@@ -9,6 +9,9 @@ their processes; only these option lists come from data files:
 * streets and departments (as their ``dept-<id>`` groups): ``organisation/district.json``
 * major-matter items (征求意见事项): ``catalogs/major-matters.csv``
 
+A column of a repeating list (``dynamiclist``) is named ``<list>.<column>`` (the scoring sheet's
+``scores.department``); a list may also take its ``max_rows`` from an option list (one row per department).
+
 Everything else in the files is left as written; they are re-indented in the style of ``whistle_forms.py``.
 """
 from __future__ import annotations
@@ -22,7 +25,6 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 PROCESSES = HERE.parent
 FOLDERS = ("consultation", "personnel", "evaluation")
-DEDUCTION_ROWS = 10  # evaluation-score: rows deduct_<n>_department / _score / _reason, as the process reads them
 
 
 def _dump():
@@ -50,16 +52,30 @@ SOURCES = {
     "personnel-letter": {"department": "departments", "street": "streets"},
     "personnel-suggestion": {"street": "streets", "department": "departments"},
     "evaluation-start": {"departments": "departments", "streets": "streets"},
-    "evaluation-score": {f"deduct_{n}_department": "departments" for n in range(1, DEDUCTION_ROWS + 1)},
+    # the scoring sheet: one row per department a street deducts (the process reads the list ``scores``)
+    "evaluation-score": {"scores.department": "departments"},
+}
+# form key -> list name -> the option list whose length is the list's max_rows
+ROW_LIMITS = {
+    "evaluation-score": {"scores": "departments"},
 }
 
 
 def render(path: Path, lists: dict[str, list[dict]], dump) -> str:
     form = json.loads(path.read_text(encoding="utf-8"))
+    sources = SOURCES.get(form.get("key"), {})
+    limits = ROW_LIMITS.get(form.get("key"), {})
     for field in form.get("fields", []):
-        source = SOURCES.get(form.get("key"), {}).get(field["name"])
+        source = sources.get(field["name"])
         if source:
             field["options"] = lists[source]
+        if field.get("type") == "dynamiclist":
+            if field["name"] in limits:
+                field["max_rows"] = len(lists[limits[field["name"]]])
+            for column in field.get("components", []):
+                source = sources.get(f"{field['name']}.{column['name']}")
+                if source:
+                    column["options"] = lists[source]
     return dump(form) + "\n"
 
 

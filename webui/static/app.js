@@ -1,5 +1,7 @@
 /* Whistle: the little JavaScript the pages use. Everything works without it; it only hides fields that do not
-   apply (a form's visible_when) and refreshes an open inbox when new work arrives. */
+   apply (a form's visible_when), adds and removes the rows of a repeating list (dynamiclist) in place — without
+   it the add/remove buttons post the form and the server shows it again — and refreshes an open inbox when new
+   work arrives. */
 (function () {
   "use strict";
 
@@ -25,12 +27,14 @@
     return out;
   }
 
-  function holds(c, values, context) {
+  // prefix: a list row's cell names ("scores[2]"), whose conditions name the columns of the same row
+  function holds(c, values, context, prefix) {
     if (!c) return true;
-    if (c.all) return c.all.every(function (x) { return holds(x, values, context); });
-    if (c.any) return c.any.some(function (x) { return holds(x, values, context); });
-    if (c.not) return !holds(c.not, values, context);
-    var v = "data" in c ? (context || {})[c.data] : values[c.field];
+    if (c.all) return c.all.every(function (x) { return holds(x, values, context, prefix); });
+    if (c.any) return c.any.some(function (x) { return holds(x, values, context, prefix); });
+    if (c.not) return !holds(c.not, values, context, prefix);
+    var v = "data" in c ? (context || {})[c.data]
+      : prefix && (prefix + "[" + c.field + "]") in values ? values[prefix + "[" + c.field + "]"] : values[c.field];
     if ("equals" in c) return Array.isArray(v) ? v.map(text).indexOf(text(c.equals)) >= 0 : text(v) === text(c.equals);
     if ("not_equals" in c) return text(v) !== text(c.not_equals);
     if ("in" in c) return c["in"].map(text).indexOf(text(v)) >= 0;
@@ -51,13 +55,67 @@
     form.querySelectorAll("[data-visible-when]").forEach(function (wrap) {
       var condition;
       try { condition = JSON.parse(wrap.dataset.visibleWhen); } catch (e) { return; }
-      var show = holds(condition, values, context);
+      var row = wrap.closest("[data-prefix]");
+      var show = holds(condition, values, context, row ? row.dataset.prefix : null);
       wrap.hidden = !show;
       wrap.querySelectorAll("input, select, textarea").forEach(function (el) { el.disabled = !show; });
     });
   }
 
+  // -- repeating rows (dynamiclist): copy the row template, remove a row, keep the row numbers in order ------
+  function setupList(list, form) {
+    var body = list.querySelector("[data-rows]");
+    var template = list.querySelector("template[data-row-template]");
+    var add = list.querySelector("[data-row-add]");
+    var max = Number(list.dataset.maxRows) || Infinity;
+    if (!body || !template) return;
+    function rows() { return body.querySelectorAll("tr.list-row"); }
+    function renumber() {
+      Array.prototype.forEach.call(rows(), function (row, i) {
+        var label = row.querySelector(".row-label");
+        if (label) label.textContent = list.dataset.rowText.replace("{n}", i + 1);
+        var remove = row.querySelector("[data-row-remove]");
+        if (remove) remove.setAttribute("aria-label", list.dataset.removeText.replace("{n}", i + 1));
+      });
+      if (add) add.disabled = rows().length >= max;
+    }
+    function nextIndex() {
+      var next = 0;
+      Array.prototype.forEach.call(rows(), function (row) {
+        var m = /\[(\d+)\]$/.exec(row.dataset.prefix || "");
+        if (m) next = Math.max(next, Number(m[1]) + 1);
+      });
+      return next;
+    }
+    if (add) add.addEventListener("click", function (event) {
+      event.preventDefault();
+      if (rows().length >= max) return;
+      var holder = document.createElement("tbody");
+      holder.innerHTML = template.innerHTML.replace(/__index__/g, String(nextIndex()));
+      var row = holder.querySelector("tr");
+      body.appendChild(row);
+      renumber();
+      applyConditions(form);
+      var first = row.querySelector("input, select, textarea");
+      if (first) first.focus();
+    });
+    list.addEventListener("click", function (event) {
+      var button = event.target.closest("[data-row-remove]");
+      if (!button || !list.contains(button)) return;
+      event.preventDefault();
+      var row = button.closest("tr.list-row");
+      var focusTo = row.nextElementSibling || row.previousElementSibling;
+      row.parentNode.removeChild(row);
+      renumber();
+      applyConditions(form);
+      var target = focusTo ? focusTo.querySelector("input, select, textarea") : add;
+      if (target) target.focus();
+    });
+    renumber();
+  }
+
   document.querySelectorAll("form.task-form").forEach(function (form) {
+    form.querySelectorAll("[data-list]").forEach(function (list) { setupList(list, form); });
     applyConditions(form);
     form.addEventListener("change", function () { applyConditions(form); });
     form.addEventListener("input", function () { applyConditions(form); });
