@@ -222,10 +222,12 @@ BREAKDOWN_POINTS = [
     ("engine.runtime", "Runtime._engine_steps", "  do_engine_steps"),
     ("engine.runtime", "Runtime.save", "  save"),
     ("engine.runtime", "Runtime._sync_human_tasks", "    inbox projection sync"),
-    ("engine.runtime", "Runtime._new_human_task", "      insert new human task + candidates"),
+    ("engine.runtime", "Runtime._inbox_changes", "    inbox changes (no SQL)"),
+    ("engine.runtime", "Runtime._new_human_task", "      new task row: assignment expressions"),
     ("engine.runtime", "row_candidates", "      re-read candidates for the audit row"),
     ("engine.runtime", "dump_state", "    dump_state: workflow -> JSON"),
-    ("engine.audit", "AuditLog.flush", "  audit flush (chain head + inserts)"),
+    ("engine.runtime", "Runtime._write_step", "    write state, inbox rows, audit rows"),
+    ("engine.audit", "AuditLog.flush", "  audit flush (other chains)"),
 ]
 OTHER = "  other (session, ORM, task.run, JSON)"
 

@@ -2,8 +2,9 @@
 """The REST API through the real server: inbox and complete-task requests with concurrent clients, beside
 the engine-level figures measured in the same run.
 
-    .venv/bin/python bench/http.py [--open-tasks 100000] [--clients 8] [--inbox-requests 200]
+    .venv/bin/python bench/http.py [--open-tasks 100000] [--closed-tasks 200000] [--clients 8] [--inbox-requests 200]
                                    [--completions 100] [--postgres-url URL] [--explain] [--auth bearer|basic]
+                                   [--server-processes 2] [--server-threads 8]
 
 On PostgreSQL, in a private schema the bench creates and drops (like tests/conftest.py):
 
@@ -15,8 +16,11 @@ setup    migrate; deploy ``processes/whistle/`` (the real 吹哨报到 process) 
          departments with a skewed share; 10 % claimed; 75 % with a deadline, some overdue). Honest note:
          each inbox row gets a stub ``process_instance`` row (the foreign key needs one) whose state is
          never loaded; the inbox query reads projections only, so real instances behind them would not
-         change what is measured. ``ANALYZE`` afterwards, as autovacuum would.
-server   ``whistle serve --no-worker`` (waitress, 8 threads) in a subprocess, on a free loopback port.
+         change what is measured. Beside them ``--closed-tasks`` completed tasks of earlier cases with
+         their candidates: the history a group accumulates over the years, which the inbox must not read.
+         ``ANALYZE`` afterwards, as autovacuum would.
+server   ``whistle serve --no-worker --processes 2 --threads 8`` in a subprocess, on a free loopback port:
+         gunicorn with 2 worker processes of 8 threads (``--server-processes 1``: waitress, one process).
 inbox    ``GET /api/v1/tasks?limit=50`` (the first page) for 8 real demo accounts with large and small
          inboxes (a street command centre with ≈ 5 800 open tasks, the biggest department, supervision, a
          grid worker, small departments): 1 client, then ``--clients`` concurrent clients; next to
@@ -157,8 +161,9 @@ class PostgresSchema:
         self.admin.dispose()
 
 
-def load_open_tasks(whistle: Whistle, count: int, seed: int = 7) -> dict:
-    """COPY ``count`` open inbox rows (and their stub instances and candidates); returns group sizes."""
+def load_open_tasks(whistle: Whistle, count: int, closed: int = 0, seed: int = 7) -> dict:
+    """COPY ``count`` open inbox rows and ``closed`` completed ones of earlier cases (the history every group
+    accumulates), with their stub instances and candidates; returns the open tasks' group sizes."""
     rng = random.Random(seed)
     with whistle.db.read() as session:
         version = session.execute(select(DefinitionVersion).where(DefinitionVersion.key == "whistle")
@@ -179,7 +184,8 @@ def load_open_tasks(whistle: Whistle, count: int, seed: int = 7) -> dict:
     first_id = 1
     instance_buf, task_buf, cand_buf = io.StringIO(), io.StringIO(), io.StringIO()
     sizes: dict[str, int] = {}
-    for n in range(count):
+    for n in range(count + closed):
+        is_open = n < count
         instance_id = first_id + n
         element, name, kind, _ = rng.choices(WHISTLE_TASKS, weights=kinds)[0]
         street = rng.choice(STREETS)
@@ -191,18 +197,22 @@ def load_open_tasks(whistle: Whistle, count: int, seed: int = 7) -> dict:
             group = "district-supervision"
         else:
             group = rng.choices(departments, weights=dept_weights)[0]
-        sizes[group] = sizes.get(group, 0) + 1
+        if is_open:
+            sizes[group] = sizes.get(group, 0) + 1
         created = now - timedelta(minutes=rng.randint(1, 60 * 24 * 60))
         due = "\\N" if rng.random() < 0.25 else (now + timedelta(minutes=rng.randint(-60 * 24 * 3, 60 * 24 * 20))
                                                  ).isoformat()
-        assignee = rng.choice(members.get(group, ["\\N"])) if rng.random() < 0.10 else "\\N"
+        assignee = rng.choice(members.get(group, ["\\N"])) if rng.random() < 0.10 or not is_open else "\\N"
         priority = rng.choices([50, 70, 90], weights=[85, 10, 5])[0]
         task_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
-        instance_buf.write(f"{instance_id}\t{version.id}\twhistle\t12345-{instance_id:07d}\trunning\t{{}}\t"
+        status, case = ("open", "running") if is_open else ("completed", "completed")
+        done_at, done_by = ("\\N", "\\N") if is_open else (created.isoformat(), assignee)
+        instance_buf.write(f"{instance_id}\t{version.id}\twhistle\t12345-{instance_id:07d}\t{case}\t{{}}\t"
                            f"{{}}\tgrid-worker-{street}\t{created.isoformat()}\t{created.isoformat()}\t\\N\t1\n")
         task_buf.write(f"{task_id}\t{instance_id}\twhistle\t{version.id}\t{element}\t{name}\t\\N\t{element}\t\\N\t"
-                       f"{priority}\topen\t{assignee}\t{created.isoformat()}\t{due}\t\\N\t\\N\n")
-        cand_buf.write(f"{task_id}\tgroup\t{group}\n")
+                       f"{priority}\t{status}\t{assignee}\t{created.isoformat()}\t{due}\t{done_at}\t{done_by}\n")
+        offered = "t" if is_open and assignee == "\\N" else "f"  # as Runtime keeps it: open and unclaimed
+        cand_buf.write(f"{task_id}\tgroup\t{group}\t{offered}\twhistle\t{due}\t{priority}\t{created.isoformat()}\n")
     raw = whistle.db.engine.raw_connection()
     try:
         cursor = raw.cursor()
@@ -212,10 +222,11 @@ def load_open_tasks(whistle: Whistle, count: int, seed: int = 7) -> dict:
             ("human_task", "id, instance_id, process_id, version_id, element_id, name, lane, form_key, "
                            "documentation, priority, status, assignee, created_at, due_at, completed_at, "
                            "completed_by", task_buf),
-            ("task_candidate", "task_id, kind, name", cand_buf)]:
+            ("task_candidate", "task_id, kind, name, offered, process_id, due_at, priority, created_at", cand_buf)]:
             with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
                 copy.write(buf.getvalue())
-        cursor.execute("SELECT setval(pg_get_serial_sequence('process_instance', 'id'), %s)", (first_id + count,))
+        cursor.execute("SELECT setval(pg_get_serial_sequence('process_instance', 'id'), %s)",
+                       (first_id + count + closed,))
         raw.commit()
     finally:
         raw.close()
@@ -255,12 +266,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(url: str, port: int, log) -> subprocess.Popen:
+def server_configuration(processes: int, threads: int) -> str:
+    kind = "waitress, one process" if processes == 1 else f"gunicorn gthread, {processes} processes"
+    return f"`whistle serve --no-worker --processes {processes} --threads {threads}` ({kind} × {threads} threads)"
+
+
+def start_server(url: str, port: int, log, processes: int = 2, threads: int = 8) -> subprocess.Popen:
     """``whistle serve --no-worker`` on ``port``; its output goes to ``log`` (a file: a pipe nobody reads
     would fill up and stall the server)."""
     env = {**os.environ, "WHISTLE_MODE": "production"}
     server = subprocess.Popen([sys.executable, "-m", "engine.cli", "serve", "--no-worker", "--db", url,
-                               "--host", "127.0.0.1", "--port", str(port), "--threads", "8"],
+                               "--host", "127.0.0.1", "--port", str(port), "--processes", str(processes),
+                               "--threads", str(threads)],
                               cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -408,14 +425,21 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL)
     parser.add_argument("--open-tasks", type=int, default=100_000)
+    parser.add_argument("--closed-tasks", type=int, default=200_000,
+                        help="completed tasks of earlier cases, with their candidates (default 200000)")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--inbox-requests", type=int, default=200, help="per client (default 200)")
     parser.add_argument("--completions", type=int, default=100, help="per client (default 100)")
     parser.add_argument("--auth", choices=["bearer", "basic"], default="bearer")
     parser.add_argument("--explain", action="store_true", help="print EXPLAIN ANALYZE of the inbox queries")
+    parser.add_argument("--server-processes", type=int, default=2,
+                        help="`whistle serve --processes` (default 2: gunicorn; 1: waitress, one process)")
+    parser.add_argument("--server-threads", type=int, default=8, help="`whistle serve --threads`, per process "
+                                                                      "(default 8)")
     args = parser.parse_args()
 
     print(f"machine: {machine()}")
+    print(f"server: {server_configuration(args.server_processes, args.server_threads)}")
     with PostgresSchema(args.postgres_url) as url:
         setup_started = time.perf_counter()
         engine = create_engine(url)
@@ -434,10 +458,11 @@ def main() -> int:
             user = f"bench-clerk-{i}"
             whistle.add_user(user, ["hotline", "command-centre", "street", "dept-urban"], password=BENCH_PASSWORD)
             tokens[user] = whistle.create_token(f"bench-{user}", user, ["tasks"])["token"]
-        sizes = load_open_tasks(whistle, args.open_tasks)
+        sizes = load_open_tasks(whistle, args.open_tasks, args.closed_tasks)
         with whistle.db.read() as session:
             open_count = session.execute(text("SELECT count(*) FROM human_task WHERE status = 'open'")).scalar()
-        print(f"setup: {open_count:,} open tasks in {time.perf_counter() - setup_started:.1f} s; "
+            all_count = session.execute(text("SELECT count(*) FROM human_task")).scalar()
+        print(f"setup: {open_count:,} open tasks ({all_count:,} with the completed history) in {time.perf_counter() - setup_started:.1f} s; "
               f"inbox accounts' group sizes: " + ", ".join(
                   f"{u}={sum(sizes.get(g, 0) for g in _groups(whistle, u))}" for u in INBOX_USERS))
         if args.explain:
@@ -455,7 +480,7 @@ def main() -> int:
 
         port = free_port()
         server_log = tempfile.NamedTemporaryFile("w+", prefix="whistle-bench-server-", suffix=".log", delete=False)
-        server = start_server(url, port, server_log)
+        server = start_server(url, port, server_log, args.server_processes, args.server_threads)
         series: list[Series] = []
         try:
             # Warm up: the server's pools and spec cache, the engine's too.
@@ -487,14 +512,16 @@ def main() -> int:
             except subprocess.TimeoutExpired:
                 server.kill()
             server_log.close()
-            errors = [line for line in Path(server_log.name).read_text().splitlines() if " ERROR " in line]
+            errors = [line for line in Path(server_log.name).read_text().splitlines()
+                      if " ERROR " in line or "[ERROR]" in line]  # [ERROR]: gunicorn's own log lines
             if errors:
                 print(f"server log: {server_log.name} ({len(errors)} ERROR lines)")
             else:
                 Path(server_log.name).unlink()
         whistle.close()
 
-    print(f"\nauthentication: {args.auth}; {open_count:,} open tasks\n")
+    print(f"\nserver: {server_configuration(args.server_processes, args.server_threads)}")
+    print(f"authentication: {args.auth}; {open_count:,} open tasks\n")
     print(HEADER)
     for s in series:
         print(s.row())

@@ -1,13 +1,11 @@
 """The engine's public surface: commands and queries. The CLI and the web service are thin shells over it."""
 from __future__ import annotations
 
-import heapq
+import functools
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
-from sqlalchemy import String, any_, bindparam, exists, func, or_, select, text
-from sqlalchemy.dialects.postgresql import ARRAY as PG_ARRAY
+from sqlalchemy import bindparam, func, select, union_all
 from sqlalchemy.orm import Session
 
 from . import audit as audit_log
@@ -29,10 +27,6 @@ from .casework import CaseWork
 # The inbox query (``Whistle._inbox``): sort order, and the bounds that choose how it finds the tasks.
 INBOX_ORDER = (HumanTask.due_at.asc().nulls_last(), HumanTask.priority.desc(), HumanTask.created_at, HumanTask.id)
 TOKEN_CACHE_SECONDS = 2.0  # how long a checked bearer token is trusted without reading the database again
-INBOX_BY_ID = 2000
-INBOX_WALK = 5000
-INBOX_WALK_PER_ROW = 50
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 # Members of these groups may read every instance (admins; the district supervision office chases the overdue).
 class Whistle(CaseWork):  # CaseWork: inbox, forms, drafts, attachments, case diagrams (engine.casework)
@@ -140,57 +134,24 @@ class Whistle(CaseWork):  # CaseWork: inbox, forms, drafts, attachments, case di
 
     @staticmethod
     def _inbox(session: Session, user: str, limit: int, offset: int, process_id: str | None) -> list:
-        """A user's inbox page without scanning every open task (bench/RESULTS.md, "HTTP"): the tasks claimed
-        by the user, merged with the unclaimed ones offered to them, found one of three ways —
-
-        1. few candidate rows for the user and their groups (≤ ``INBOX_BY_ID``): look those tasks up by id;
-        2. else walk the first ``INBOX_WALK`` open unclaimed tasks in inbox order, keeping those offered to
-           the user (enough when the user's share of the open tasks is ≥ about 1 %);
-        3. else the same walk without a bound (a large candidate history but few open tasks).
+        """A user's inbox page in one statement (bench/RESULTS.md, "HTTP"): the first ``offset + limit`` tasks
+        claimed by the user (an ordered range of ``ix_human_task_status_assignee_due``), and as many offered
+        to each of their groups and to them by name (each an ordered range of the partial index
+        ``ix_task_candidate_offered``: only tasks open and unclaimed now, however long a group's history);
+        the union of those ids, deduplicated, sorted and cut to the page. Reads are bounded by the page end
+        and the number of groups, not by how many tasks are open.
 
         Rows are plain column rows (not ORM objects): an inbox page is read-only and this is its hot path.
         """
-        found = session.execute(select(UserAccount.id, Membership.group_name)
-                                .outerjoin(Membership, Membership.user_id == UserAccount.id)
-                                .where(UserAccount.username == user, UserAccount.active.is_(True))).all()
+        found = session.execute(_USER_GROUPS, {"username": user}).all()
         if not found:
             raise NotFound(f"no user '{user}'")
-        groups = {g for _, g in found if g is not None}
-        postgres = session.get_bind().dialect.name == "postgresql"
-        need = offset + limit
-        table = HumanTask.__table__
-        open_tasks = select(table).where(table.c.status == "open")
+        groups = sorted({g for _, g in found if g is not None})
+        params = {"username": user, "need": offset + limit, "page_limit": limit, "page_offset": offset}
+        params.update({f"group_{i}": name for i, name in enumerate(groups)})
         if process_id is not None:
-            open_tasks = open_tasks.where(table.c.process_id == process_id)
-        claimed = session.execute(open_tasks.where(table.c.assignee == user).order_by(*INBOX_ORDER).limit(need)).all()
-        offered_to = or_((TaskCandidate.kind == "group") & TaskCandidate.name.in_(groups or {""}),
-                         (TaskCandidate.kind == "user") & (TaskCandidate.name == user))
-        unclaimed = open_tasks.where(table.c.assignee.is_(None))
-        candidates = select(TaskCandidate.task_id).where(offered_to)
-        few = session.execute(select(func.count()).select_from(candidates.limit(INBOX_BY_ID + 1).subquery())
-                              ).scalar() <= INBOX_BY_ID
-        if few:
-            ids = sorted(set(session.execute(candidates).scalars()))
-            if postgres:  # one array parameter, not one per id
-                by_id = table.c.id == any_(bindparam("inbox_ids", ids, type_=PG_ARRAY(String)))
-            else:
-                by_id = table.c.id.in_(ids or [""])
-            offered = session.execute(unclaimed.where(by_id).order_by(*INBOX_ORDER).limit(need)).all()
-        else:
-            bound = max(INBOX_WALK, INBOX_WALK_PER_ROW * need)
-            window = unclaimed.order_by(*INBOX_ORDER).limit(bound).subquery("window")
-            probe = exists().where(TaskCandidate.task_id == window.c.id, offered_to)
-            offered = session.execute(select(window).where(probe).order_by(
-                window.c.due_at.asc().nulls_last(), window.c.priority.desc(), window.c.created_at, window.c.id)
-                .limit(need)).all()
-            if len(offered) < need:
-                if postgres:
-                    session.execute(text("SET LOCAL jit = off"))  # its cost estimate would trigger JIT
-                probe = exists().where(TaskCandidate.task_id == table.c.id, offered_to)
-                offered = session.execute(unclaimed.where(probe).order_by(*INBOX_ORDER).limit(need)).all()
-        merged = heapq.merge(claimed, offered, key=lambda t: (t.due_at is None, t.due_at or _EPOCH, -t.priority,
-                                                              t.created_at, t.id))
-        return list(merged)[offset:need]
+            params["process_id"] = process_id
+        return session.execute(_inbox_statement(len(groups), process_id is not None), params).all()
 
     def task(self, task_id: str) -> dict:
         with self.db.read() as session:
@@ -372,3 +333,33 @@ class Whistle(CaseWork):  # CaseWork: inbox, forms, drafts, attachments, case di
 
     def close(self) -> None:
         self.db.dispose()
+
+
+_USER_GROUPS = (select(UserAccount.id, Membership.group_name).outerjoin(Membership, Membership.user_id == UserAccount.id)
+                .where(UserAccount.username == bindparam("username"), UserAccount.active.is_(True)))
+
+
+@functools.lru_cache(maxsize=64)
+def _inbox_statement(group_count: int, by_process: bool):
+    """The inbox page statement for a user with ``group_count`` groups (``Whistle._inbox``), built once per
+    shape; the names travel as parameters ``group_0``, ``group_1``… and ``username``."""
+    tasks, offers = HumanTask.__table__, TaskCandidate.__table__
+
+    def offered_to(kind: str, name):
+        query = select(offers.c.task_id).where(offers.c.offered.is_(True), offers.c.kind == kind, offers.c.name == name)
+        if by_process:
+            query = query.where(offers.c.process_id == bindparam("process_id"))
+        ranked = query.order_by(offers.c.due_at.asc().nulls_last(), offers.c.priority.desc(), offers.c.created_at,
+                                offers.c.task_id).limit(bindparam("need")).subquery()
+        return select(ranked.c.task_id)
+
+    claimed = select(tasks.c.id).where(tasks.c.status == "open", tasks.c.assignee == bindparam("username"))
+    if by_process:
+        claimed = claimed.where(tasks.c.process_id == bindparam("process_id"))
+    claimed = claimed.order_by(tasks.c.due_at.asc().nulls_last(), tasks.c.priority.desc(), tasks.c.created_at,
+                               tasks.c.id).limit(bindparam("need")).subquery()
+    branches = [select(claimed.c.id), offered_to("user", bindparam("username"))]
+    branches += [offered_to("group", bindparam(f"group_{i}")) for i in range(group_count)]
+    return (select(tasks).where(tasks.c.id.in_(union_all(*branches).scalar_subquery()))
+            .order_by(tasks.c.due_at.asc().nulls_last(), tasks.c.priority.desc(), tasks.c.created_at, tasks.c.id)
+            .limit(bindparam("page_limit")).offset(bindparam("page_offset")))

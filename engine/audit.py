@@ -73,17 +73,7 @@ class AuditLog:
                 instance = _locked_instance(session, instance_id)
                 instances[instance_id] = instance
                 heads[instance_id] = instance.audit_head or GENESIS
-        at = clock.now()
-        rows = []
-        for event in self.pending:
-            details = canonical_json(event.details or {})
-            prev = heads[event.instance_id]
-            digest = row_hash(prev, at, event.event_type, event.actor, event.instance_id, event.task_id, details)
-            rows.append({"at": at, "event_type": event.event_type, "actor": event.actor,
-                         "instance_id": event.instance_id, "task_id": event.task_id, "details": details,
-                         "prev_hash": prev, "hash": digest})
-            heads[event.instance_id] = digest
-        session.execute(insert(AuditEvent), rows)  # one batched statement, ids in chain order
+        session.execute(insert(AuditEvent), _chain(self.pending, heads))  # one batched statement, chain order
         for instance_id, instance in instances.items():
             # A plain UPDATE under the row lock: recording history is not a change of the case, so the
             # instance's optimistic revision stays as it is.
@@ -91,6 +81,31 @@ class AuditLog:
                             .values(audit_head=heads[instance_id]).execution_options(synchronize_session=False))
             set_committed_value(instance, "audit_head", heads[instance_id])
         self.pending.clear()
+
+    def take_chain(self, instance: ProcessInstance) -> tuple[list[dict], str | None]:
+        """Take this instance's pending events as chained rows, for the caller to insert together with the
+        instance's own write (``Runtime._write_step``); returns the rows and the instance's new chain head."""
+        mine = [e for e in self.pending if e.instance_id == instance.id]
+        heads = {instance.id: instance.audit_head or GENESIS}
+        if not mine:
+            return [], instance.audit_head
+        self.pending = [e for e in self.pending if e.instance_id != instance.id]
+        return _chain(mine, heads), heads[instance.id]
+
+
+def _chain(events: list[PendingEvent], heads: dict[int | None, str]) -> list[dict]:
+    """The rows for ``events``, each hashed onto the previous row of its chain; ``heads`` moves along."""
+    at = clock.now()
+    rows = []
+    for event in events:
+        details = canonical_json(event.details or {})
+        prev = heads[event.instance_id]
+        digest = row_hash(prev, at, event.event_type, event.actor, event.instance_id, event.task_id, details)
+        rows.append({"at": at, "event_type": event.event_type, "actor": event.actor,
+                     "instance_id": event.instance_id, "task_id": event.task_id, "details": details,
+                     "prev_hash": prev, "hash": digest})
+        heads[event.instance_id] = digest
+    return rows
 
 
 def _locked_instance(session: Session, instance_id: int) -> ProcessInstance:

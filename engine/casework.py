@@ -165,13 +165,15 @@ class CaseWork:
     # -- who sees which case ----------------------------------------------------------------------------
 
     @staticmethod
-    def _offered_ids(user: str, groups: set[str]):
-        """SQL: ids of the tasks offered to the user or their groups (driven by the candidate index)."""
+    def _offered_ids(user: str, groups: set[str], claimable: bool = False):
+        """SQL: ids of the tasks offered to the user or their groups (driven by the candidate index); with
+        ``claimable``, only those open and unclaimed now (a range of the partial index of such offers)."""
         # A UNION, not an OR: each half is a range of the (kind, name) index.
+        now_only = (TaskCandidate.offered.is_(True),) if claimable else ()
         return union(
             select(TaskCandidate.task_id).where(TaskCandidate.kind == "group",
-                                                TaskCandidate.name.in_(sorted(groups) or [""])),
-            select(TaskCandidate.task_id).where(TaskCandidate.kind == "user", TaskCandidate.name == user))
+                                                TaskCandidate.name.in_(sorted(groups) or [""]), *now_only),
+            select(TaskCandidate.task_id).where(TaskCandidate.kind == "user", TaskCandidate.name == user, *now_only))
 
     @classmethod
     def _involved_ids(cls, user: str, groups: set[str]):
@@ -323,7 +325,7 @@ class CaseWork:
         with the (small) set of task ids offered to the user, which every planner starts from."""
         if view != "group":
             return select(*columns).select_from(HumanTask).where(cls._view_clause(view, user, groups))
-        offered = cls._offered_ids(user, groups).subquery("offered")
+        offered = cls._offered_ids(user, groups, claimable=True).subquery("offered")
         return (select(*columns).select_from(HumanTask).join(offered, HumanTask.id == offered.c.task_id)
                 .where(HumanTask.status == "open", HumanTask.assignee.is_(None)))
 
@@ -333,7 +335,7 @@ class CaseWork:
             return and_(HumanTask.status == "open", HumanTask.assignee == user)
         if view == "done":
             return and_(HumanTask.completed_by == user, HumanTask.status == "completed")
-        return and_(HumanTask.id.in_(cls._offered_ids(user, groups)), HumanTask.status == "open",
+        return and_(HumanTask.id.in_(cls._offered_ids(user, groups, claimable=True)), HumanTask.status == "open",
                     HumanTask.assignee.is_(None))
 
     @staticmethod

@@ -341,12 +341,13 @@ class JobExecutor:
         mark = len(audit.pending)
         instance, workflow = self.runtime._new_instance(session, audit, ctx, version, {}, None, None,
                                                         start_event=job.element_id)
-        ctx.element_id = None
-        self.runtime._engine_steps(workflow, ctx)
-        self.runtime.save(session, audit, ctx, instance, workflow)
+        # First in the new case's chain, before "started" (save writes the chain).
         audit.pending.insert(mark, PendingEvent("timer_fired", TIMER_ACTOR, instance.id, None, {
             "job_id": job.id, "element_id": job.element_id, "kind": "start", "due_at": job.due_at.isoformat(),
             "version": version.version}))
+        ctx.element_id = None
+        self.runtime._engine_steps(workflow, ctx)
+        self.runtime.save(session, audit, ctx, instance, workflow)
         due, schedule = timers.next_start_due(job.due_at, job.schedule or {}, now)
         if due is None:
             session.delete(job)

@@ -97,13 +97,24 @@ class HumanTask(Base):
 
 
 class TaskCandidate(Base):
-    """Who may work on a human task: a group or a user, one row each, so the inbox is an indexed join."""
+    """Who may work on a human task: a group or a user, one row each, so the inbox is an indexed join.
+
+    ``offered`` is true while the task is open and nobody has claimed it; with it the row carries a copy of
+    the task's inbox order (due, priority, created) and process, so that one group's claimable tasks are
+    one ordered range of a partial index however long the group's history grows (migration 0007).
+    ``Runtime`` keeps these in step with ``human_task``.
+    """
 
     __tablename__ = "task_candidate"
     __table_args__ = (Index("ix_task_candidate_kind_name", "kind", "name"),)
     task_id: Mapped[str] = mapped_column(ForeignKey("human_task.id", ondelete="CASCADE"), primary_key=True)
     kind: Mapped[str] = mapped_column(String(8), primary_key=True)  # group | user
     name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    offered: Mapped[bool] = mapped_column(default=False)
+    process_id: Mapped[str | None] = mapped_column(String(255))
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    priority: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Incident(Base):
@@ -272,3 +283,7 @@ class TaskDraft(Base):
 # "Done by me" in the inbox and "cases I started" (migration 0005).
 Index("ix_human_task_completed_by", HumanTask.completed_by, HumanTask.completed_at)
 Index("ix_process_instance_started_by", ProcessInstance.started_by)
+# A group's (or user's) claimable tasks in inbox order (migration 0007); PostgreSQL keeps NULL due dates last.
+Index("ix_task_candidate_offered", TaskCandidate.kind, TaskCandidate.name, TaskCandidate.due_at,
+      TaskCandidate.priority.desc(), TaskCandidate.created_at, TaskCandidate.task_id,
+      postgresql_where=TaskCandidate.offered, sqlite_where=TaskCandidate.offered)

@@ -6,15 +6,17 @@ everything back and drops the in-memory workflow; unexpected ones are recorded a
 """
 from __future__ import annotations
 
+import json
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable
 from uuid import UUID
 
-from sqlalchemy import bindparam, or_, select
+from sqlalchemy import bindparam, func, insert, or_, select, text, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
@@ -23,14 +25,23 @@ from . import clock, jobs, timers
 from .accounts import find_user
 from .audit import AuditLog
 from .bpmn import Assignment, dump_state, expression_of, load_state, to_json_value
-from .db import Database
+from .db import Database, UTCDateTime
 from .deployment import SpecCache, find_version
 from .errors import (Conflict, Forbidden, IncidentRaised, InvalidInput, NotFound, WhistleError, first_line,
                      is_lock_conflict)
 from .messages import WAITED_ON_LOAD, deliver_to_task, sync_subscriptions, waiting_message_tasks
-from .models import (DefinitionVersion, HumanTask, Incident, Membership, MessageStart, MessageSubscription,
+from .models import (AuditEvent, DefinitionVersion, HumanTask, Incident, Membership, MessageStart, MessageSubscription,
                      ProcessInstance, TaskCandidate, UserAccount)
 from .scripting import script_engine
+
+
+@dataclass
+class InboxChanges:
+    """What a step changes in the inbox projection: rows to close, rows (and their candidates) to create."""
+
+    closed: list[dict] = field(default_factory=list)
+    tasks: list[dict] = field(default_factory=list)
+    candidates: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -45,6 +56,7 @@ class CommandContext:
     task_id: str | None = None
     element_id: str | None = None
     new_instance: bool = False  # a failed start rolls its instance back: the incident cannot point at it
+    completing: str | None = None  # the task a user completes: its inbox row records them as completed_by
 
 
 class Runtime:
@@ -107,64 +119,109 @@ class Runtime:
         workflow = load_state(instance.state, spec, subprocess_specs)
         workflow.script_engine = script_engine()
         setattr(workflow, WAITED_ON_LOAD, len(waiting_message_tasks(workflow)))
+        # The inbox rows that are open now: save() keeps them equal to the READY user/manual tasks.
+        setattr(workflow, OPEN_ON_LOAD, {str(t.id): t.task_spec.bpmn_name or t.task_spec.bpmn_id
+                                         for t in workflow.get_tasks(state=TaskState.READY, manual=True)})
         return workflow
 
     def save(self, session: Session, audit: AuditLog, ctx: CommandContext, instance: ProcessInstance,
              workflow: BpmnWorkflow) -> None:
+        """Write the instance's state with its inbox rows and its audit events (``_write_step``)."""
         now = clock.now()
         jobs.sync_instance_jobs(session, audit, ctx.actor, instance, workflow, now)  # timers fired, timers waiting
-        self._sync_human_tasks(session, audit, ctx, instance, workflow, now)
+        inbox = self._inbox_changes(audit, ctx, instance, workflow, now)
         sync_subscriptions(session, instance, workflow, now)
-        instance.state = dump_state(workflow)
-        instance.data = _case_data(workflow)
-        instance.updated_at = now
+        values = {"state": dump_state(workflow), "data": _case_data(workflow), "updated_at": now,
+                  "status": instance.status, "completed_at": instance.completed_at}
         if workflow.completed and instance.status == "running":
-            instance.status = "completed"
-            instance.completed_at = now
+            values["status"], values["completed_at"] = "completed", now
             audit.record("finished", ctx.actor, instance.id)
-        session.flush()
+        self._write_step(session, audit, instance, values, inbox)
+        setattr(workflow, OPEN_ON_LOAD, {str(t.id): t.task_spec.bpmn_name or t.task_spec.bpmn_id
+                                         for t in workflow.get_tasks(state=TaskState.READY, manual=True)})
 
-    def _sync_human_tasks(self, session, audit, ctx, instance, workflow, now) -> None:
+    def _inbox_changes(self, audit, ctx, instance, workflow, now) -> InboxChanges:
+        """The inbox rows to close and to create so that the open rows are the READY user/manual tasks."""
         ready = {str(t.id): t for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
-        open_rows = session.execute(_OPEN_TASKS_OF_INSTANCE, {"instance_id": instance.id}).scalars().all()
-        for row in open_rows:
-            if row.id in ready:
+        was_open: dict[str, str] = getattr(workflow, OPEN_ON_LOAD, {})
+        changes = InboxChanges()
+        for task_id, name in was_open.items():
+            if task_id in ready:
                 continue
-            spiff_task = workflow.get_task_from_id(UUID(row.id)) if _has_task(workflow, row.id) else None
-            row.status = "completed" if spiff_task is not None and spiff_task.state == TaskState.COMPLETED else "cancelled"
-            row.completed_at = row.completed_at or now
-            if row.status == "cancelled":
-                audit.record("task_cancelled", ctx.actor, instance.id, row.id, name=row.name)
-        known = {row.id for row in open_rows}
+            spiff_task = workflow.get_task_from_id(UUID(task_id)) if _has_task(workflow, task_id) else None
+            completed = spiff_task is not None and spiff_task.state == TaskState.COMPLETED
+            by = ctx.actor if completed and task_id == ctx.completing else None
+            changes.closed.append({"task_id": task_id, "closed_as": "completed" if completed else "cancelled",
+                                   "closed_by": by, "closed_at": now})
+            if not completed:
+                audit.record("task_cancelled", ctx.actor, instance.id, task_id, name=name)
         for task_id, task in ready.items():
-            if task_id in known:
+            if task_id in was_open:
                 continue
             ctx.task_id, ctx.element_id = task_id, task.task_spec.bpmn_id
-            row, groups = self._new_human_task(session, instance, task, now)
-            audit.record("task_created", ctx.actor, instance.id, task_id, name=row.name, element_id=row.element_id,
-                         candidate_groups=groups,
-                         assignee=row.assignee, due_at=row.due_at.isoformat() if row.due_at else None)
+            row, groups, users = self._new_human_task(instance, task, now)
+            changes.tasks.append(row)
+            offer = {"task_id": task_id, "offered": row["assignee"] is None, "process_id": row["process_id"],
+                     "due_at": row["due_at"], "priority": row["priority"], "created_at": now}
+            changes.candidates += [dict(offer, kind="group", name=name) for name in groups]
+            changes.candidates += [dict(offer, kind="user", name=name) for name in users]
+            audit.record("task_created", ctx.actor, instance.id, task_id, name=row["name"],
+                         element_id=row["element_id"], candidate_groups=groups, assignee=row["assignee"],
+                         due_at=row["due_at"].isoformat() if row["due_at"] else None)
         ctx.task_id = ctx.element_id = None
+        return changes
 
-    def _new_human_task(self, session: Session, instance: ProcessInstance, task,
-                        now: datetime) -> tuple[HumanTask, list[str]]:
+    def _write_step(self, session: Session, audit: AuditLog, instance: ProcessInstance, values: dict,
+                    inbox: InboxChanges) -> None:
+        """Write a locked instance's new state, its inbox changes and its pending audit events; check and bump
+        its optimistic ``revision``. The hot path of every command: on PostgreSQL it is one statement (a
+        data-modifying CTE, so one round trip to the server), on SQLite a few prebuilt Core statements.
+        The ORM object is updated in place, so the session has nothing left to flush for it."""
+        events, head = audit.take_chain(instance)
+        revision = instance.revision
+        params = {"instance_id": instance.id, "old_revision": revision, "new_revision": revision + 1,
+                  "new_state": values["state"], "new_data": values["data"], "new_status": values["status"],
+                  "new_updated_at": values["updated_at"], "new_completed_at": values["completed_at"],
+                  "new_audit_head": head}
+        if session.get_bind().dialect.name == "postgresql":
+            result = session.execute(_PG_WRITE_STEP, dict(
+                params, new_data=json.dumps(values["data"], ensure_ascii=False),
+                closed=_json_rows(inbox.closed), tasks=_json_rows(inbox.tasks),
+                candidates=_json_rows(inbox.candidates), events=_json_rows(events)))
+        else:
+            if inbox.closed:
+                session.execute(_CLOSE_TASK, inbox.closed)
+                session.execute(_WITHDRAW_OFFERS, {"task_ids": [c["task_id"] for c in inbox.closed]})
+            if inbox.tasks:
+                session.execute(_INSERT_TASK, inbox.tasks)
+            if inbox.candidates:
+                session.execute(_INSERT_CANDIDATE, inbox.candidates)
+            if events:
+                session.execute(_INSERT_EVENTS, events)
+            result = session.execute(_WRITE_INSTANCE, params)
+        if result.rowcount != 1:
+            raise StaleDataError(f"instance {instance.id} changed since it was read (revision {revision})")
+        for key, value in values.items():
+            set_committed_value(instance, key, value)
+        set_committed_value(instance, "revision", revision + 1)
+        set_committed_value(instance, "audit_head", head)
+
+    def _new_human_task(self, instance: ProcessInstance, task, now: datetime) -> tuple[dict, list[str], list[str]]:
         spec = task.task_spec
         assignment: Assignment = getattr(spec, "assignment", None) or Assignment(lane=spec.lane)
         groups = _names(evaluate_setting(task, assignment.candidate_groups))
         users = _names(evaluate_setting(task, assignment.candidate_users))
         assignee = evaluate_setting(task, assignment.assignee)
         form_key = evaluate_setting(task, assignment.form_key)
-        row = HumanTask(id=str(task.id), instance_id=instance.id, process_id=instance.process_id,
-                        version_id=instance.version_id, element_id=spec.bpmn_id, name=spec.bpmn_name or spec.bpmn_id,
-                        lane=spec.lane, form_key=str(form_key) if form_key else None,
-                        documentation=getattr(spec, "documentation", None),
-                        priority=_priority(evaluate_setting(task, assignment.priority)), status="open",
-                        assignee=str(assignee) if assignee else None, created_at=now,
-                        due_at=_due_at(evaluate_setting(task, assignment.due_date), now))
-        session.add(row)
-        session.add_all([TaskCandidate(task_id=row.id, kind="group", name=name) for name in groups]
-                        + [TaskCandidate(task_id=row.id, kind="user", name=name) for name in users])
-        return row, groups
+        row = {"id": str(task.id), "instance_id": instance.id, "process_id": instance.process_id,
+               "version_id": instance.version_id, "element_id": spec.bpmn_id, "name": spec.bpmn_name or spec.bpmn_id,
+               "lane": spec.lane, "form_key": str(form_key) if form_key else None,
+               "documentation": getattr(spec, "documentation", None),
+               "priority": _priority(evaluate_setting(task, assignment.priority)), "status": "open",
+               "assignee": str(assignee) if assignee else None, "created_at": now,
+               "due_at": _due_at(evaluate_setting(task, assignment.due_date), now),
+               "completed_at": None, "completed_by": None}
+        return row, groups, users
 
     # -- commands ---------------------------------------------------------------------------------------
 
@@ -192,6 +249,7 @@ class Runtime:
         workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=script_engine())
         workflow.task_tree.data.update(data or {})
         setattr(workflow, WAITED_ON_LOAD, 0)
+        setattr(workflow, OPEN_ON_LOAD, {})
         # A process that starts only with timers begins now; a due timer-start job names its start event.
         timers.fire_start_event(workflow, start_event)
         now = clock.now()
@@ -263,13 +321,14 @@ class Runtime:
         ctx = CommandContext("claim", user, task_id=task_id)
 
         def work(session: Session, audit: AuditLog) -> dict:
-            row, _ = self._open_task(session, task_id, ctx)
-            self._authorize(session, row, user)
+            row, _, may = self._open_task(session, task_id, ctx, user)
+            self._authorize(session, row, user, may)
             if row.assignee == user:
                 return task_dict(session, row)
             if row.assignee:
                 raise Conflict(f"task '{row.name}' is already claimed by {row.assignee}")
             row.assignee = user
+            session.execute(_SET_OFFERED, {"of_task": row.id, "offer": False})
             audit.record("task_claimed", user, row.instance_id, row.id, name=row.name)
             return task_dict(session, row)
 
@@ -279,12 +338,13 @@ class Runtime:
         ctx = CommandContext("unclaim", user, task_id=task_id)
 
         def work(session: Session, audit: AuditLog) -> dict:
-            row, _ = self._open_task(session, task_id, ctx)
+            row, _, _ = self._open_task(session, task_id, ctx, user)
             if row.assignee is None:
                 raise Conflict(f"task '{row.name}' is not claimed")
             if row.assignee != user:
                 raise Forbidden(f"task '{row.name}' is claimed by {row.assignee}; only they can release it")
             row.assignee = None
+            session.execute(_SET_OFFERED, {"of_task": row.id, "offer": True})
             audit.record("task_unclaimed", user, row.instance_id, row.id, name=row.name)
             return task_dict(session, row)
 
@@ -296,8 +356,8 @@ class Runtime:
         ctx = CommandContext("complete", user, task_id=task_id)
 
         def work(session: Session, audit: AuditLog) -> dict:
-            row, instance = self._open_task(session, task_id, ctx)
-            self._authorize(session, row, user)
+            row, instance, may = self._open_task(session, task_id, ctx, user)
+            self._authorize(session, row, user, may)
             if row.assignee and row.assignee != user:
                 raise Forbidden(f"task '{row.name}' is claimed by {row.assignee}; only they can complete it")
             if instance.status != "running":
@@ -310,12 +370,12 @@ class Runtime:
             ctx.element_id = row.element_id
             spiff_task.run()
             ctx.task_id = ctx.element_id = None
-            row.status, row.completed_by, row.completed_at = "completed", user, clock.now()
-            row.assignee = row.assignee or user
+            ctx.completing = task_id  # save() closes its inbox row, with the user as completed_by
             audit.record("task_completed", user, row.instance_id, row.id, name=row.name, data=to_json_value(data or {}))
             self._engine_steps(workflow, ctx)
             self.save(session, audit, ctx, instance, workflow)
-            return {"task_id": task_id, "instance_id": row.instance_id, "status": instance.status}
+            session.expire(row)  # written by a Core statement: read again if anyone looks
+            return {"task_id": task_id, "instance_id": instance.id, "status": instance.status}
 
         return self.run_command(ctx, work)
 
@@ -328,49 +388,109 @@ class Runtime:
         workflow.do_engine_steps(will_complete_task=will_run)
         ctx.task_id = ctx.element_id = None
 
-    def _open_task(self, session: Session, task_id: str, ctx: CommandContext) -> tuple[HumanTask, ProcessInstance]:
+    def _open_task(self, session: Session, task_id: str, ctx: CommandContext,
+                   username: str) -> tuple[HumanTask, ProcessInstance, tuple[bool | None, bool]]:
         """Lock the task's instance (and the task row) in one statement, then check the task is still open.
+        The same statement says whether ``username`` is an active account and a candidate of the task.
 
         A concurrent command that got there first is seen: PostgreSQL re-reads locked rows after waiting,
         and SQLite's BEGIN IMMEDIATE made this transaction wait before it read anything.
         """
-        found = session.execute(_TASK_WITH_LOCKED_INSTANCE, {"task_id": task_id}).first()
+        found = session.execute(_TASK_WITH_LOCKED_INSTANCE, {"task_id": task_id, "username": username}).first()
         if found is None:
             raise NotFound(f"no task {task_id}")
-        row, instance = found
+        row, instance, active, candidate = found
         ctx.instance_id, ctx.process_id, ctx.version_id = row.instance_id, row.process_id, row.version_id
         if row.status != "open":
             by = f" by {row.completed_by}" if row.completed_by else ""
             raise Conflict(f"task '{row.name}' is already {row.status}{by}")
-        return row, instance
+        return row, instance, (active, bool(candidate))
 
-    def _authorize(self, session: Session, row: HumanTask, username: str) -> None:
-        """One query: the user exists, and is the assignee, a candidate user, or in a candidate group."""
-        found = session.execute(_MAY_WORK_ON, {"task_id": row.id, "username": username}).first()
-        if found is None or not found[0]:
+    def _authorize(self, session: Session, row: HumanTask, username: str, may: tuple[bool | None, bool]) -> None:
+        """The user exists, and is the assignee, a candidate user, or in a candidate group (``_open_task``)."""
+        active, candidate = may
+        if not active:
             raise NotFound(f"no user '{username}'")
-        if row.assignee == username or found[1]:
+        if row.assignee == username or candidate:
             return
         groups = sorted(c.name for c in row_candidates(session, row, "group"))
         raise Forbidden(f"{username} may not work on task '{row.name}': it is for {', '.join(groups) or 'nobody'}")
 
 
-def _may_work_on_statement():
-    # Built once: constructing this statement costs more than running it on SQLite.
-    member_of = select(Membership.group_name).where(Membership.user_id == UserAccount.id).correlate(UserAccount)
-    candidate = select(TaskCandidate.task_id).where(TaskCandidate.task_id == bindparam("task_id"), or_(
+# The inbox projection's writes (Runtime.save): Core statements on the tables, built once.
+OPEN_ON_LOAD = "whistle_open_tasks"  # set on a loaded workflow: {task id: name} of its open inbox rows
+_TASKS, _CANDIDATES = HumanTask.__table__, TaskCandidate.__table__
+_INSERT_TASK = insert(_TASKS)
+_INSERT_CANDIDATE = insert(_CANDIDATES)
+_CLOSE_TASK = (update(_TASKS).where(_TASKS.c.id == bindparam("task_id"), _TASKS.c.status == "open")
+               .values(status=bindparam("closed_as", type_=_TASKS.c.status.type),
+                       completed_by=bindparam("closed_by", type_=_TASKS.c.completed_by.type),
+                       completed_at=bindparam("closed_at", type_=_TASKS.c.completed_at.type),
+                       assignee=func.coalesce(_TASKS.c.assignee, bindparam("closed_by"))))
+_WITHDRAW_OFFERS = (update(_CANDIDATES).where(_CANDIDATES.c.task_id.in_(bindparam("task_ids", expanding=True)))
+                    .values(offered=False))
+_INSERT_EVENTS = insert(AuditEvent.__table__)
+
+
+def _write_instance_statement():
+    table = ProcessInstance.__table__
+    c = table.c
+    return (update(table).where(c.id == bindparam("instance_id"), c.revision == bindparam("old_revision"))
+            .values(state=bindparam("new_state", type_=c.state.type), data=bindparam("new_data", type_=c.data.type),
+                    status=bindparam("new_status", type_=c.status.type),
+                    updated_at=bindparam("new_updated_at", type_=c.updated_at.type),
+                    completed_at=bindparam("new_completed_at", type_=c.completed_at.type),
+                    revision=bindparam("new_revision", type_=c.revision.type),
+                    audit_head=bindparam("new_audit_head", type_=c.audit_head.type)))
+
+
+_WRITE_INSTANCE = _write_instance_statement()
+# The same writes in one PostgreSQL statement. The row lists travel as JSON and are expanded by the server;
+# foreign keys between the parts (a new task's candidates) are checked at the end of the statement.
+_PG_WRITE_STEP = text("""
+WITH closed AS (
+    UPDATE human_task h SET status = c.closed_as, completed_by = c.closed_by, completed_at = c.closed_at,
+                            assignee = coalesce(h.assignee, c.closed_by)
+    FROM json_to_recordset(CAST(:closed AS json)) AS c(task_id text, closed_as text, closed_by text, closed_at timestamptz)
+    WHERE h.id = c.task_id AND h.status = 'open'
+    RETURNING h.id),
+withdrawn AS (
+    UPDATE task_candidate SET offered = false WHERE task_id IN (SELECT id FROM closed) RETURNING 1),
+new_tasks AS (
+    INSERT INTO human_task SELECT * FROM json_populate_recordset(NULL::human_task, CAST(:tasks AS json)) RETURNING 1),
+new_candidates AS (
+    INSERT INTO task_candidate
+    SELECT * FROM json_populate_recordset(NULL::task_candidate, CAST(:candidates AS json)) RETURNING 1),
+events AS (
+    INSERT INTO audit_event (at, event_type, actor, instance_id, task_id, details, prev_hash, hash)
+    SELECT e.at, e.event_type, e.actor, e.instance_id, e.task_id, e.details, e.prev_hash, e.hash
+    FROM json_populate_recordset(NULL::audit_event, CAST(:events AS json)) WITH ORDINALITY AS e
+    ORDER BY e.ordinality RETURNING 1)
+UPDATE process_instance SET state = :new_state, data = CAST(:new_data AS json), status = :new_status,
+       updated_at = :new_updated_at, completed_at = :new_completed_at, revision = :new_revision,
+       audit_head = :new_audit_head
+WHERE id = :instance_id AND revision = :old_revision
+""").bindparams(bindparam("new_updated_at", type_=UTCDateTime()), bindparam("new_completed_at", type_=UTCDateTime()))
+_SET_OFFERED = (update(_CANDIDATES).where(_CANDIDATES.c.task_id == bindparam("of_task"))
+                .values(offered=bindparam("offer", type_=_CANDIDATES.c.offered.type)))
+
+
+def _task_with_locked_instance_statement():
+    """The task row and its instance, locked, with whether the user is active and a candidate of the task.
+    Built once: constructing this statement costs more than running it on SQLite."""
+    active = select(UserAccount.active).where(UserAccount.username == bindparam("username")).scalar_subquery()
+    member_of = select(Membership.group_name).join(UserAccount, UserAccount.id == Membership.user_id).where(
+        UserAccount.username == bindparam("username"))
+    candidate = select(TaskCandidate.task_id).where(TaskCandidate.task_id == HumanTask.id, or_(
         (TaskCandidate.kind == "user") & (TaskCandidate.name == bindparam("username")),
-        (TaskCandidate.kind == "group") & TaskCandidate.name.in_(member_of))).correlate(UserAccount).exists()
-    return select(UserAccount.active, candidate).where(UserAccount.username == bindparam("username"))
+        (TaskCandidate.kind == "group") & TaskCandidate.name.in_(member_of))).exists()
+    return (select(HumanTask, ProcessInstance, active, candidate)
+            .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
+            .where(HumanTask.id == bindparam("task_id")).with_for_update(of=[HumanTask, ProcessInstance])
+            .execution_options(populate_existing=True))
 
 
-_MAY_WORK_ON = _may_work_on_statement()
-_OPEN_TASKS_OF_INSTANCE = select(HumanTask).where(HumanTask.instance_id == bindparam("instance_id"),
-                                                  HumanTask.status == "open")
-_TASK_WITH_LOCKED_INSTANCE = (select(HumanTask, ProcessInstance)
-                              .join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
-                              .where(HumanTask.id == bindparam("task_id")).with_for_update()
-                              .execution_options(populate_existing=True))
+_TASK_WITH_LOCKED_INSTANCE = _task_with_locked_instance_statement()
 
 
 # -- queries over projections (no instance is deserialized) --------------------------------------------------
@@ -392,6 +512,16 @@ def task_dict(session: Session, row: HumanTask, candidates: dict | None = None) 
             "created_at": row.created_at.isoformat(), "due_at": row.due_at.isoformat() if row.due_at else None,
             "completed_at": row.completed_at.isoformat() if row.completed_at else None,
             "completed_by": row.completed_by}
+
+
+def _json_rows(rows: list[dict]) -> str:
+    return json.dumps(rows, ensure_ascii=False, default=_json_default)
+
+
+def _json_default(value):
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 def _has_task(workflow: BpmnWorkflow, task_id: str) -> bool:
