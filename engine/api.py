@@ -5,7 +5,7 @@ import functools
 import time
 from pathlib import Path
 
-from sqlalchemy import bindparam, func, select, union_all
+from sqlalchemy import bindparam, func, select, true, union_all
 from sqlalchemy.orm import Session
 
 from . import audit as audit_log
@@ -122,14 +122,15 @@ class Whistle(CaseWork):  # CaseWork: inbox, forms, drafts, attachments, case di
         """Open tasks; for a user, those claimed by them or offered to them and not claimed by someone else.
 
         Sorted by due time (none last), priority (high first), age. For a user see ``_inbox``."""
-        with self.db.read() as session:
-            if user is None:
-                query = select(HumanTask).where(HumanTask.status == "open")
-                if process_id is not None:
-                    query = query.where(HumanTask.process_id == process_id)
-                rows = session.execute(query.order_by(*INBOX_ORDER).limit(limit).offset(offset)).scalars().all()
-            else:
+        if user is not None:
+            with self.db.read(snapshot=False) as session:  # the inbox is the hot read: no BEGIN/COMMIT round trips
                 rows = self._inbox(session, user, limit, offset, process_id)
+                return [task_dict(session, row, _split_candidates(row)) for row in rows]
+        with self.db.read() as session:
+            query = select(HumanTask).where(HumanTask.status == "open")
+            if process_id is not None:
+                query = query.where(HumanTask.process_id == process_id)
+            rows = session.execute(query.order_by(*INBOX_ORDER).limit(limit).offset(offset)).scalars().all()
             return self._task_dicts(session, rows)
 
     @staticmethod
@@ -138,19 +139,25 @@ class Whistle(CaseWork):  # CaseWork: inbox, forms, drafts, attachments, case di
         claimed by the user (an ordered range of ``ix_human_task_status_assignee_due``), and as many offered
         to each of their groups and to them by name (each an ordered range of the partial index
         ``ix_task_candidate_offered``: only tasks open and unclaimed now, however long a group's history);
-        the union of those ids, deduplicated, sorted and cut to the page. Reads are bounded by the page end
-        and the number of groups, not by how many tasks are open.
+        the union of those ids, deduplicated, sorted and cut to the page, each row with its candidates.
+        Reads are bounded by the page end and the number of groups, not by how many tasks are open.
 
         Rows are plain column rows (not ORM objects): an inbox page is read-only and this is its hot path.
         """
+        params = {"username": user, "need": offset + limit, "page_limit": limit, "page_offset": offset}
+        if process_id is not None:
+            params["process_id"] = process_id
+        if session.get_bind().dialect.name == "postgresql":
+            # The user's groups are joined in (LATERAL): one round trip. Only an empty page asks who the user is.
+            rows = session.execute(_inbox_statement(None, process_id is not None), params).all()
+            if not rows and session.execute(_USER_GROUPS, {"username": user}).first() is None:
+                raise NotFound(f"no user '{user}'")
+            return rows
         found = session.execute(_USER_GROUPS, {"username": user}).all()
         if not found:
             raise NotFound(f"no user '{user}'")
         groups = sorted({g for _, g in found if g is not None})
-        params = {"username": user, "need": offset + limit, "page_limit": limit, "page_offset": offset}
         params.update({f"group_{i}": name for i, name in enumerate(groups)})
-        if process_id is not None:
-            params["process_id"] = process_id
         return session.execute(_inbox_statement(len(groups), process_id is not None), params).all()
 
     def task(self, task_id: str) -> dict:
@@ -339,18 +346,35 @@ _USER_GROUPS = (select(UserAccount.id, Membership.group_name).outerjoin(Membersh
                 .where(UserAccount.username == bindparam("username"), UserAccount.active.is_(True)))
 
 
+_SEPARATOR, _KIND_SEPARATOR = "\x1e", "\x1f"  # ASCII record and unit separators: never in a group or user name
+
+
+def _split_candidates(row) -> dict:
+    """``task_dict``'s candidates of an inbox row, from its ``candidates`` column (kind and name pairs)."""
+    found: dict = {}
+    for pair in (row.candidates or "").split(_SEPARATOR):
+        if pair:
+            kind, _, name = pair.partition(_KIND_SEPARATOR)
+            found.setdefault((kind, row.id), []).append(name)
+    return found
+
+
 @functools.lru_cache(maxsize=64)
-def _inbox_statement(group_count: int, by_process: bool):
-    """The inbox page statement for a user with ``group_count`` groups (``Whistle._inbox``), built once per
-    shape; the names travel as parameters ``group_0``, ``group_1``… and ``username``."""
+def _inbox_statement(group_count: int | None, by_process: bool):
+    """The inbox page statement (``Whistle._inbox``), built once per shape. With ``group_count`` the user's
+    group names travel as parameters ``group_0``, ``group_1``…; with None (PostgreSQL) the statement reads
+    the user's groups itself and ranks each group's offers in a LATERAL subquery."""
     tasks, offers = HumanTask.__table__, TaskCandidate.__table__
 
-    def offered_to(kind: str, name):
-        query = select(offers.c.task_id).where(offers.c.offered.is_(True), offers.c.kind == kind, offers.c.name == name)
+    def ranked_offers(kind: str, name):
+        query = select(offers.c.task_id).where(offers.c.offered, offers.c.kind == kind, offers.c.name == name)
         if by_process:
             query = query.where(offers.c.process_id == bindparam("process_id"))
-        ranked = query.order_by(offers.c.due_at.asc().nulls_last(), offers.c.priority.desc(), offers.c.created_at,
-                                offers.c.task_id).limit(bindparam("need")).subquery()
+        return query.order_by(offers.c.due_at.asc().nulls_last(), offers.c.priority.desc(), offers.c.created_at,
+                              offers.c.task_id).limit(bindparam("need"))
+
+    def offered_to(kind: str, name):
+        ranked = ranked_offers(kind, name).subquery()
         return select(ranked.c.task_id)
 
     claimed = select(tasks.c.id).where(tasks.c.status == "open", tasks.c.assignee == bindparam("username"))
@@ -359,7 +383,18 @@ def _inbox_statement(group_count: int, by_process: bool):
     claimed = claimed.order_by(tasks.c.due_at.asc().nulls_last(), tasks.c.priority.desc(), tasks.c.created_at,
                                tasks.c.id).limit(bindparam("need")).subquery()
     branches = [select(claimed.c.id), offered_to("user", bindparam("username"))]
-    branches += [offered_to("group", bindparam(f"group_{i}")) for i in range(group_count)]
-    return (select(tasks).where(tasks.c.id.in_(union_all(*branches).scalar_subquery()))
+    active = (select(UserAccount.id).where(UserAccount.username == bindparam("username"), UserAccount.active.is_(True))
+              .scalar_subquery())
+    if group_count is None:
+        member = select(Membership.group_name).where(Membership.user_id == active).subquery("member")
+        ranked = ranked_offers("group", member.c.group_name).lateral("ranked")
+        branches.append(select(ranked.c.task_id).select_from(member).join(ranked, true()))
+    else:
+        branches += [offered_to("group", bindparam(f"group_{i}")) for i in range(group_count)]
+    every_candidate = (select(func.aggregate_strings(offers.c.kind + _KIND_SEPARATOR + offers.c.name, _SEPARATOR))
+                       .where(offers.c.task_id == tasks.c.id).scalar_subquery().label("candidates"))
+    # An unknown or inactive user has no inbox, whatever is still assigned to the name.
+    return (select(tasks, every_candidate).where(tasks.c.id.in_(union_all(*branches).scalar_subquery()),
+                                                 active.is_not(None))
             .order_by(tasks.c.due_at.asc().nulls_last(), tasks.c.priority.desc(), tasks.c.created_at, tasks.c.id)
             .limit(bindparam("page_limit")).offset(bindparam("page_offset")))

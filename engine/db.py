@@ -100,6 +100,8 @@ class Database:
         self.engine = make_engine(self.url)
         self._write_engine = self.engine.execution_options(whistle_write=True)
         self._reader = sessionmaker(bind=self.engine, expire_on_commit=False)
+        self._autocommit_reader = sessionmaker(bind=self.engine.execution_options(isolation_level="AUTOCOMMIT"),
+                                               expire_on_commit=False) if self.dialect == "postgresql" else None
         self._writer = sessionmaker(bind=self._write_engine, expire_on_commit=False)
 
     @property
@@ -121,8 +123,11 @@ class Database:
             session.close()
 
     @contextmanager
-    def read(self) -> Iterator[Session]:
-        session = self._reader()
+    def read(self, snapshot: bool = True) -> Iterator[Session]:
+        """A read-only session. ``snapshot=False`` is for hot reads whose statements need not see one
+        snapshot (the inbox): on PostgreSQL it runs them in autocommit mode, without the BEGIN and COMMIT
+        round trips; SQLite always reads in a transaction."""
+        session = self._autocommit_reader() if not snapshot and self._autocommit_reader else self._reader()
         try:
             with session.begin():
                 yield session
