@@ -169,7 +169,7 @@ class CaseWork:
         """SQL: ids of the tasks offered to the user or their groups (driven by the candidate index); with
         ``claimable``, only those open and unclaimed now (a range of the partial index of such offers)."""
         # A UNION, not an OR: each half is a range of the (kind, name) index.
-        now_only = (TaskCandidate.offered.is_(True),) if claimable else ()
+        now_only = (TaskCandidate.offered,) if claimable else ()  # the partial index predicate, as written
         return union(
             select(TaskCandidate.task_id).where(TaskCandidate.kind == "group",
                                                 TaskCandidate.name.in_(sorted(groups) or [""]), *now_only),

@@ -184,9 +184,13 @@ class Runtime:
                   "new_updated_at": values["updated_at"], "new_completed_at": values["completed_at"],
                   "new_audit_head": head}
         if session.get_bind().dialect.name == "postgresql":
+            completing = next((c for c in inbox.closed if c["closed_by"]), None)
             result = session.execute(_PG_WRITE_STEP, dict(
                 params, new_data=json.dumps(values["data"], ensure_ascii=False),
-                closed=_json_rows(inbox.closed), tasks=_json_rows(inbox.tasks),
+                closed_ids=[c["task_id"] for c in inbox.closed],
+                completed_ids=[c["task_id"] for c in inbox.closed if c["closed_as"] == "completed"],
+                completing=completing and completing["task_id"], actor=completing and completing["closed_by"],
+                closed_at=values["updated_at"], tasks=_json_rows(inbox.tasks),
                 candidates=_json_rows(inbox.candidates), events=_json_rows(events)))
         else:
             if inbox.closed:
@@ -445,17 +449,21 @@ def _write_instance_statement():
 
 
 _WRITE_INSTANCE = _write_instance_statement()
-# The same writes in one PostgreSQL statement. The row lists travel as JSON and are expanded by the server;
-# foreign keys between the parts (a new task's candidates) are checked at the end of the statement.
+# The same writes in one PostgreSQL statement. New rows travel as JSON and are expanded by the server (a
+# column missing from them is inserted as NULL, not its default: the runtime gives every column); rows to close
+# are found by id arrays, so that each part is an index lookup whatever the planner guesses of the JSON (a
+# join with it became a sequential scan of the inbox). Foreign keys between the parts (a new task's
+# candidates) are checked at the end of the statement.
 _PG_WRITE_STEP = text("""
 WITH closed AS (
-    UPDATE human_task h SET status = c.closed_as, completed_by = c.closed_by, completed_at = c.closed_at,
-                            assignee = coalesce(h.assignee, c.closed_by)
-    FROM json_to_recordset(CAST(:closed AS json)) AS c(task_id text, closed_as text, closed_by text, closed_at timestamptz)
-    WHERE h.id = c.task_id AND h.status = 'open'
-    RETURNING h.id),
+    UPDATE human_task h
+    SET status = CASE WHEN h.id = ANY(CAST(:completed_ids AS text[])) THEN 'completed' ELSE 'cancelled' END,
+        completed_by = CASE WHEN h.id = :completing THEN :actor END, completed_at = :closed_at,
+        assignee = coalesce(h.assignee, CASE WHEN h.id = :completing THEN :actor END)
+    WHERE h.id = ANY(CAST(:closed_ids AS text[])) AND h.status = 'open'
+    RETURNING 1),
 withdrawn AS (
-    UPDATE task_candidate SET offered = false WHERE task_id IN (SELECT id FROM closed) RETURNING 1),
+    UPDATE task_candidate SET offered = false WHERE task_id = ANY(CAST(:closed_ids AS text[])) RETURNING 1),
 new_tasks AS (
     INSERT INTO human_task SELECT * FROM json_populate_recordset(NULL::human_task, CAST(:tasks AS json)) RETURNING 1),
 new_candidates AS (
@@ -470,7 +478,8 @@ UPDATE process_instance SET state = :new_state, data = CAST(:new_data AS json), 
        updated_at = :new_updated_at, completed_at = :new_completed_at, revision = :new_revision,
        audit_head = :new_audit_head
 WHERE id = :instance_id AND revision = :old_revision
-""").bindparams(bindparam("new_updated_at", type_=UTCDateTime()), bindparam("new_completed_at", type_=UTCDateTime()))
+""").bindparams(bindparam("new_updated_at", type_=UTCDateTime()), bindparam("new_completed_at", type_=UTCDateTime()),
+                bindparam("closed_at", type_=UTCDateTime()))
 _SET_OFFERED = (update(_CANDIDATES).where(_CANDIDATES.c.task_id == bindparam("of_task"))
                 .values(offered=bindparam("offer", type_=_CANDIDATES.c.offered.type)))
 
