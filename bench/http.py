@@ -30,8 +30,8 @@ complete ``POST /api/v1/tasks/{id}/complete`` on fresh ten-task instances (the f
          to ``Whistle.complete`` called directly, 1 thread and ``--clients`` threads, in the same run.
          HTTP overhead = HTTP latency / engine latency at the same concurrency (target ≤ 2×).
 
-Clients are threads with persistent HTTP/1.1 connections (``http.client``), on the same 2-core machine as
-the server and PostgreSQL, so the figures include client CPU too. ``--explain`` prints EXPLAIN ANALYZE of
+Clients are separate processes (forked), each with one persistent HTTP/1.1 connection (``http.client``), on
+the same 2-core machine as the server and PostgreSQL, so the figures include client CPU too. ``--explain`` prints EXPLAIN ANALYZE of
 the inbox query for each inbox account.
 """
 from __future__ import annotations
@@ -47,6 +47,7 @@ import base64  # noqa: E402
 import http.client  # noqa: E402
 import io  # noqa: E402
 import json  # noqa: E402
+import multiprocessing  # noqa: E402
 import os  # noqa: E402
 import platform  # noqa: E402
 import random  # noqa: E402
@@ -114,6 +115,38 @@ class Series:
 
 HEADER = ("| measurement | requests | per second | p50 ms | p95 ms | p99 ms | max ms |\n"
           "|---|---:|---:|---:|---:|---:|---:|")
+
+
+def run_client_processes(jobs: list, worker) -> tuple[list[float], float]:
+    """Run ``worker(job) -> list of latencies`` for each job in its own forked process, started together:
+    HTTP clients are separate programs, as real clients are. (Threads in this process would share one GIL,
+    and a response that has arrived would wait for its thread's turn — up to the 5 ms switch interval —
+    inflating the latency measured at the client.) The children use only the HTTP client, never this
+    process's database connections, and leave with ``os._exit``."""
+    context = multiprocessing.get_context("fork")
+    barrier = context.Barrier(len(jobs) + 1)
+    results = context.Queue()
+
+    def body(i, job):
+        barrier.wait()
+        try:
+            results.put((i, worker(job), None))
+        except BaseException as exc:  # reported below, the run is invalid
+            results.put((i, [], f"{exc.__class__.__name__}: {exc}"))
+
+    children = [context.Process(target=body, args=(i, job)) for i, job in enumerate(jobs)]
+    for child in children:
+        child.start()
+    barrier.wait()
+    started = time.perf_counter()
+    collected = [results.get(timeout=600) for _ in jobs]
+    wall = time.perf_counter() - started
+    for child in children:
+        child.join()
+    errors = [error for _, _, error in collected if error]
+    if errors:
+        raise RuntimeError(f"{len(errors)} client(s) failed; first: {errors[0]}")
+    return [x for _, latencies, _ in sorted(collected, key=lambda r: r[0]) for x in latencies], wall
 
 
 def run_concurrently(jobs: list, worker) -> tuple[list[float], float]:
@@ -324,7 +357,7 @@ def http_inbox(port: int, tokens: dict, users: list[str], clients: int, per_clie
             client.close()
         return latencies
 
-    latencies, wall = run_concurrently([users[i % len(users)] for i in range(clients)], worker)
+    latencies, wall = run_client_processes([users[i % len(users)] for i in range(clients)], worker)
     return Series(label, latencies, wall)
 
 
@@ -372,7 +405,7 @@ def http_complete(port: int, tokens: dict, task_lists: list[list[str]], label: s
             client.close()
         return latencies
 
-    latencies, wall = run_concurrently([(f"bench-clerk-{i}", ids) for i, ids in enumerate(task_lists)], worker)
+    latencies, wall = run_client_processes([(f"bench-clerk-{i}", ids) for i, ids in enumerate(task_lists)], worker)
     return Series(label, latencies, wall)
 
 

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
-from sqlalchemy import DateTime, create_engine, event
+from sqlalchemy import DateTime, create_engine, event, make_url
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -100,8 +100,9 @@ class Database:
         self.engine = make_engine(self.url)
         self._write_engine = self.engine.execution_options(whistle_write=True)
         self._reader = sessionmaker(bind=self.engine, expire_on_commit=False)
-        self._autocommit_reader = sessionmaker(bind=self.engine.execution_options(isolation_level="AUTOCOMMIT"),
-                                               expire_on_commit=False) if self.dialect == "postgresql" else None
+        self._hot_engine = _hot_read_engine(self.url) if self.dialect == "postgresql" else None
+        self._autocommit_reader = sessionmaker(bind=self._hot_engine, expire_on_commit=False) \
+            if self._hot_engine is not None else None
         self._writer = sessionmaker(bind=self._write_engine, expire_on_commit=False)
 
     @property
@@ -136,3 +137,15 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._hot_engine is not None:
+            self._hot_engine.dispose()
+
+
+def _hot_read_engine(url: str) -> Engine:
+    """PostgreSQL connections for the hot reads (``Database.read(snapshot=False)``): autocommit, and generic
+    plans for their prepared statements. The inbox statement takes longer to plan than to run, and its best
+    plan (ordered index ranges cut by LIMIT) does not depend on the user (bench/RESULTS.md, "HTTP")."""
+    parsed = make_url(url)
+    options = " ".join(filter(None, [parsed.query.get("options"), "-c plan_cache_mode=force_generic_plan"]))
+    return create_engine(parsed.update_query_dict({"options": options}), isolation_level="AUTOCOMMIT",
+                         pool_recycle=1800, pool_size=5, max_overflow=20)
