@@ -4,7 +4,7 @@ the engine-level figures measured in the same run.
 
     .venv/bin/python bench/http.py [--open-tasks 100000] [--closed-tasks 200000] [--clients 8] [--inbox-requests 200]
                                    [--completions 100] [--postgres-url URL] [--explain] [--auth bearer|basic]
-                                   [--server-processes 2] [--server-threads 8]
+                                   [--server-processes 2] [--server-threads 2]
 
 On PostgreSQL, in a private schema the bench creates and drops (like tests/conftest.py):
 
@@ -19,8 +19,8 @@ setup    migrate; deploy ``processes/whistle/`` (the real 吹哨报到 process) 
          change what is measured. Beside them ``--closed-tasks`` completed tasks of earlier cases with
          their candidates: the history a group accumulates over the years, which the inbox must not read.
          ``ANALYZE`` afterwards, as autovacuum would.
-server   ``whistle serve --no-worker --processes 2 --threads 8`` in a subprocess, on a free loopback port:
-         gunicorn with 2 worker processes of 8 threads (``--server-processes 1``: waitress, one process).
+server   ``whistle serve --no-worker --processes 2 --threads 2`` in a subprocess, on a free loopback port:
+         gunicorn with 2 worker processes of 2 threads (``--server-processes 1``: waitress, one process).
 inbox    ``GET /api/v1/tasks?limit=50`` (the first page) for 8 real demo accounts with large and small
          inboxes (a street command centre with ≈ 5 800 open tasks, the biggest department, supervision, a
          grid worker, small departments): 1 client, then ``--clients`` concurrent clients; next to
@@ -467,8 +467,9 @@ def main() -> int:
     parser.add_argument("--explain", action="store_true", help="print EXPLAIN ANALYZE of the inbox queries")
     parser.add_argument("--server-processes", type=int, default=2,
                         help="`whistle serve --processes` (default 2: gunicorn; 1: waitress, one process)")
-    parser.add_argument("--server-threads", type=int, default=8, help="`whistle serve --threads`, per process "
-                                                                      "(default 8)")
+    parser.add_argument("--server-threads", type=int, default=2, help="`whistle serve --threads`, per process "
+                                                                      "(default 2, as `whistle serve` uses with "
+                                                                      "several processes)")
     args = parser.parse_args()
 
     print(f"machine: {machine()}")

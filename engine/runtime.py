@@ -417,7 +417,7 @@ class Runtime:
             raise NotFound(f"no user '{username}'")
         if row.assignee == username or candidate:
             return
-        groups = sorted(c.name for c in row_candidates(session, row, "group"))
+        groups = sorted(c.name for c in row_candidates(session, row.id, "group"))
         raise Forbidden(f"{username} may not work on task '{row.name}': it is for {', '.join(groups) or 'nobody'}")
 
 
@@ -504,8 +504,8 @@ _TASK_WITH_LOCKED_INSTANCE = _task_with_locked_instance_statement()
 
 # -- queries over projections (no instance is deserialized) --------------------------------------------------
 
-def row_candidates(session: Session, row: HumanTask, kind: str) -> list[TaskCandidate]:
-    return list(session.execute(select(TaskCandidate).where(TaskCandidate.task_id == row.id,
+def row_candidates(session: Session, task_id: str, kind: str) -> list[TaskCandidate]:
+    return list(session.execute(select(TaskCandidate).where(TaskCandidate.task_id == task_id,
                                                             TaskCandidate.kind == kind)).scalars())
 
 
@@ -513,15 +513,17 @@ _TASK_FIELDS = ("id", "instance_id", "process_id", "name", "element_id", "assign
                 "created_at", "due_at", "completed_at", "completed_by")
 
 
-def task_dict(session: Session, row: HumanTask | Row, candidates: dict | None = None) -> dict:
-    """A task as the CLI, the API and the pages show it; ``row`` is an ORM object or a column row (the inbox)."""
-    if candidates is None:
-        groups = sorted(c.name for c in row_candidates(session, row, "group"))
-        users = sorted(c.name for c in row_candidates(session, row, "user"))
-    else:
-        groups, users = sorted(candidates.get(("group", row.id), [])), sorted(candidates.get(("user", row.id), []))
+def task_dict(session: Session, row: HumanTask | Row | dict, candidates: dict | None = None) -> dict:
+    """A task as the CLI, the API and the pages show it; ``row`` is an ORM object, a column row, or a dict of
+    the task's columns (the inbox)."""
     # A column row's attributes are slow to read one by one; as a dict, 50 inbox rows cost half as much.
-    r = row._asdict() if isinstance(row, Row) else {key: getattr(row, key) for key in _TASK_FIELDS}
+    r = row if isinstance(row, dict) else row._asdict() if isinstance(row, Row) \
+        else {key: getattr(row, key) for key in _TASK_FIELDS}
+    if candidates is None:
+        groups = sorted(c.name for c in row_candidates(session, r["id"], "group"))
+        users = sorted(c.name for c in row_candidates(session, r["id"], "user"))
+    else:
+        groups, users = sorted(candidates.get(("group", r["id"]), [])), sorted(candidates.get(("user", r["id"]), []))
     created, due, completed = r["created_at"], r["due_at"], r["completed_at"]
     return {"task_id": r["id"], "instance_id": r["instance_id"], "process_id": r["process_id"], "name": r["name"],
             "element_id": r["element_id"], "candidate_groups": groups, "candidate_users": users,

@@ -10,6 +10,7 @@ from engine.api import Whistle
 from engine.errors import WhistleError
 
 from .api import api
+from .jsonprovider import OrjsonProvider
 from .web import init_web
 
 HTTP_STATUS = {"not_found": 404, "forbidden": 403, "conflict": 409, "invalid": 422, "invalid_deployment": 422,
@@ -18,14 +19,13 @@ HTTP_STATUS = {"not_found": 404, "forbidden": 403, "conflict": 409, "invalid": 4
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
+    app.json = OrjsonProvider(app)  # ensure_ascii and sort_keys off (webui.jsonprovider)
     app.config.update(
         DATABASE_URL=os.environ.get("WHISTLE_DATABASE_URL"),
         SECRET_KEY=os.environ.get("WHISTLE_SECRET_KEY"),  # unset: kept in var/secret_key (webui.web)
         JSON_AS_ASCII=False,
     )
     app.config.update(config or {})
-    app.json.ensure_ascii = False
-    app.json.sort_keys = False  # keys as the engine orders them (task_id first); sorting costs on every inbox page
     app.extensions["whistle"] = app.config.get("ENGINE") or Whistle(app.config["DATABASE_URL"])
 
     @app.get("/health")

@@ -33,10 +33,17 @@ def configured_processes(value: int | None = None) -> int:
     return value
 
 
-def serve(database_url: str | None, host: str, port: int, threads: int = 8, worker: bool = True,
+SINGLE_PROCESS_THREADS = 8
+THREADS_PER_PROCESS = 2  # with several processes: more threads per process only queue on its GIL (bench/http.py)
+
+
+def serve(database_url: str | None, host: str, port: int, threads: int | None = None, worker: bool = True,
           processes: int = 1) -> None:
     """Serve the app; unless ``worker`` is false, one timer job executor runs beside it: a background
-    thread with one process, a supervised ``whistle worker`` child process with several."""
+    thread with one process, a supervised ``whistle worker`` child process with several. ``threads`` per
+    process defaults to 8 with one process and 2 with several."""
+    if threads is None:
+        threads = SINGLE_PROCESS_THREADS if processes == 1 else THREADS_PER_PROCESS
     if threads < 1:
         raise InvalidInput(f"the number of threads must be at least 1, not {threads}")
     if processes > 1:

@@ -1,0 +1,32 @@
+"""JSON responses encoded with orjson: an inbox page is 50 task objects, and the standard library's encoder
+was a tenth of the request's server time (bench/RESULTS.md, "HTTP").
+
+Output is what Flask's default provider gives with ``ensure_ascii`` off and ``sort_keys`` off (UTF-8, keys
+in the order the engine builds them); dates, datetimes, dataclasses, decimals and UUIDs still go through
+Flask's own conversion, so their format is unchanged.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from flask.json.provider import DefaultJSONProvider
+
+_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+class OrjsonProvider(DefaultJSONProvider):
+    ensure_ascii = False
+    sort_keys = False
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        if kwargs:  # an explicit indent, sort_keys…: the standard encoder honours them
+            return super().dumps(obj, **kwargs)
+        return orjson.dumps(obj, default=self.default, option=_OPTIONS).decode("utf-8")
+
+    def response(self, *args: Any, **kwargs: Any):
+        obj = self._prepare_response_obj(args, kwargs)
+        if self.compact is False or (self.compact is None and self._app.debug):
+            return super().response(*args, **kwargs)  # pretty-printed in debug mode, as Flask does
+        body = orjson.dumps(obj, default=self.default, option=_OPTIONS)
+        return self._app.response_class(body, mimetype=self.mimetype)
