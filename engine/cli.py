@@ -142,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "the timer worker a thread; more: gunicorn with N worker processes, the timer worker one "
                         "`whistle worker` child process")
     p.add_argument("--threads", type=int, help="threads per server process (default 8 with one process, 2 each "
-                                               "with several: on CPU-bound pages more only queue on the GIL)")
+                                               "with several: pages are CPU-bound, more mostly wait for the GIL)")
     p.add_argument("--no-worker", action="store_true", help="do not fire timers here (run `whistle worker` "
                                                               "elsewhere)")
 

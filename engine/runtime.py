@@ -119,9 +119,7 @@ class Runtime:
         workflow = load_state(instance.state, spec, subprocess_specs)
         workflow.script_engine = script_engine()
         setattr(workflow, WAITED_ON_LOAD, len(waiting_message_tasks(workflow)))
-        # The inbox rows that are open now: save() keeps them equal to the READY user/manual tasks.
-        setattr(workflow, OPEN_ON_LOAD, {str(t.id): t.task_spec.bpmn_name or t.task_spec.bpmn_id
-                                         for t in workflow.get_tasks(state=TaskState.READY, manual=True)})
+        _remember_open_tasks(workflow)
         return workflow
 
     def save(self, session: Session, audit: AuditLog, ctx: CommandContext, instance: ProcessInstance,
@@ -137,8 +135,7 @@ class Runtime:
             values["status"], values["completed_at"] = "completed", now
             audit.record("finished", ctx.actor, instance.id)
         self._write_step(session, audit, instance, values, inbox)
-        setattr(workflow, OPEN_ON_LOAD, {str(t.id): t.task_spec.bpmn_name or t.task_spec.bpmn_id
-                                         for t in workflow.get_tasks(state=TaskState.READY, manual=True)})
+        _remember_open_tasks(workflow)
 
     def _inbox_changes(self, audit, ctx, instance, workflow, now) -> InboxChanges:
         """The inbox rows to close and to create so that the open rows are the READY user/manual tasks."""
@@ -530,6 +527,13 @@ def task_dict(session: Session, row: HumanTask | Row | dict, candidates: dict | 
             "assignee": r["assignee"], "status": r["status"], "form_key": r["form_key"], "priority": r["priority"],
             "created_at": created.isoformat(), "due_at": due.isoformat() if due else None,
             "completed_at": completed.isoformat() if completed else None, "completed_by": r["completed_by"]}
+
+
+def _remember_open_tasks(workflow: BpmnWorkflow) -> None:
+    """Note on the workflow which inbox rows are open now: exactly its READY user/manual tasks, as every save
+    leaves them. The next save closes those no longer READY without reading the rows (``_inbox_changes``)."""
+    setattr(workflow, OPEN_ON_LOAD, {str(t.id): t.task_spec.bpmn_name or t.task_spec.bpmn_id
+                                     for t in workflow.get_tasks(state=TaskState.READY, manual=True)})
 
 
 def _json_rows(rows: list[dict]) -> str:

@@ -34,7 +34,7 @@ def configured_processes(value: int | None = None) -> int:
 
 
 SINGLE_PROCESS_THREADS = 8
-THREADS_PER_PROCESS = 2  # with several processes: more threads per process only queue on its GIL (bench/http.py)
+THREADS_PER_PROCESS = 2  # with several processes: pages are CPU-bound, more threads mostly wait for the GIL
 
 
 def serve(database_url: str | None, host: str, port: int, threads: int | None = None, worker: bool = True,
