@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 
 from lxml import etree
@@ -112,3 +113,15 @@ def dmn_problems(path: Path) -> list[str]:
     if not schema.validate(document):
         return [str(e) for e in schema.error_log]
     return []
+
+
+def wait_for(condition, what: str, seconds: float = 30.0):
+    """Poll ``condition`` until it is truthy: another thread or process doing something (never a timer: the
+    clock is moved). Returns its value; fails naming ``what`` after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        value = condition()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"gave up waiting for {what}"
+        time.sleep(0.02)

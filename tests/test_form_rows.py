@@ -8,28 +8,17 @@ import re
 
 import pytest
 
-from test_web_pages import PASSWORD, PEOPLE, PROCESSES, Client, text
+from test_web_pages import PASSWORD, PEOPLE, PROCESSES, Client, Site, text
 from webui import create_app
 
 THREE = ["dept-police", "dept-housing", "dept-fire"]
 
 
-class Evaluation:
+class Evaluation(Site):
+    """The staff pages over every process (the evaluation needs the organisation's whole set)."""
+
     def __init__(self, engine, tmp_path):
-        self.w = engine
-        self.known: set[str] = set()
-        engine.deploy([PROCESSES])
-        self.app = create_app({"ENGINE": engine, "TESTING": True, "ATTACHMENTS_DIR": str(tmp_path / "attachments")})
-
-    def person(self, username: str) -> str:
-        if username not in self.known:
-            entry = PEOPLE[username]
-            self.w.add_user(username, entry["groups"], password=PASSWORD, display_name=entry["display_name"])
-            self.known.add(username)
-        return username
-
-    def client(self, username: str) -> Client:
-        return Client(self.app, self.person(username))
+        super().__init__(engine, tmp_path, deploy=PROCESSES)
 
     def start(self) -> int:
         return self.w.start("evaluation", user=self.person("org-officer"),

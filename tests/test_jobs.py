@@ -13,6 +13,7 @@ from datetime import timedelta
 import pytest
 
 from conftest import PROJECT
+from process_helpers import wait_for
 from engine import clock
 from engine.api import Whistle
 from engine.jobs import start_worker_thread
@@ -26,17 +27,6 @@ def fired(show: dict) -> list[str]:
 
 def open_task_names(whistle, instance_id: int) -> list[str]:
     return [t["name"] for t in whistle.show(instance_id)["open_tasks"]]
-
-
-def wait_for(condition, what: str, seconds: float = 20.0):
-    """Wait for another thread or process to do something (never for a timer: the clock is moved)."""
-    deadline = time.monotonic() + seconds
-    while True:
-        value = condition()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"gave up waiting for {what}"
-        time.sleep(0.02)
 
 
 @pytest.fixture

@@ -8,13 +8,13 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
 from conftest import PROJECT
+from process_helpers import wait_for
 from engine import clock
 from engine.api import Whistle
 
@@ -23,17 +23,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def wait_for(condition, what: str, seconds: float = 30.0):
-    """Poll a condition (another process doing something; never a timer: the clock is moved)."""
-    deadline = time.monotonic() + seconds
-    while True:
-        value = condition()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"gave up waiting for {what}"
-        time.sleep(0.05)
 
 
 def children(pid: int) -> dict[int, str]:

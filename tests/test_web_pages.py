@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import re
-import shutil
 from datetime import timedelta
 from pathlib import Path
 
@@ -68,10 +67,10 @@ def field_error(html: str, name: str) -> str | None:
 
 
 class Site:
-    def __init__(self, engine, tmp_path: Path):
+    def __init__(self, engine, tmp_path: Path, deploy: Path = PROCESSES / "whistle"):
         self.w = engine
         self.known: set[str] = set()
-        engine.deploy([PROCESSES / "whistle"])
+        engine.deploy([deploy])
         self.app = create_app({"ENGINE": engine, "TESTING": True, "ATTACHMENTS_DIR": str(tmp_path / "attachments"),
                                "ATTACHMENT_MAX_BYTES": 100_000})
 
