@@ -35,6 +35,7 @@ import threading
 from typing import Any, Iterable, Mapping
 
 from .errors import Problem
+from .sidefiles import take_checked
 
 CSV_SUFFIX = ".csv"
 JSON_SUFFIX = ".catalog.json"
@@ -136,24 +137,13 @@ def _parse_json(file_name: str, content: str) -> tuple[list[dict] | None, list[P
 
 def split_sources(sources: list, problems: list[Problem]) -> list:
     """Take the catalog files out of a deployment's sources (in place) and check them; returns the good ones."""
-    catalogs = [s for s in sources if s.kind == "catalog"]
-    sources[:] = [s for s in sources if s.kind != "catalog"]
-    good, seen = [], {}
-    for source in catalogs:
-        name = name_of_file(source.name)
-        if not NAME_RE.match(name):
-            problems.append(Problem(source.name, None, None, f"catalog: '{name}' is not a usable catalog name "
-                                                             f"(letters, digits, '-', '_', '.')"))
-            continue
-        if name in seen:
-            problems.append(Problem(source.name, None, None, f"catalog: '{name}' is also defined by {seen[name]}"))
-            continue
-        seen[name] = source.name
-        rows, found = parse(source.name, source.content)
-        problems.extend(found)
-        if rows is not None:
-            good.append(source)
-    return good
+    return take_checked(sources, "catalog", name_of_file, parse, problems, "catalog:", bad_key=_bad_name)
+
+
+def _bad_name(name: str) -> str | None:
+    if NAME_RE.match(name):
+        return None
+    return f"'{name}' is not a usable catalog name (letters, digits, '-', '_', '.')"
 
 
 def references(source) -> list[tuple[str | None, int | None, str | None]]:

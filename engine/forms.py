@@ -35,6 +35,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Iterable, Mapping
 
 from .errors import Problem
+from .sidefiles import take_checked
 
 FORM_SUFFIX = ".form.json"
 FIELD_TYPES = ("text", "textarea", "number", "select", "radio", "checkbox", "date", "datetime", "file", "hidden",
@@ -377,21 +378,7 @@ def referenced_keys(process_node) -> set[str]:
 
 def split_sources(sources: list, problems: list[Problem]) -> list:
     """Take the form files out of a deployment's sources (in place) and check them; returns the good ones."""
-    forms = [s for s in sources if s.kind == "form"]
-    sources[:] = [s for s in sources if s.kind != "form"]
-    good = []
-    seen: dict[str, str] = {}
-    for source in forms:
-        key = key_of_file(source.name)
-        if key in seen:
-            problems.append(Problem(source.name, None, None, f"form: key '{key}' is also defined by {seen[key]}"))
-            continue
-        seen[key] = source.name
-        form, found = check_form(source.name, source.content)
-        problems.extend(found)
-        if form is not None:
-            good.append(source)
-    return good
+    return take_checked(sources, "form", key_of_file, check_form, problems, "form: key")
 
 
 def attach(plan: dict, forms: list, problems: list[Problem]) -> None:
