@@ -23,10 +23,9 @@ from .models import (DefinitionVersion, HumanTask, Incident, MessageSubscription
 from . import timers
 from . import tokens as api_tokens
 from .runtime import CommandContext, Runtime, task_dict
-from .casework import CaseWork
+from .casework import CaseWork, inbox_order
 
-# The inbox query (``Whistle._inbox``): sort order, and the bounds that choose how it finds the tasks.
-INBOX_ORDER = (HumanTask.due_at.asc().nulls_last(), HumanTask.priority.desc(), HumanTask.created_at, HumanTask.id)
+INBOX_ORDER = inbox_order(HumanTask.due_at, HumanTask.priority, HumanTask.created_at, HumanTask.id)
 TOKEN_CACHE_SECONDS = 2.0  # how long a checked bearer token is trusted without reading the database again
 
 # Members of these groups may read every instance (admins; the district supervision office chases the overdue).
@@ -390,8 +389,8 @@ def _inbox_statement(group_count: int | None, by_process: bool):
         query = select(offers.c.task_id).where(offers.c.offered, offers.c.kind == kind, offers.c.name == name)
         if by_process:
             query = query.where(offers.c.process_id == bindparam("process_id"))
-        return query.order_by(offers.c.due_at.asc().nulls_last(), offers.c.priority.desc(), offers.c.created_at,
-                              offers.c.task_id).limit(bindparam("need"))
+        return query.order_by(*inbox_order(offers.c.due_at, offers.c.priority, offers.c.created_at,
+                                           offers.c.task_id)).limit(bindparam("need"))
 
     def offered_to(kind: str, name):
         ranked = ranked_offers(kind, name).subquery()
@@ -400,8 +399,8 @@ def _inbox_statement(group_count: int | None, by_process: bool):
     claimed = select(tasks.c.id).where(tasks.c.status == "open", tasks.c.assignee == bindparam("username"))
     if by_process:
         claimed = claimed.where(tasks.c.process_id == bindparam("process_id"))
-    claimed = claimed.order_by(tasks.c.due_at.asc().nulls_last(), tasks.c.priority.desc(), tasks.c.created_at,
-                               tasks.c.id).limit(bindparam("need")).subquery()
+    in_inbox_order = inbox_order(tasks.c.due_at, tasks.c.priority, tasks.c.created_at, tasks.c.id)
+    claimed = claimed.order_by(*in_inbox_order).limit(bindparam("need")).subquery()
     branches = [select(claimed.c.id), offered_to("user", bindparam("username"))]
     active = (select(UserAccount.id).where(UserAccount.username == bindparam("username"), UserAccount.active.is_(True))
               .scalar_subquery())
@@ -416,5 +415,4 @@ def _inbox_statement(group_count: int | None, by_process: bool):
     # An unknown or inactive user has no inbox, whatever is still assigned to the name.
     return (select(tasks, every_candidate).where(tasks.c.id.in_(union_all(*branches).scalar_subquery()),
                                                  active.is_not(None))
-            .order_by(tasks.c.due_at.asc().nulls_last(), tasks.c.priority.desc(), tasks.c.created_at, tasks.c.id)
-            .limit(bindparam("page_limit")).offset(bindparam("page_offset")))
+            .order_by(*in_inbox_order).limit(bindparam("page_limit")).offset(bindparam("page_offset")))

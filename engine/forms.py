@@ -553,7 +553,7 @@ def validate(form: dict, submitted: Mapping[str, list[str]], *, username: str | 
     is keyed by the cell's name and says the row: ``{"scores[2][reason]": "第3行：扣分必须填写扣分原因"}``; the
     number of rows (``required``, ``min_rows``, ``max_rows``) is reported under the list's name.
     """
-    fields = normalize(form).get("fields", [])
+    fields = form.get("fields", [])
     fixed = prefill(form, username, groups, display_name)
     raw: dict[str, Any] = {}
     errors: dict[str, str] = {}

@@ -17,7 +17,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from lxml import etree
 
 from . import dmn, modelers, timers
 from .bpmn import BPMN_NS, SPIFF_NS, expression_of, read_assignment
@@ -496,7 +495,7 @@ def _label(node) -> str:
 
 def lint_bpmn(file_name: str, root) -> list[_Finding]:
     linter = _Linter(file_name, root)
-    findings = linter.run()
+    linter.run()
     # Conditions on sequence flows, wherever they are.
     for flow in root.iter(_b("sequenceFlow")):
         condition = flow.find(_b("conditionExpression"))

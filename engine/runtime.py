@@ -250,7 +250,7 @@ class Runtime:
         workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=script_engine())
         workflow.task_tree.data.update(data or {})
         setattr(workflow, WAITED_ON_LOAD, 0)
-        setattr(workflow, OPEN_ON_LOAD, {})
+        _remember_open_tasks(workflow)  # none yet: the engine has not stepped
         # A process that starts only with timers begins now; a due timer-start job names its start event.
         timers.fire_start_event(workflow, start_event)
         now = clock.now()
