@@ -1,0 +1,23 @@
+"""keyed audit chain (issue 19): system chain head and signed checkpoints
+
+Reserved in the chain so that work in parallel keeps one linear history; filled in by the change that needs it.
+
+Revision ID: 0009
+Revises: 0008
+Create Date: 2026-12-04
+"""
+from alembic import op  # noqa: F401
+import sqlalchemy as sa  # noqa: F401
+
+revision = '0009'
+down_revision = '0008'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
