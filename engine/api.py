@@ -113,6 +113,10 @@ class Whistle(CaseWork):  # CaseWork: inbox, forms, drafts, attachments, case di
     def complete(self, task_id: str, user: str, data: dict | None = None) -> dict:
         return self.runtime.complete(task_id, user, data)
 
+    def repair(self, instance_id: int, actor: str = "system") -> dict:
+        """Move a case with no way forward again where the engine can (``Runtime.repair``)."""
+        return self.runtime.repair(instance_id, actor)
+
     def message(self, name: str, key: str | None = None, data: dict | None = None, actor: str = "system") -> dict:
         """Deliver a message from outside; NotFound (and nothing changed) when nobody awaits it."""
         return self.runtime.deliver_message(name, key, data, actor)
@@ -222,7 +226,8 @@ class Whistle(CaseWork):  # CaseWork: inbox, forms, drafts, attachments, case di
                 query = query.where(Incident.instance_id == instance_id)
             return [{"incident_id": i.id, "instance_id": i.instance_id, "process_id": i.process_id,
                      "command": i.command, "element_id": i.element_id, "error": f"{i.error_type}: {i.message}",
-                     "traceback": i.traceback, "created_at": i.created_at.isoformat()}
+                     "traceback": i.traceback, "created_at": i.created_at.isoformat(),
+                     "resolved_at": i.resolved_at.isoformat() if i.resolved_at else None}
                     for i in session.execute(query).scalars()]
 
     # -- timers and the job executor ---------------------------------------------------------------------

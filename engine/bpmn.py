@@ -12,10 +12,12 @@ from lxml import etree
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.parser.BpmnParser import XSD_PATH, full_tag
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.util.task import TaskState
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
 from SpiffWorkflow.spiff.parser.process import SPIFF_XSD, SpiffBpmnParser
 from SpiffWorkflow.spiff.parser.task_spec import SpiffTaskParser, UserTaskParser
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
 from SpiffWorkflow.bpmn.specs.defaults import BoundaryEvent, EventBasedGateway, IntermediateCatchEvent, StartEvent
 from SpiffWorkflow.spiff.specs.defaults import BusinessRuleTask, ManualTask, UserTask
 
@@ -182,6 +184,64 @@ class WhistleParser(SpiffBpmnParser):
 
     def get_engine(self, decision_ref, node):
         return dmn.engine_for(self, decision_ref, node)  # sandboxed, with proper hit policies (engine.dmn)
+
+    def get_spec(self, process_id, required=True):
+        spec = super().get_spec(process_id, required)  # get_subprocess_specs comes through here as well
+        if spec is not None:
+            wire_spec(spec)
+        return spec
+
+
+def wire_spec(spec) -> None:
+    """Make a parsed spec behave the same in every process, whatever that process ran before.
+
+    1. **Loop and multi-instance children report to their parent from the start.** SpiffWorkflow connects a
+       child spec's ``completed_event`` to the loop task's ``merge_child`` only when it *creates* a child
+       (``create_child``), and the connection lives on the shared, in-memory spec. A process that loads an
+       instance whose children were created elsewhere (after a restart, in the CLI, on another worker) never
+       made that connection: the last child completes, the parent stays STARTED and the case stalls with
+       nothing to do. Connecting at parse time makes the behaviour a property of the spec, not of history.
+    2. **Data objects are read when a task runs, not when it became ready.** SpiffWorkflow copies a task's
+       input data objects into its data in ``_update_hook``, i.e. when it becomes READY, and writes them
+       back when it completes. Two tasks READY at the same time (two boundary timers fired in one run) each
+       work on the copy taken before the other ran, and the second write discards the first one's change
+       (a reminder recorded and then lost). Reading again just before the task runs makes the outcome the
+       same whether they fire one by one or together.
+    """
+    if getattr(spec, "_whistle_wired", False):
+        return
+    for task_spec in spec.task_specs.values():
+        if isinstance(task_spec, LoopTask):
+            child = spec.task_specs[task_spec.task_spec]
+            if not child.completed_event.is_connected(task_spec.merge_child):
+                child.completed_event.connect(task_spec.merge_child)
+        if getattr(task_spec, "data_input_associations", None):
+            task_spec._run_hook = _reading_inputs_first(task_spec, task_spec._run_hook)
+    spec._whistle_wired = True
+
+
+def merge_finished_children(workflow: BpmnWorkflow) -> list[str]:
+    """Hand the finished children of loop and multi-instance tasks to their parent when that never happened
+    (cases saved by a process that ran without ``wire_spec``): returns the ids of the parents that moved."""
+    moved = []
+    for task in workflow.get_tasks(state=TaskState.STARTED):
+        spec = task.task_spec
+        if not isinstance(spec, LoopTask):
+            continue
+        merged = set(task.internal_data.get("merged", []))
+        for child in list(spec._instances(task)):
+            if child.state == TaskState.COMPLETED and str(child.id) not in merged:
+                spec.merge_child(task.workflow, child)
+                moved.append(spec.bpmn_id or spec.name)
+    return sorted(set(moved))
+
+
+def _reading_inputs_first(task_spec, run_hook):
+    def run(my_task):
+        for data_object in task_spec.data_input_associations:
+            data_object.get(my_task)
+        return run_hook(my_task)
+    return run
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -129,6 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("incidents", "list incidents")
     p.add_argument("--instance", type=int)
+    p.add_argument("--open", action="store_true", help="only those not resolved yet")
+
+    p = command("repair", "move a case that has no way forward (a 'NoWayForward' incident) where the engine can")
+    p.add_argument("instance_id", type=int)
+    p.add_argument("--user", default="system")
 
     p = command("audit", "audit log tools")
     audit_sub = p.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
@@ -264,8 +269,14 @@ def _dispatch(args) -> int:
     elif args.command == "show":
         _print(args, engine.show(args.instance_id), _show_text)
     elif args.command == "incidents":
-        _print(args, engine.incidents(args.instance), lambda rows: _table(
-            rows, ["incident_id", "instance_id", "process_id", "command", "element_id", "error", "created_at"]))
+        rows = [i for i in engine.incidents(args.instance) if not (args.open and i["resolved_at"])]
+        _print(args, rows, lambda rows: _table(
+            rows, ["incident_id", "instance_id", "process_id", "command", "element_id", "error", "created_at",
+                   "resolved_at"]))
+    elif args.command == "repair":
+        _print(args, engine.repair(args.instance_id, args.user), lambda v: (
+            f"instance {v['instance_id']} is {v['status']}; moved {', '.join(v['moved']) or 'nothing stuck'}; "
+            f"resolved incidents {v['resolved_incidents']}"))
     elif args.command == "jobs" and args.retry is not None:
         _print(args, engine.retry_job(args.retry), lambda v: f"job {v['job_id']} will be tried again "
                                                              f"({v['retries']} attempts), due {v['due_at']}")

@@ -7,6 +7,8 @@ everything back and drops the in-memory workflow; unexpected ones are recorded a
 from __future__ import annotations
 
 import json
+import os
+import time
 import traceback
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,7 +26,7 @@ from SpiffWorkflow.util.task import TaskState
 from . import clock, jobs, timers
 from .accounts import find_user
 from .audit import AuditLog
-from .bpmn import Assignment, dump_state, expression_of, load_state, to_json_value
+from .bpmn import Assignment, dump_state, expression_of, load_state, merge_finished_children, to_json_value
 from .db import Database, UTCDateTime
 from .deployment import SpecCache, find_version
 from .errors import (Conflict, Forbidden, IncidentRaised, InvalidInput, NotFound, WhistleError, first_line,
@@ -59,10 +61,21 @@ class CommandContext:
     completing: str | None = None  # the task a user completes: its inbox row records them as completed_by
 
 
+class EngineBudgetExceeded(RuntimeError):
+    """A command's engine steps went past their step or time budget (an incident)."""
+
+
+NO_WAY_FORWARD = "NoWayForward"  # the incident type of a running case that can never move again by itself
+STEP_BUDGET = int(os.environ.get("WHISTLE_STEP_BUDGET", "5000"))  # engine steps one command may run
+STEP_SECONDS = float(os.environ.get("WHISTLE_STEP_SECONDS", "20"))  # and for how long
+
+
 class Runtime:
     def __init__(self, db: Database, specs: SpecCache) -> None:
         self.db = db
         self.specs = specs
+        self.step_budget = STEP_BUDGET
+        self.step_seconds = STEP_SECONDS
 
     # -- the command envelope ---------------------------------------------------------------------------
 
@@ -134,8 +147,29 @@ class Runtime:
         if workflow.completed and instance.status == "running":
             values["status"], values["completed_at"] = "completed", now
             audit.record("finished", ctx.actor, instance.id)
-        self._write_step(session, audit, instance, values, inbox)
         _remember_open_tasks(workflow)
+        if values["status"] == "running" and not getattr(workflow, OPEN_ON_LOAD) and not workflow.waiting_events():
+            self._report_no_way_forward(session, audit, ctx, instance, workflow, now)
+        self._write_step(session, audit, instance, values, inbox)
+
+    def _report_no_way_forward(self, session: Session, audit: AuditLog, ctx: CommandContext,
+                               instance: ProcessInstance, workflow: BpmnWorkflow, now: datetime) -> None:
+        """A running case with no open task, no waiting timer or message and no failed step can never move
+        again by itself (a diagram bug, or an engine one): record it as an incident in the same transaction
+        as the step that left it so, so that administrators see it (``whistle incidents``) and can repair it.
+        The step itself stands: what people did is kept."""
+        stuck = sorted({t.task_spec.bpmn_id or t.task_spec.name for t in workflow.get_tasks(
+            state=TaskState.STARTED | TaskState.WAITING | TaskState.READY)} - {None})
+        message = ("the case is running but has no way forward: no open task, no waiting timer or message"
+                   + (f"; waiting at {', '.join(stuck)}" if stuck else ""))
+        incident = Incident(instance_id=instance.id, process_id=instance.process_id, version_id=instance.version_id,
+                            task_id=None, element_id=stuck[0] if stuck else None, command=ctx.command,
+                            actor=ctx.actor, error_type=NO_WAY_FORWARD, message=message, traceback="",
+                            created_at=now)
+        session.add(incident)
+        session.flush()
+        audit.record("incident", ctx.actor, instance.id, None, incident_id=incident.id, command=ctx.command,
+                     element_id=incident.element_id, error=f"{NO_WAY_FORWARD}: {message}")
 
     def _inbox_changes(self, audit, ctx, instance, workflow, now) -> InboxChanges:
         """The inbox rows to close and to create so that the open rows are the READY user/manual tasks."""
@@ -380,11 +414,55 @@ class Runtime:
 
         return self.run_command(ctx, work)
 
+    def repair(self, instance_id: int, actor: str) -> dict:
+        """Move a case that has no way forward again, where the engine can tell how: finished loop and
+        multi-instance children handed to their parent (``bpmn.merge_finished_children``), then the engine's
+        own steps. Its open "no way forward" incidents are resolved. A case that would still be stuck is
+        refused and nothing changes (its incident stays open)."""
+        ctx = CommandContext("repair", actor, instance_id=instance_id)
+
+        def work(session: Session, audit: AuditLog) -> dict:
+            instance = self.lock_instance(session, instance_id)
+            ctx.process_id, ctx.version_id = instance.process_id, instance.version_id
+            if instance.status != "running":
+                raise Conflict(f"instance {instance.id} is {instance.status}; only a running case can be repaired")
+            workflow = self.load(session, instance)
+            moved = merge_finished_children(workflow)
+            self._engine_steps(workflow, ctx)
+            if not workflow.completed and not _ready_manual(workflow) and not workflow.waiting_events():
+                raise Conflict(f"instance {instance.id} still has no way forward; the engine cannot tell how to "
+                               f"move it (fix the diagram and migrate the case); nothing was changed")
+            now = clock.now()
+            resolved = []
+            for incident in session.execute(select(Incident).where(
+                    Incident.instance_id == instance.id, Incident.error_type == NO_WAY_FORWARD,
+                    Incident.resolved_at.is_(None))).scalars():
+                incident.resolved_at = now
+                resolved.append(incident.id)
+            audit.record("instance_repaired", actor, instance.id, moved=moved, resolved_incidents=resolved)
+            self.save(session, audit, ctx, instance, workflow)
+            return {"instance_id": instance.id, "moved": moved, "resolved_incidents": resolved,
+                    "status": instance.status}
+
+        return self.run_command(ctx, work)
+
     # -- helpers ----------------------------------------------------------------------------------------
 
     def _engine_steps(self, workflow: BpmnWorkflow, ctx: CommandContext) -> None:
+        """Run what the engine runs by itself, within a budget: a sequence-flow cycle with no wait state, or
+        an absurd fan-out, becomes an incident (nothing changed) instead of a command that never ends."""
+        steps = 0
+        deadline = time.monotonic() + self.step_seconds
+
         def will_run(task) -> None:
+            nonlocal steps
             ctx.task_id, ctx.element_id = str(task.id), task.task_spec.bpmn_id
+            steps += 1
+            if steps > self.step_budget:
+                raise EngineBudgetExceeded(f"the command ran more than {self.step_budget} engine steps without "
+                                           f"reaching a wait state (a loop with no task or timer in it?)")
+            if not steps % 64 and time.monotonic() > deadline:
+                raise EngineBudgetExceeded(f"the command's engine steps ran longer than {self.step_seconds:g} s")
 
         workflow.do_engine_steps(will_complete_task=will_run)
         ctx.task_id = ctx.element_id = None
@@ -467,8 +545,8 @@ new_candidates AS (
     INSERT INTO task_candidate
     SELECT * FROM json_populate_recordset(NULL::task_candidate, CAST(:candidates AS json)) RETURNING 1),
 events AS (
-    INSERT INTO audit_event (at, event_type, actor, instance_id, task_id, details, prev_hash, hash)
-    SELECT e.at, e.event_type, e.actor, e.instance_id, e.task_id, e.details, e.prev_hash, e.hash
+    INSERT INTO audit_event (at, event_type, actor, instance_id, task_id, details, prev_hash, hash, key_id)
+    SELECT e.at, e.event_type, e.actor, e.instance_id, e.task_id, e.details, e.prev_hash, e.hash, e.key_id
     FROM json_populate_recordset(NULL::audit_event, CAST(:events AS json)) WITH ORDINALITY AS e
     ORDER BY e.ordinality RETURNING 1)
 UPDATE process_instance SET state = :new_state, data = CAST(:new_data AS json), status = :new_status,
@@ -533,7 +611,11 @@ def _remember_open_tasks(workflow: BpmnWorkflow) -> None:
     """Note on the workflow which inbox rows are open now: exactly its READY user/manual tasks, as every save
     leaves them. The next save closes those no longer READY without reading the rows (``_inbox_changes``)."""
     setattr(workflow, OPEN_ON_LOAD, {str(t.id): t.task_spec.bpmn_name or t.task_spec.bpmn_id
-                                     for t in workflow.get_tasks(state=TaskState.READY, manual=True)})
+                                     for t in _ready_manual(workflow)})
+
+
+def _ready_manual(workflow: BpmnWorkflow) -> list:
+    return workflow.get_tasks(state=TaskState.READY, manual=True)
 
 
 def _json_rows(rows: list[dict]) -> str:

@@ -21,6 +21,8 @@ from engine.db import make_engine
 from engine.migrate import upgrade
 from engine.models import Base
 
+from restart_guard import ColdWhistle, compare_with_twin, snapshot
+
 FIXTURES = Path(__file__).parent / "fixtures"
 PROJECT = Path(__file__).parent.parent
 POSTGRES_URL = os.environ.get("WHISTLE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -81,11 +83,46 @@ def manual_clock():
     clock.install(clock.SystemClock())
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "cold_warm: runs warm (one engine) and cold (a new engine per command, as "
+                                       "after a restart) and checks both leave the same record (restart_guard)")
+
+
+def pytest_generate_tests(metafunc):
+    if "engine_mode" in metafunc.fixturenames and metafunc.definition.get_closest_marker("cold_warm"):
+        metafunc.parametrize("engine_mode", ["warm", "cold"])
+
+
 @pytest.fixture
-def whistle(db_url, manual_clock) -> Whistle:
-    engine = Whistle(db_url)
+def engine_mode() -> str:
+    """``warm`` unless the test is marked ``cold_warm`` (then both, by ``pytest_generate_tests``)."""
+    return "warm"
+
+
+_TWINS: dict = {}  # snapshots of cold_warm runs waiting for their other mode (restart_guard.compare_with_twin)
+
+
+@pytest.fixture
+def whistle(request, db_url, manual_clock, engine_mode) -> Whistle:
+    engine = Whistle(db_url) if engine_mode == "warm" else ColdWhistle(db_url)
     yield engine
+    if request.node.get_closest_marker("cold_warm") and not _failed(request.node):
+        params = {k: v for k, v in request.node.callspec.params.items() if k != "engine_mode"}
+        compare_with_twin(_TWINS, (request.node.originalname, tuple(sorted(params.items(), key=str))),
+                          engine_mode, snapshot(engine, str(request.getfixturevalue("tmp_path"))))
     engine.close()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.when == "call":
+        item.whistle_call_failed = report.failed
+    return report
+
+
+def _failed(node) -> bool:
+    return getattr(node, "whistle_call_failed", False)
 
 
 @pytest.fixture

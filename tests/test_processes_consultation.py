@@ -15,6 +15,9 @@ from lxml import etree
 
 from process_helpers import DMN13, PROCESSES, Org, diagram_problems, dmn_problems
 
+# Every scenario also runs cold (a new engine per command, as after a restart) and must leave the same record.
+pytestmark = pytest.mark.cold_warm
+
 CONSULTATION = PROCESSES / "consultation"
 BEIJING = timezone(timedelta(hours=8))
 

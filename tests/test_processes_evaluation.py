@@ -15,6 +15,9 @@ import pytest
 from engine.errors import DeploymentInvalid
 from process_helpers import GROUPS_OF, PROCESSES, Org, diagram_problems, dmn_problems
 
+# Every scenario also runs cold (a new engine per command, as after a restart) and must leave the same record.
+pytestmark = pytest.mark.cold_warm
+
 EVALUATION = PROCESSES / "evaluation"
 BEIJING = timezone(timedelta(hours=8))
 THREE = ["dept-police", "dept-housing", "dept-fire"]

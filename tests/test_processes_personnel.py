@@ -11,6 +11,9 @@ import pytest
 
 from process_helpers import PROCESSES, Org, diagram_problems, dmn_problems
 
+# Every scenario also runs cold (a new engine per command, as after a restart) and must leave the same record.
+pytestmark = pytest.mark.cold_warm
+
 PERSONNEL = PROCESSES / "personnel"
 BEIJING = timezone(timedelta(hours=8))
 CANDIDATE = {"department": "dept-market", "street": "wudadao", "candidate_name": "王建平", "candidate_post": "五大道市场监管所所长",

@@ -21,6 +21,9 @@ from engine.errors import IncidentRaised
 
 from process_helpers import BPMN, DEMO, DMN13, PROCESSES, Org
 
+# Every scenario also runs cold (a new engine per command, as after a restart) and must leave the same record.
+pytestmark = pytest.mark.cold_warm
+
 WHISTLE_DIR = PROCESSES / "whistle"
 SEEDS = ("seed:000", "seed:001", "seed:002", "seed:003", "seed:004")
 KEBAB = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
