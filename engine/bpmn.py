@@ -12,7 +12,8 @@ from lxml import etree
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.parser.BpmnParser import XSD_PATH, full_tag
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
-from SpiffWorkflow.util.task import TaskState
+from SpiffWorkflow.bpmn.util.task import BpmnTaskIterator
+from SpiffWorkflow.util.task import TaskIterator, TaskState
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
 from SpiffWorkflow.spiff.parser.process import SPIFF_XSD, SpiffBpmnParser
 from SpiffWorkflow.spiff.parser.task_spec import SpiffTaskParser, UserTaskParser
@@ -190,6 +191,21 @@ class WhistleParser(SpiffBpmnParser):
         if spec is not None:
             wire_spec(spec)
         return spec
+
+
+# SpiffWorkflow's task iterator stops silently at depth 1,000 of the task tree, and every loop iteration
+# (a case returned for rework, a reminder cycle) makes the tree deeper: a long case would stop finding its
+# ready tasks. The iteration is not recursive, so depth costs nothing; the engine's step budget
+# (``Runtime._engine_steps``) is what stops a loop with no wait state.
+def _no_depth_limit(iterator_class) -> None:
+    init = iterator_class.__init__
+    names = init.__code__.co_varnames[init.__code__.co_argcount - len(init.__defaults__):init.__code__.co_argcount]
+    init.__defaults__ = tuple(10 ** 9 if name == "max_depth" else value
+                              for name, value in zip(names, init.__defaults__))
+
+
+_no_depth_limit(TaskIterator)
+_no_depth_limit(BpmnTaskIterator)
 
 
 def wire_spec(spec) -> None:

@@ -21,9 +21,10 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 from SpiffWorkflow.bpmn import BpmnWorkflow
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
 from SpiffWorkflow.util.task import TaskState
 
-from . import clock, jobs, timers
+from . import clock, jobs, timers, workdays
 from .accounts import find_user
 from .audit import AuditLog
 from .bpmn import Assignment, dump_state, expression_of, load_state, merge_finished_children, to_json_value
@@ -147,21 +148,27 @@ class Runtime:
         if workflow.completed and instance.status == "running":
             values["status"], values["completed_at"] = "completed", now
             audit.record("finished", ctx.actor, instance.id)
-        _remember_open_tasks(workflow)
-        if values["status"] == "running" and not getattr(workflow, OPEN_ON_LOAD) and not workflow.waiting_events():
-            self._report_no_way_forward(session, audit, ctx, instance, workflow, now)
+        stuck = _remember_open_tasks(workflow)
+        if values["status"] == "running" and (stuck or (not getattr(workflow, OPEN_ON_LOAD)
+                                                       and not workflow.waiting_events())):
+            self._report_no_way_forward(session, audit, ctx, instance, workflow, stuck, now)
         self._write_step(session, audit, instance, values, inbox)
 
     def _report_no_way_forward(self, session: Session, audit: AuditLog, ctx: CommandContext,
-                               instance: ProcessInstance, workflow: BpmnWorkflow, now: datetime) -> None:
-        """A running case with no open task, no waiting timer or message and no failed step can never move
-        again by itself (a diagram bug, or an engine one): record it as an incident in the same transaction
-        as the step that left it so, so that administrators see it (``whistle incidents``) and can repair it.
-        The step itself stands: what people did is kept."""
-        stuck = sorted({t.task_spec.bpmn_id or t.task_spec.name for t in workflow.get_tasks(
-            state=TaskState.STARTED | TaskState.WAITING | TaskState.READY)} - {None})
-        message = ("the case is running but has no way forward: no open task, no waiting timer or message"
-                   + (f"; waiting at {', '.join(stuck)}" if stuck else ""))
+                               instance: ProcessInstance, workflow: BpmnWorkflow, stuck: list[str],
+                               now: datetime) -> None:
+        """A running case that can never move again by itself — no open task and no waiting timer or message,
+        or a multi-instance activity whose every instance is done but that never went on — is recorded as an
+        incident in the same transaction as the step that left it so: administrators see it (``whistle
+        incidents``) and can repair it. The step itself stands: what people did is kept."""
+        if stuck:
+            message = (f"the case is running but has no way forward: every instance of {', '.join(stuck)} is "
+                       f"done but the activity never went on")
+        else:
+            stuck = sorted({t.task_spec.bpmn_id or t.task_spec.name for t in workflow.get_tasks(
+                state=TaskState.STARTED | TaskState.WAITING | TaskState.READY)} - {None})
+            message = ("the case is running but has no way forward: no open task, no waiting timer or message"
+                       + (f"; waiting at {', '.join(stuck)}" if stuck else ""))
         incident = Incident(instance_id=instance.id, process_id=instance.process_id, version_id=instance.version_id,
                             task_id=None, element_id=stuck[0] if stuck else None, command=ctx.command,
                             actor=ctx.actor, error_type=NO_WAY_FORWARD, message=message, traceback="",
@@ -429,7 +436,8 @@ class Runtime:
             workflow = self.load(session, instance)
             moved = merge_finished_children(workflow)
             self._engine_steps(workflow, ctx)
-            if not workflow.completed and not _ready_manual(workflow) and not workflow.waiting_events():
+            open_tasks, stuck = _open_and_stuck(workflow)
+            if not workflow.completed and (stuck or (not open_tasks and not workflow.waiting_events())):
                 raise Conflict(f"instance {instance.id} still has no way forward; the engine cannot tell how to "
                                f"move it (fix the diagram and migrate the case); nothing was changed")
             now = clock.now()
@@ -604,18 +612,34 @@ def task_dict(session: Session, row: HumanTask | Row | dict, candidates: dict | 
             "element_id": r["element_id"], "candidate_groups": groups, "candidate_users": users,
             "assignee": r["assignee"], "status": r["status"], "form_key": r["form_key"], "priority": r["priority"],
             "created_at": created.isoformat(), "due_at": due.isoformat() if due else None,
+            # counted across a year whose official schedule is not loaded yet: it may still move (engine.workdays)
+            "due_provisional": workdays.is_provisional(created, due),
             "completed_at": completed.isoformat() if completed else None, "completed_by": r["completed_by"]}
 
 
-def _remember_open_tasks(workflow: BpmnWorkflow) -> None:
+def _remember_open_tasks(workflow: BpmnWorkflow) -> list[str]:
     """Note on the workflow which inbox rows are open now: exactly its READY user/manual tasks, as every save
-    leaves them. The next save closes those no longer READY without reading the rows (``_inbox_changes``)."""
-    setattr(workflow, OPEN_ON_LOAD, {str(t.id): t.task_spec.bpmn_name or t.task_spec.bpmn_id
-                                     for t in _ready_manual(workflow)})
+    leaves them. The next save closes those no longer READY without reading the rows (``_inbox_changes``).
+
+    The same walk of the task tree returns the loop and multi-instance activities that are stuck: STARTED
+    with every instance finished (their parent would have gone on; see ``bpmn.wire_spec``)."""
+    open_tasks, stuck = _open_and_stuck(workflow)
+    setattr(workflow, OPEN_ON_LOAD, open_tasks)
+    return stuck
 
 
-def _ready_manual(workflow: BpmnWorkflow) -> list:
-    return workflow.get_tasks(state=TaskState.READY, manual=True)
+def _open_and_stuck(workflow: BpmnWorkflow) -> tuple[dict[str, str], list[str]]:
+    open_tasks, stuck = {}, []
+    for task in workflow.get_tasks(state=TaskState.READY | TaskState.STARTED):
+        spec = task.task_spec
+        if task.state == TaskState.READY:
+            if spec.manual:
+                open_tasks[str(task.id)] = spec.bpmn_name or spec.bpmn_id
+        elif isinstance(spec, LoopTask):
+            instances = list(spec._instances(task))
+            if instances and all(child.has_state(TaskState.FINISHED_MASK) for child in instances):
+                stuck.append(spec.bpmn_id or spec.name)
+    return open_tasks, stuck
 
 
 def _json_rows(rows: list[dict]) -> str:

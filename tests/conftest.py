@@ -86,10 +86,12 @@ def manual_clock():
 def pytest_configure(config):
     config.addinivalue_line("markers", "cold_warm: runs warm (one engine) and cold (a new engine per command, as "
                                        "after a restart) and checks both leave the same record (restart_guard)")
+    config.addinivalue_line("markers", "fresh_process: its commands run in another process (the CLI): already cold")
 
 
 def pytest_generate_tests(metafunc):
-    if "engine_mode" in metafunc.fixturenames and metafunc.definition.get_closest_marker("cold_warm"):
+    if "engine_mode" in metafunc.fixturenames and metafunc.definition.get_closest_marker("cold_warm") \
+            and not metafunc.definition.get_closest_marker("fresh_process"):
         metafunc.parametrize("engine_mode", ["warm", "cold"])
 
 
@@ -106,7 +108,7 @@ _TWINS: dict = {}  # snapshots of cold_warm runs waiting for their other mode (r
 def whistle(request, db_url, manual_clock, engine_mode) -> Whistle:
     engine = Whistle(db_url) if engine_mode == "warm" else ColdWhistle(db_url)
     yield engine
-    if request.node.get_closest_marker("cold_warm") and not _failed(request.node):
+    if _guarded(request.node) and not _failed(request.node):
         params = {k: v for k, v in request.node.callspec.params.items() if k != "engine_mode"}
         compare_with_twin(_TWINS, (request.node.originalname, tuple(sorted(params.items(), key=str))),
                           engine_mode, snapshot(engine, str(request.getfixturevalue("tmp_path"))))
@@ -119,6 +121,10 @@ def pytest_runtest_makereport(item, call):
     if report.when == "call":
         item.whistle_call_failed = report.failed
     return report
+
+
+def _guarded(node) -> bool:
+    return "engine_mode" in getattr(getattr(node, "callspec", None), "params", {})
 
 
 def _failed(node) -> bool:

@@ -5,6 +5,9 @@ from conftest import PROJECT
 from engine.errors import NotFound
 from test_cli import as_json, whistle_cli
 
+# Every case here also runs cold (a new engine per command, as after a restart) and must leave the same record.
+pytestmark = pytest.mark.cold_warm
+
 
 @pytest.fixture
 def deployed(whistle, fixtures):
@@ -58,6 +61,7 @@ def test_message_start_event_starts_the_latest_version(deployed):
     assert [t["name"] for t in shown["open_tasks"]] == ["受理派单"]
 
 
+@pytest.mark.fresh_process
 def test_cli_message(db_url, deployed):
     deployed.start("ticket", data={"ticket_id": "T-7"})
     missing = whistle_cli(db_url, "message", "ticket-reply", "--key", "nope", check=False)

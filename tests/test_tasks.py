@@ -5,6 +5,9 @@ import pytest
 
 from engine.errors import Conflict, Forbidden, IncidentRaised, NotFound
 
+# Every case here also runs cold (a new engine per command, as after a restart) and must leave the same record.
+pytestmark = pytest.mark.cold_warm
+
 
 @pytest.fixture
 def people(whistle):

@@ -5,6 +5,9 @@ import pytest
 
 from engine.errors import DeploymentInvalid, IncidentRaised
 
+# Every case here also runs cold (a new engine per command, as after a restart) and must leave the same record.
+pytestmark = pytest.mark.cold_warm
+
 SECOND = timedelta(seconds=1)
 
 
