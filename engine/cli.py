@@ -137,7 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("audit", "audit log tools")
     audit_sub = p.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
-    audit_sub.add_parser("verify", help="check the hash chain of the audit log", parents=[common])
+    audit_sub.add_parser("verify", help="check the signed chains of the audit log; exit 7 if anything is wrong",
+                         parents=[common])
+    audit_sub.add_parser("keys", help="the audit key ids: the current one and the retired ones", parents=[common])
+    audit_sub.add_parser("rotate-key", help="retire the key in var/audit_key (kept in var/audit_key.old) and make "
+                                            "a new one; restart the server and workers after", parents=[common])
 
     p = command("serve", "serve the web application (with one timer worker unless --no-worker)")
     p.add_argument("--host", default="127.0.0.1")
@@ -220,6 +224,8 @@ def _dispatch(args) -> int:
         return 0
     if args.command == "lint":
         return _lint(args)
+    if args.command == "audit" and args.audit_command in ("keys", "rotate-key"):
+        return _audit_keys(args)
 
     engine = Whistle(args.db)
     if args.command == "worker":
@@ -294,9 +300,7 @@ def _dispatch(args) -> int:
         _print(args, result, _clock_text)
     elif args.command == "audit" and args.audit_command == "verify":
         report = engine.verify_audit()
-        _print(args, report.to_dict(), lambda r: (
-            f"audit log intact: {r['rows']} rows verified" if r["ok"]
-            else f"audit log TAMPERED at row {r['first_bad_id']}: {r['reason']}"))
+        _print(args, report.to_dict(), _verify_text)
         return 0 if report.ok else 7
     return 0
 
@@ -305,6 +309,32 @@ def _problem_text(p: dict) -> str:
     where = p["file"] + (f":{p['line']}" if p.get("line") else "") + (f" [{p['element_id']}]" if p.get("element_id")
                                                                      else "")
     return f"{where}: {p['message']}"
+
+
+def _verify_text(r: dict) -> str:
+    if r["ok"]:
+        return f"audit log intact: {r['rows']} rows in {r['chains']} chains verified"
+    at = f" at row {r['first_bad_id']}" if r["first_bad_id"] is not None else ""
+    return f"audit log TAMPERED{at}: {r['reason']}"
+
+
+def _audit_keys(args) -> int:
+    """``whistle audit keys`` / ``rotate-key``: no database needed, only the key files (``engine.keys``)."""
+    from .keys import AuditKeyError, audit_keyring, rotate_key_file
+
+    try:
+        if args.audit_command == "rotate-key":
+            _print(args, rotate_key_file(), lambda v: f"audit key {v['retired']} retired (kept in "
+                                                      f"{v['retired_file']}); new key {v['current']} in {v['file']}. "
+                                                      f"Restart the server and workers to sign with it.")
+        else:
+            _print(args, audit_keyring().describe(), lambda v: f"current audit key {v['current']} (from "
+                                                               f"{v['source']}); retired: "
+                                                               f"{', '.join(v['retired']) or '(none)'}")
+    except AuditKeyError as exc:
+        print(f"whistle: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _lint(args) -> int:

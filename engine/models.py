@@ -147,6 +147,20 @@ class AuditEvent(Base):
     details: Mapped[str] = mapped_column(Text)  # canonical JSON, hashed as stored
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    # The audit key that signed the row (``engine.keys.key_id``); NULL for plain SHA-256 rows written before
+    # migration 0009, which verify by their links and the signed head of their chain.
+    key_id: Mapped[str | None] = mapped_column(String(16))
+
+
+class AuditChainHead(Base):
+    """The signed head of a chain that has no row of its own to keep it: the system chain (deployments,
+    accounts, tokens, timer schedules). ``head`` is ``engine.audit``'s signed "rows:key id:tag" text."""
+
+    __tablename__ = "audit_chain_head"
+    chain: Mapped[str] = mapped_column(String(32), primary_key=True)
+    rows: Mapped[int] = mapped_column(Integer)
+    head: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class UserAccount(Base):

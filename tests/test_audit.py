@@ -1,5 +1,8 @@
-"""The audit log is a hash chain: it verifies, and a changed or removed row is detected."""
+"""The audit log is a signed chain: it verifies, and a changed or removed row is detected."""
 from sqlalchemy import text
+
+from engine.audit import link_after, sign_head
+from engine.keys import audit_keyring
 
 
 def _busy_history(whistle, fixtures):
@@ -61,5 +64,10 @@ def test_each_case_has_its_own_chain(whistle, fixtures):
     case_rows = [r for r in rows if r.instance_id == instance]
     assert [r.id for r in case_rows] == [e["id"] for e in events]
     assert case_rows[0].prev_hash == "0" * 64
-    assert all(b.prev_hash == a.hash for a, b in zip(case_rows, case_rows[1:]))
-    assert head == case_rows[-1].hash
+    # Each row links to the SHA-256 of its chain's signed head before it; the head says how long the chain is.
+    ring = audit_keyring()
+    heads = [sign_head(ring.current_id, ring.current, f"case:{instance}", n, r.hash)
+             for n, r in enumerate(case_rows, 1)]
+    assert all(b.prev_hash == link_after(h) for h, b in zip(heads, case_rows[1:]))
+    assert head == heads[-1] and head.startswith(f"{len(case_rows)}:{ring.current_id}:")
+    assert head not in {r.prev_hash for r in rows} | {r.hash for r in rows}
