@@ -159,9 +159,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--once", action="store_true", help="fire what is due now, print how many, and exit")
     p.add_argument("--poll", type=float, default=0.5, metavar="SECONDS",
                    help="longest sleep when idle (default 0.5; it wakes earlier for a timer due sooner)")
-    p.add_argument("--batch", type=int, default=20, help="jobs acquired per round (default 20)")
-    p.add_argument("--lock-seconds", type=float, default=300.0,
-                   help="how long an acquired job stays locked to this worker (default 300)")
+    p.add_argument("--batch", type=int, help="jobs acquired per round (default 5: a worker killed holds few)")
+    p.add_argument("--lock-seconds", type=float,
+                   help="how long an acquired job stays locked to this worker, renewed while it is alive "
+                        "(default 30)")
     p.add_argument("--name", help="lock owner name (default host:pid:random)")
 
     p = command("jobs", "list timer jobs that are due, locked by a worker, or failed")
@@ -379,9 +380,11 @@ def _worker(args, engine) -> int:
     import signal
     import threading
 
-    from .jobs import JobExecutor
+    from .jobs import DEFAULT_BATCH, DEFAULT_LOCK_SECONDS, JobExecutor
 
-    executor = JobExecutor(engine.db, engine.runtime, owner=args.name, lock_seconds=args.lock_seconds)
+    executor = JobExecutor(engine.db, engine.runtime, owner=args.name,
+                           lock_seconds=args.lock_seconds or DEFAULT_LOCK_SECONDS)
+    args.batch = args.batch or DEFAULT_BATCH
     if args.once:
         result = executor.fire_due(batch=args.batch)
         _print(args, {"fired": result.fired, "failed": result.failed, "skipped": result.skipped,

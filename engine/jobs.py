@@ -13,8 +13,15 @@ a timer start event is a row of its deployed version (``schedule_timer_starts``)
    commit. A timer start job starts a new instance of its version and moves to the next slot.
 
 A worker killed mid-job leaves nothing half done (its transaction never committed) and a lock that simply
-expires; another worker then takes the job. A timer fires at most once because firing it and removing
-(or moving) its job are one transaction, and every firing is an audit event ``timer_fired``.
+expires; another worker then takes the job. Locks are short (30 s) and batches small (5), and a live worker
+renews the locks of the jobs still waiting in its batch between jobs (``heartbeat``), so a killed worker
+delays at most one small batch, by at most one lock. Renewing between jobs rather than from a thread also
+lets a worker stuck in one job lose the rest of its batch to the others, which is what they are for; the
+job in hand needs no lock of its own once it is being fired: firing holds its instance's row lock, and a
+worker that takes the job over meanwhile finds it fired (or moved) and skips it.
+
+A timer fires at most once because firing it and removing (or moving) its job are one transaction, and every
+firing is an audit event ``timer_fired``.
 
 A failing job is retried with backoff (``retries`` decremented, ``last_error`` kept, ``due_at`` pushed
 back) and becomes an incident after its last attempt; ``retry_job`` gives it new attempts.
@@ -47,9 +54,10 @@ from .models import DefinitionVersion, Incident, TimerJob
 log = logging.getLogger("whistle.jobs")
 
 DEFAULT_RETRIES = 3
-DEFAULT_LOCK_SECONDS = 300.0
+DEFAULT_LOCK_SECONDS = 30.0  # longer than a command's engine time budget (runtime.STEP_SECONDS, 20 s)
+HEARTBEAT_FRACTION = 1 / 3  # a batch's locks are renewed once this part of a lock has gone by
 DEFAULT_BACKOFF_SECONDS = 10.0  # then x4 per failed attempt: 10 s, 40 s, …
-DEFAULT_BATCH = 20
+DEFAULT_BATCH = 5
 DEFAULT_POLL_SECONDS = 0.5
 TIMER_ACTOR = "timer"
 TEST_HANG_ENV = "WHISTLE_TEST_HANG_IN_JOB"  # test mode only: block before commit, after touching this file
@@ -235,10 +243,23 @@ class JobExecutor:
         result = RunResult()
         jobs = self.acquire(limit)
         result.acquired = len(jobs)
+        beat = timedelta(seconds=self.lock_seconds * HEARTBEAT_FRACTION)
+        next_beat = clock.now() + beat
+        held: set[int] | None = None  # as the last heartbeat found them
         for position, (job_id, instance_id) in enumerate(jobs):
             if stop is not None and stop.is_set():
                 self.release([j for j, _ in jobs[position:]])
                 break
+            if clock.now() >= next_beat:
+                try:
+                    held = self.heartbeat([j for j, _ in jobs[position:]])
+                except Exception:  # the database is away: fire() finds out, and the locks simply run out
+                    log.exception("timer worker: could not renew the locks of its batch")
+                next_beat = clock.now() + beat
+            if held is not None and job_id not in held:
+                result.outcomes[job_id] = "skipped"  # taken over by another worker after our lock ran out
+                result.skipped += 1
+                continue
             outcome = self.fire(job_id, instance_id)
             result.outcomes[job_id] = outcome
             setattr(result, outcome, getattr(result, outcome) + 1)
@@ -257,6 +278,19 @@ class JobExecutor:
             if result.acquired == 0:
                 break
         return total
+
+    def heartbeat(self, ids: list[int]) -> set[int]:
+        """Renew this worker's locks on ``ids`` for another ``lock_seconds``; the ids still held (a lock that
+        ran out may have been taken by another worker meanwhile: that job is theirs now)."""
+        if not ids:
+            return set()
+        now = clock.now()
+        with self.db.write() as session:
+            mine = (TimerJob.id.in_(ids), TimerJob.lock_owner == self.owner)
+            session.execute(update(TimerJob).where(*mine)
+                            .values(lock_expires_at=now + timedelta(seconds=self.lock_seconds))
+                            .execution_options(synchronize_session=False))
+            return set(session.execute(select(TimerJob.id).where(*mine)).scalars())
 
     def release(self, ids: list[int]) -> None:
         if not ids:

@@ -12,11 +12,11 @@ from datetime import timedelta
 
 import pytest
 
-from conftest import PROJECT
+from conftest import PROJECT, START as START_AT
 from process_helpers import wait_for
 from engine import clock
 from engine.api import Whistle
-from engine.jobs import start_worker_thread
+from engine.jobs import DEFAULT_BATCH, DEFAULT_LOCK_SECONDS, JobExecutor, start_worker_thread
 
 SECOND = timedelta(seconds=1)
 
@@ -226,3 +226,82 @@ def test_jobs_show_and_worker_once_on_the_command_line(shared_whistle, db_url, f
     assert once.returncode == 0 and json.loads(once.stdout)["fired"] == 1
     assert cli(db_url, "jobs").stdout.strip() == "(none)"
     assert fired(whistle.show(instance)) == ["remind"]
+
+
+# -- issue 19, finding 8: a killed worker held a batch of 20 due timers for its 300 s lock ------------------
+
+def _due_timers(whistle, fixtures, manual_clock, count: int) -> list[int]:
+    whistle.deploy([fixtures / "timer_wait.bpmn"])
+    instances = [whistle.start("timer_wait", data={"callback_at": "2026-09-28T17:30:00+08:00"})
+                 for _ in range(count)]
+    manual_clock.advance(timedelta(minutes=30) + SECOND)
+    return instances
+
+
+def _each_fired_once(whistle, instances: list[int]) -> None:
+    for instance in instances:
+        assert fired(whistle.show(instance)) == ["wait_until"]
+    assert whistle.jobs(include_scheduled=True) == []
+    assert whistle.verify_audit().ok
+
+
+def test_killed_worker_delays_one_small_batch_by_one_short_lock(whistle, fixtures, manual_clock):
+    """The issue's run: 40 due timers, a worker takes its batch and is killed (it never fires), a healthy
+    worker runs. It fires all but the dead worker's small batch at once, and that batch once the short lock
+    runs out: seconds, not the 300 s of before."""
+    instances = _due_timers(whistle, fixtures, manual_clock, 40)
+    doomed = JobExecutor(whistle.db, whistle.runtime, owner="doomed")
+    held = doomed.acquire()
+    assert len(held) == DEFAULT_BATCH == 5 and DEFAULT_LOCK_SECONDS == 30
+    assert {j["lock_expires_at"] for j in whistle.jobs() if j["lock_owner"] == "doomed"} == {
+        (manual_clock.now() + timedelta(seconds=30)).isoformat()}
+
+    assert whistle.fire_due_jobs() == 35  # everything the dead worker did not take
+    manual_clock.advance(timedelta(seconds=29))
+    assert whistle.fire_due_jobs() == 0  # its lock has not run out yet
+    manual_clock.advance(timedelta(seconds=1) + SECOND)
+    assert whistle.fire_due_jobs() == 5  # 31 s after the kill, every due timer has fired
+    _each_fired_once(whistle, instances)
+
+
+class _SlowExecutor(JobExecutor):
+    """Each job takes ``seconds`` of the engine clock; after each, ``between`` runs (another worker looks)."""
+
+    def __init__(self, *args, clock_to_move, seconds: float, between, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.clock_to_move, self.seconds, self.between = clock_to_move, seconds, between
+
+    def fire(self, job_id: int, instance_id: int | None = None) -> str:
+        outcome = super().fire(job_id, instance_id)
+        self.clock_to_move.advance(timedelta(seconds=self.seconds))
+        self.between()
+        return outcome
+
+
+def test_live_workers_heartbeat_keeps_its_batch(whistle, fixtures, manual_clock):
+    """A batch that takes longer than one lock (5 jobs x 12 s against 30 s): the worker renews its locks
+    between jobs, so another worker looking all the while never takes one of them."""
+    instances = _due_timers(whistle, fixtures, manual_clock, DEFAULT_BATCH)
+    thief = JobExecutor(whistle.db, whistle.runtime, owner="thief")
+    stolen: list[int] = []
+    slow = _SlowExecutor(whistle.db, whistle.runtime, owner="slow", clock_to_move=manual_clock, seconds=12,
+                         between=lambda: stolen.append(thief.fire_due().fired))
+    result = slow.run_once()
+    assert (result.acquired, result.fired, result.skipped) == (5, 5, 0)
+    assert sum(stolen) == 0 and len(stolen) == 5
+    assert manual_clock.now() - (START_AT + timedelta(minutes=30) + SECOND) == timedelta(seconds=60)
+    _each_fired_once(whistle, instances)
+
+
+def test_worker_stuck_in_a_job_loses_the_rest_of_its_batch(whistle, fixtures, manual_clock):
+    """One job takes longer than a lock: another worker takes over the rest of the batch, and the first,
+    back again, finds at its next heartbeat that they are not its own any more and skips them untouched."""
+    instances = _due_timers(whistle, fixtures, manual_clock, DEFAULT_BATCH)
+    other = JobExecutor(whistle.db, whistle.runtime, owner="other")
+    taken: list[int] = []
+    stuck = _SlowExecutor(whistle.db, whistle.runtime, owner="stuck", clock_to_move=manual_clock, seconds=31,
+                          between=lambda: taken.append(other.fire_due().fired))
+    result = stuck.run_once()
+    assert (result.acquired, result.fired, result.skipped) == (5, 1, 4)
+    assert taken == [4]
+    _each_fired_once(whistle, instances)
