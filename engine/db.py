@@ -65,11 +65,13 @@ def make_engine(url: str | None = None) -> Engine:
         path = url.split(":///", 1)[1] if ":///" in url else ""
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, pool_pre_ping=True)
         _configure_sqlite(engine)
         return engine
-    # No pre-ping (a round trip per command); connections are recycled instead.
-    return create_engine(url, pool_recycle=1800, pool_size=10, max_overflow=20)
+    # Pre-ping: a connection that died while pooled (a restarted server, a terminated backend) is replaced
+    # before a command uses it, for one short round trip per checkout; one that dies mid-request is the web
+    # layer's to retry or answer 503 (webui.dbloss).
+    return create_engine(url, pool_recycle=1800, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -148,4 +150,4 @@ def _hot_read_engine(url: str) -> Engine:
     parsed = make_url(url)
     options = " ".join(filter(None, [parsed.query.get("options"), "-c plan_cache_mode=force_generic_plan"]))
     return create_engine(parsed.update_query_dict({"options": options}), isolation_level="AUTOCOMMIT",
-                         pool_recycle=1800, pool_size=5, max_overflow=20)
+                         pool_recycle=1800, pool_size=5, max_overflow=20, pool_pre_ping=True)

@@ -171,6 +171,23 @@ class UserAccount(Base):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Signed into every session cookie and compared on each request: bumping it (sign-out, a new password)
+    # ends every session of the account at once, though the cookies themselves live on in browsers.
+    session_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+
+
+class SignInAttempt(Base):
+    """Failed sign-ins counted per account name (``scope`` user) and per client address (``scope`` address),
+    shared by every server process; ``locked_until`` set when a limit is reached (``engine.accounts``)."""
+
+    __tablename__ = "sign_in_attempt"
+    __table_args__ = (Index("ix_sign_in_attempt_last_failure", "last_failure_at"),)
+    scope: Mapped[str] = mapped_column(String(8), primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    window_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_failure_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class UserGroup(Base):

@@ -10,6 +10,7 @@ from engine.api import Whistle
 from engine.errors import WhistleError
 
 from .api import api
+from .dbloss import WhistleFlask
 from .jsonprovider import OrjsonProvider
 from .web import init_web
 
@@ -18,7 +19,7 @@ HTTP_STATUS = {"not_found": 404, "forbidden": 403, "conflict": 409, "invalid": 4
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
-    app = Flask(__name__)
+    app = WhistleFlask(__name__)  # Flask, re-running a read once when its database connection drops
     app.json = OrjsonProvider(app)  # ensure_ascii and sort_keys off (webui.jsonprovider)
     app.config.update(
         DATABASE_URL=os.environ.get("WHISTLE_DATABASE_URL"),

@@ -27,8 +27,10 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound as Rou
 from engine.accounts import check_password, groups_of
 from engine.api import Whistle
 from engine.errors import DeploymentInvalid, IncidentRaised, NotFound, WhistleError
+from engine.limits import BIGINT_MAX, DataOutOfBounds, data_problem
 from engine.models import UserAccount
 
+from . import dbloss, signin
 from .openapi import openapi_document
 
 api = Blueprint("api", __name__)
@@ -41,7 +43,7 @@ STATUS = {"bad_request": 400, "unauthorized": 401, "forbidden": 403, "not_found"
           "not_migrated": 503, "error": 400}
 KIND_OF_STATUS = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
                   405: "method_not_allowed", 409: "conflict", 413: "bad_request", 415: "bad_request",
-                  422: "invalid", 503: "not_migrated"}
+                  422: "invalid", 429: "too_many_requests", 503: "not_migrated"}
 PUBLIC_ENDPOINTS = {"api.openapi"}
 
 
@@ -87,6 +89,8 @@ def _engine_error(exc: WhistleError):
         details = {"incident_id": exc.incident_id, "instance_id": exc.instance_id}
     elif isinstance(exc, DeploymentInvalid):
         details = {"problems": [p.to_dict() for p in exc.problems]}
+    elif isinstance(exc, DataOutOfBounds):
+        details = {"field": exc.field, "reason": exc.reason}
     return error_response(STATUS.get(exc.kind, 400), exc.kind, exc.message, details)
 
 
@@ -101,6 +105,8 @@ def _http_error(exc: HTTPException):
 
 @api.errorhandler(Exception)
 def _unexpected(exc: Exception):
+    if dbloss.unavailable(exc):  # the database went away: one more try for a read, else 503 (webui.dbloss)
+        return dbloss.answer(exc)
     current_app.logger.exception("unexpected error in %s %s", request.method, request.path)
     return error_response(500, "internal", "an unexpected error occurred; nothing is reported beyond this "
                                            "(see the server log)")
@@ -175,14 +181,15 @@ def _setup(state) -> None:
 
 
 def _basic(username: str, password: str) -> Caller | None:
-    with engine().db.read() as session:
-        row = session.execute(select(UserAccount.password_hash, UserAccount.active)
-                              .where(UserAccount.username == username)).first()
-    if row is None or not row.active or not row.password_hash:
-        return None
-    if not current_app.extensions["whistle_api_passwords"].check(username, row.password_hash, password):
-        return None
-    return Caller(username, "basic")
+    """The account, when the password is right; counted against the sign-in limits like the sign-in page
+    (``webui.signin``), and 429 while the name or the client address is locked."""
+    outcome = signin.attempt(username, password, "basic", current_app.extensions["whistle_api_passwords"].check)
+    if outcome.locked_until is not None:
+        wait = outcome.retry_after()
+        raise ApiError(429, "too_many_requests", f"too many failed sign-ins for this account or from this address; "
+                                                 f"try again in {-(-wait // 60)} minutes",
+                       {"retry_after": wait}, [("Retry-After", str(wait))])
+    return Caller(username, "basic") if outcome.ok else None
 
 
 def authenticate() -> Caller:
@@ -227,17 +234,29 @@ def json_body(allowed: set[str]) -> dict:
     if not raw.strip():
         return {}
     try:
-        value = json.loads(raw)
+        value = json.loads(raw, parse_constant=_no_constant)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, "bad_request", f"the request body is not valid JSON: {exc}")
+    except RecursionError:
+        raise ApiError(400, "bad_request", "the request body is nested too deeply")
     if not isinstance(value, dict):
         raise ApiError(400, "bad_request", f"the request body must be a JSON object, not {_json_type(value)}")
+    # Before anything runs: what the engine could not store and answer with (engine.limits) is refused here.
+    problem = data_problem(value, "body")
+    if problem is not None:
+        field_path, reason = problem
+        raise ApiError(422, "invalid", f"'{field_path}' {reason}; nothing was changed",
+                       {"field": field_path, "reason": reason})
     unknown = sorted(set(value) - allowed)
     if unknown:
         raise ApiError(422, "invalid", f"unknown field{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
                                        f"allowed: {', '.join(sorted(allowed)) or 'none'}",
                        {"unknown_fields": unknown})
     return value
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")  # json.loads accepts NaN and Infinity; JSON does not
 
 
 def _json_type(value) -> str:
@@ -263,7 +282,7 @@ def field(body: dict, name: str, kind: str, *, maximum: int | None = None):
     return value
 
 
-def int_arg(name: str, default: int, low: int, high: int | None = None) -> int:
+def int_arg(name: str, default: int, low: int, high: int = BIGINT_MAX) -> int:
     text = request.args.get(name)
     if text is None or text == "":
         return default
@@ -272,8 +291,8 @@ def int_arg(name: str, default: int, low: int, high: int | None = None) -> int:
     except ValueError:
         raise ApiError(400, "bad_request", f"query parameter '{name}' must be a whole number, not {text!r}",
                        {"parameter": name})
-    if value < low or (high is not None and value > high):
-        bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+    if value < low or value > high:  # the database holds bigint at most: beyond that is a 422, not a 500
+        bounds = f"between {low} and {high}"
         raise ApiError(422, "invalid", f"query parameter '{name}' must be {bounds}", {"parameter": name})
     return value
 
@@ -303,7 +322,7 @@ def openapi():
 def inbox():
     """The caller's inbox: open tasks claimed by them or offered to them (their groups) and not claimed."""
     limit = int_arg("limit", 50, 1, 500)
-    offset = int_arg("offset", 0, 0)
+    offset = int_arg("offset", 0, 0, BIGINT_MAX - 500)  # the engine reads offset + limit rows: both stay bigint
     process_id = request.args.get("process_id") or None
     tasks = engine().tasks(caller().user, limit=limit, offset=offset, process_id=process_id)
     return jsonify(user=caller().user, limit=limit, offset=offset, process_id=process_id, tasks=tasks)
@@ -355,7 +374,12 @@ def start(process_id: str):
                                            f"(deployed: {', '.join(map(str, versions))})",
                            {"field": "version", "process_id": process_id, "versions": versions})
         raise
-    response = jsonify(instance_view(instance_id))
+    try:
+        body = instance_view(instance_id)
+    except Exception:  # the instance is committed: answer 201 with its id rather than a 500 inviting a retry
+        current_app.logger.exception("instance %s started, but reading it back failed", instance_id)
+        body = {"instance_id": instance_id, "process_id": process_id}
+    response = jsonify(body)
     response.status_code = 201
     response.headers["Location"] = f"/api/v1/instances/{instance_id}"
     return response

@@ -15,6 +15,7 @@ EN = {
     "待办": "Inbox", "发起": "Start", "案件查询": "Cases", "管理": "Admin",
     "退出": "Sign out", "登录": "Sign in", "用户名": "User name", "密码": "Password",
     "用户名或密码不正确": "Wrong user name or password", "请先登录": "Please sign in first",
+    "登录失败次数过多，请 {n} 分钟后再试": "Too many failed sign-ins; try again in {n} minutes",
     "已退出登录": "You have signed out", "演示账号": "Demo accounts", "密码均为": "Password for all",
     "角色": "Role", "账号": "Account", "能做什么": "What they do", "跳到正文": "Skip to content",
     "中文": "中文", "English": "English", "返回": "Back", "返回待办": "Back to the inbox",

@@ -37,14 +37,14 @@ def _error(description: str) -> dict:
 
 def _errors(*codes: int) -> dict:
     names = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 409: "Conflict",
-             422: "Unprocessable", 503: "NotMigrated"}
+             422: "Unprocessable", 429: "TooManyRequests", 503: "NotMigrated"}
     return {str(code): {"$ref": f"#/components/responses/{names[code]}"} for code in codes}
 
 
 _TASK_ID = {"name": "task_id", "in": "path", "required": True, "description": "The task's id (a UUID).",
             "schema": {"type": "string", "maxLength": 36}}
 _INSTANCE_ID = {"name": "instance_id", "in": "path", "required": True, "description": "The instance's id.",
-                "schema": {"type": "integer", "minimum": 1}}
+                "schema": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}}
 
 _SCHEMAS: dict = {
     "Error": {
@@ -55,7 +55,8 @@ _SCHEMAS: dict = {
         "properties": {
             "error": {"type": "string", "enum": ["bad_request", "unauthorized", "forbidden", "not_found",
                                                  "method_not_allowed", "conflict", "invalid", "incident",
-                                                 "invalid_deployment", "not_migrated", "internal", "error"]},
+                                                 "invalid_deployment", "not_migrated", "too_many_requests",
+                                                 "unavailable", "internal", "error"]},
             "message": {"type": "string"},
             "details": {"type": "object", "additionalProperties": True,
                         "description": "What is known beyond the message: `incident_id` and `instance_id` for an "
@@ -276,7 +277,19 @@ _RESPONSES = {
     "Unprocessable": _error("Well-formed but invalid: a field of the wrong type, an unknown field, an unknown "
                             "version, invalid case data — or `incident`: a script or condition failed inside the "
                             "process, nothing changed, and `details.incident_id` names the recorded incident."),
-    "NotMigrated": _error("The database schema is not at the code's revision (run `whistle migrate`)."),
+    "TooManyRequests": {
+        "description": "HTTP Basic: too many failed sign-ins for this account name or from this client address; "
+                       "locked, even for the right password, for the time in `Retry-After` (seconds).",
+        "headers": {"Retry-After": {"description": "Seconds until the lock runs out.", "schema": {"type": "integer"}}},
+        "content": {"application/json": {"schema": _ref("Error")}},
+    },
+    "NotMigrated": {
+        "description": "`not_migrated`: the database schema is not at the code's revision (run `whistle "
+                       "migrate`); `unavailable`: the database cannot be reached for a moment — try again after "
+                       "`Retry-After` seconds (a change sent just then may or may not have been saved).",
+        "headers": {"Retry-After": {"description": "Seconds to wait (`unavailable`).", "schema": {"type": "integer"}}},
+        "content": {"application/json": {"schema": _ref("Error")}},
+    },
 }
 
 _PATHS: dict = {
@@ -298,7 +311,7 @@ _PATHS: dict = {
                 {"name": "limit", "in": "query", "required": False,
                  "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}},
                 {"name": "offset", "in": "query", "required": False,
-                 "schema": {"type": "integer", "minimum": 0, "default": 0}},
+                 "schema": {"type": "integer", "minimum": 0, "maximum": 2**63 - 501, "default": 0}},
             ],
             "responses": {"200": _json(_ref("TaskList"), "The inbox page."), **_errors(400, 401, 422)},
         },
@@ -395,6 +408,15 @@ _PATHS: dict = {
     },
 }
 
+# Every authenticated operation may also answer: 422 for an out-of-range id or a NUL character in the path or
+# query (webui.inputs), 429 while HTTP Basic is locked (webui.signin), 503 when the database is away
+# (webui.dbloss).
+for _item in _PATHS.values():
+    for _operation in (o for m, o in _item.items() if m != "parameters"):
+        if "401" in _operation["responses"]:
+            _operation["responses"].update({k: v for k, v in _errors(422, 429, 503).items()
+                                            if k not in _operation["responses"]})
+
 _DOCUMENT = {
     "openapi": "3.1.0",
     "info": {
@@ -409,7 +431,7 @@ _DOCUMENT = {
             "[--scope tasks] [--scope start] [--scope message]`. A token acts as its account: it reads what "
             "that account may read, and changes things only within its scopes. Cookies are ignored (no CSRF).\n\n"
             "**Errors** are `{\"error\": kind, \"message\": \"…\", \"details\": {…}}` with 400, 401, 403, 404, "
-            "405, 409, 422 or 503."),
+            "405, 409, 422, 429 or 503."),
     },
     "servers": [{"url": "/api/v1"}],
     "security": [{"basic": []}, {"bearer": []}],

@@ -5,7 +5,9 @@ templates only draw what they are given.
 """
 from __future__ import annotations
 
+import re
 import secrets
+import unicodedata
 from functools import wraps
 from pathlib import Path
 from urllib.parse import urlencode
@@ -19,7 +21,7 @@ from engine.api import Whistle
 from engine.errors import Conflict, Forbidden, IncidentRaised, InvalidInput, NotFound, WhistleError
 from engine.workdays import timezone as local_zone
 
-from . import csrf, display, formview
+from . import csrf, display, formview, inputs, signin
 from .i18n import current as current_lang, gettext as _, pick
 
 pages = Blueprint("pages", __name__)
@@ -37,15 +39,21 @@ def current_user() -> dict | None:
     if "user_info" in g:
         return g.user_info
     username = session.get("user")
-    info = engine().user_info(username) if username else None
+    info = signin.session_user(username, session.get("session_version")) if username else None
     if username and info is None:
-        session.clear()  # the account was removed or deactivated
+        session.clear()  # the account was removed or deactivated, or the session ended (signed out elsewhere)
     g.user_info = info
     return info
 
 
+# A path on this site: one slash, then no second slash or backslash (``//evil``, ``/\\evil`` leave the site).
+_LOCAL_PATH = re.compile(r"/(?![/\\])[^\\]*")
+
+
 def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+    # Control and format characters are refused outright: browsers drop tabs and newlines from a Location,
+    # so "/\t/evil.example" would become "//evil.example".
+    if target and _LOCAL_PATH.fullmatch(target) and not any(unicodedata.category(c)[0] == "C" for c in target):
         return target
     return url_for("pages.inbox")
 
@@ -106,30 +114,39 @@ def _whistle_error(exc):
 @pages.route("/login", methods=["GET", "POST"])
 def login():
     next_url = _safe_next(request.values.get("next"))
-    error = None
+    error = outcome = None
     if request.method == "POST":
         username = request.form.get("username", "").strip()
         password = request.form.get("password", "")
-        info = engine().sign_in(username, password) if username and password else None
-        if info is not None:
+        outcome = signin.attempt(username, password, "page")
+        if outcome.ok:
             lang = session.get("lang")
             session.clear()  # no session fixation: a fresh session for the signed-in user
             session.permanent = True
-            session["user"] = info["username"]
+            session["user"] = outcome.username
+            session["session_version"] = outcome.session_version  # checked on every request (current_user)
             if lang:
                 session["lang"] = lang
             csrf.rotate()
             return redirect(next_url)
-        error = _("用户名或密码不正确")
+        if outcome.locked_until is not None:
+            error = _("登录失败次数过多，请 {n} 分钟后再试", n=max(1, -(-outcome.retry_after() // 60)))
+        else:
+            error = _("用户名或密码不正确")
     from .demo import demo_logins
 
     status = 401 if error else 200
+    headers = {}
+    if outcome is not None and outcome.locked_until is not None:
+        status, headers = 429, {"Retry-After": str(outcome.retry_after())}
     return render_template("login.html", error=error, next_url=next_url,
-                           demo=demo_logins() if clock.mode() in ("demo", "test") else []), status
+                           demo=demo_logins() if clock.mode() in ("demo", "test") else []), status, headers
 
 
 @pages.post("/logout")
 def logout():
+    if current_user() is not None:
+        signin.end_sessions(session["user"])  # a copy of this cookie, saved elsewhere, ends too
     lang = session.get("lang")
     session.clear()
     if lang:
@@ -154,7 +171,7 @@ def _inbox_args() -> dict:
         view = "mine"
     tier = args.get("tier") if args.get("tier") in ("red", "yellow", "blue") else None
     deadline = args.get("deadline") if args.get("deadline") in ("overdue", "today", "week", "none") else None
-    page = max(args.get("page", 1, type=int) or 1, 1)
+    page = inputs.page_number()
     return {"view": view, "process": args.get("process") or None, "tier": tier, "deadline": deadline,
             "q": (args.get("q") or "").strip()[:100] or None, "page": page}
 
@@ -424,7 +441,7 @@ def cases():
     user = current_user()
     status = request.args.get("status") if request.args.get("status") in ("running", "completed") else None
     text = (request.args.get("q") or "").strip()[:100] or None
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    page = inputs.page_number()
     rows = engine().cases_for(user["username"], text=text, status=status, limit=TASK_PAGE_SIZE + 1,
                               offset=(page - 1) * TASK_PAGE_SIZE)
     people = engine().user_labels(r["started_by"] for r in rows)

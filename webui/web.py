@@ -13,6 +13,13 @@ Environment (all optional):
 ``WHISTLE_MAX_REQUEST_MB``      the largest request (several files at once; default 64)
 ``WHISTLE_NODE_MODULES``        where ``npm ci`` put bpmn-js (default ``node_modules`` in the project)
 ``WHISTLE_POLL_SECONDS``        how often an open inbox asks for new tasks (default 10)
+``WHISTLE_SIGNIN_MAX_FAILURES`` wrong passwords for one account name before it is locked (default 5; 0: off)
+``WHISTLE_SIGNIN_MAX_ADDRESS_FAILURES``  failed sign-ins from one client address (IPv6: its /64) before the
+                                address is locked (default 50; 0: off — do so behind a proxy that hides them)
+``WHISTLE_SIGNIN_WINDOW_MINUTES``  the window those failures are counted in (default 15)
+``WHISTLE_SIGNIN_LOCKOUT_MINUTES`` how long a locked name or address stays locked (default 15)
+``WHISTLE_HSTS_SECONDS``        ``Strict-Transport-Security: max-age=N`` on every answer (default 0: not sent;
+                                set it only when the service is reached over HTTPS alone)
 =============================  ==================================================================================
 """
 from __future__ import annotations
@@ -25,9 +32,10 @@ from pathlib import Path
 from flask import Flask, g, render_template, request
 
 from engine import clock
+from engine.accounts import SignInLimits
 from engine.db import PROJECT_ROOT
 
-from . import csrf, display, i18n
+from . import csrf, dbloss, display, i18n, inputs
 
 
 def _flag(name: str, default: bool) -> bool:
@@ -70,6 +78,12 @@ def configure(app: Flask) -> None:
     config.setdefault("MAX_CONTENT_LENGTH", int(float(os.environ.get("WHISTLE_MAX_REQUEST_MB") or 64) * 1024 * 1024))
     config.setdefault("POLL_SECONDS", float(os.environ.get("WHISTLE_POLL_SECONDS") or 10))
     config.setdefault("NODE_MODULES", os.environ.get("WHISTLE_NODE_MODULES") or str(PROJECT_ROOT / "node_modules"))
+    config.setdefault("SIGN_IN_LIMITS", SignInLimits(
+        user_failures=int(os.environ.get("WHISTLE_SIGNIN_MAX_FAILURES") or 5),
+        address_failures=int(os.environ.get("WHISTLE_SIGNIN_MAX_ADDRESS_FAILURES") or 50),
+        window=timedelta(minutes=float(os.environ.get("WHISTLE_SIGNIN_WINDOW_MINUTES") or 15)),
+        lockout=timedelta(minutes=float(os.environ.get("WHISTLE_SIGNIN_LOCKOUT_MINUTES") or 15))))
+    config.setdefault("HSTS_SECONDS", int(os.environ.get("WHISTLE_HSTS_SECONDS") or 0))
     if not config.get("SECRET_KEY"):
         if config.get("TESTING"):
             config["SECRET_KEY"] = secrets.token_hex(32)
@@ -87,6 +101,8 @@ def init_web(app: Flask) -> None:
     """Everything the staff pages need; called by ``create_app`` after the engine is attached."""
     configure(app)
     csrf.init_app(app)
+    inputs.init_app(app)  # ids, pages and NUL characters within bounds, before any view runs
+    dbloss.init_app(app)  # a lost database answers 503 with Retry-After
     from .pages import pages
 
     app.register_blueprint(pages)
@@ -98,6 +114,10 @@ def init_web(app: Flask) -> None:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
+        if app.config["HSTS_SECONDS"] > 0:
+            # Sent over plain HTTP too: behind a TLS-terminating proxy the app cannot tell, and browsers
+            # ignore the header on an insecure answer anyway.
+            response.headers.setdefault("Strict-Transport-Security", f"max-age={int(app.config['HSTS_SECONDS'])}")
         if response.mimetype == "text/html":
             # bpmn-js sets style attributes on the SVG it draws, hence 'unsafe-inline' for styles only.
             response.headers.setdefault(

@@ -6,8 +6,8 @@ Revision ID: 0008
 Revises: 0007
 Create Date: 2026-12-04
 """
-from alembic import op  # noqa: F401
-import sqlalchemy as sa  # noqa: F401
+from alembic import op
+import sqlalchemy as sa
 
 revision = '0008'
 down_revision = '0007'
@@ -16,8 +16,24 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    # Every account starts at version 1; cookies issued before this revision carry no version and so end.
+    with op.batch_alter_table('user_account', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('session_version', sa.Integer(), nullable=False, server_default='1'))
+    op.create_table(
+        'sign_in_attempt',
+        sa.Column('scope', sa.String(length=8), nullable=False),
+        sa.Column('key', sa.String(length=128), nullable=False),
+        sa.Column('failures', sa.Integer(), nullable=False),
+        sa.Column('window_started_at', sa.DateTime(timezone=True), nullable=True),
+        sa.Column('last_failure_at', sa.DateTime(timezone=True), nullable=True),
+        sa.Column('locked_until', sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint('scope', 'key'),
+    )
+    op.create_index('ix_sign_in_attempt_last_failure', 'sign_in_attempt', ['last_failure_at'])
 
 
 def downgrade() -> None:
-    pass
+    op.drop_index('ix_sign_in_attempt_last_failure', table_name='sign_in_attempt')
+    op.drop_table('sign_in_attempt')
+    with op.batch_alter_table('user_account', schema=None) as batch_op:
+        batch_op.drop_column('session_version')

@@ -1,0 +1,91 @@
+"""When the database goes away under a request (a restarted or failed-over PostgreSQL, a terminated backend).
+
+Pooled connections are pinged before use (``engine.db``), so a connection that died while idle is replaced
+unnoticed. One that dies during a request fails it; then:
+
+- a read (GET, HEAD) is run once more from the start, on a fresh connection: it changes nothing, so
+  running it again is safe and the caller sees only a slower answer;
+- anything else, or a read that fails again, answers 503 with ``Retry-After`` — JSON in the API's error
+  shape under ``/api/``, the error page elsewhere — instead of a generic 500. A write may or may not have
+  committed when its connection dropped, so the answer says to look before submitting again.
+"""
+from __future__ import annotations
+
+from flask import Flask, current_app, g, render_template, request
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from engine.errors import is_lock_conflict
+
+RETRY_AFTER_SECONDS = 5
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
+
+try:  # the inbox statement goes straight to psycopg on PostgreSQL (engine.api): its errors come unwrapped
+    from psycopg import OperationalError as DriverOperationalError
+except ImportError:  # pragma: no cover - SQLite-only installs
+    class DriverOperationalError(Exception):
+        pass
+
+
+class RetryRead(Exception):
+    """Raised by the error handler to ask ``WhistleFlask`` to run the request once more."""
+
+
+def unavailable(exc: BaseException) -> bool:
+    """The database cannot be reached (connection refused or dropped), as opposed to a statement's fault."""
+    if isinstance(exc, DriverOperationalError):
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    return bool(exc.connection_invalidated) or (isinstance(exc, OperationalError) and not is_lock_conflict(exc))
+
+
+def _dropped(exc: BaseException) -> bool:
+    """The connection broke (rather than the server refusing new ones): a fresh one may well work."""
+    return isinstance(exc, DriverOperationalError) or bool(getattr(exc, "connection_invalidated", False))
+
+
+def answer(exc: BaseException):
+    """Retry a read whose connection dropped (once per request); otherwise the 503."""
+    cause = getattr(exc, "orig", None) or exc
+    if _dropped(exc) and g.pop("whistle_read_retries", 0) > 0:
+        current_app.logger.warning("database connection lost during %s %s; reading once more: %s",
+                                   request.method, request.path, cause)
+        raise RetryRead() from exc
+    current_app.logger.error("database unavailable during %s %s: %s", request.method, request.path, cause)
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    if request.path.startswith("/api/"):
+        from .api import error_response
+
+        response = error_response(503, "unavailable", "the database is unavailable for a moment; try again in a "
+                                                      "few seconds (a change sent just now may or may not have "
+                                                      "been saved: read before sending it again)",
+                                  {"retry_after": RETRY_AFTER_SECONDS})
+        response.headers.update(headers)
+        return response
+    return render_template("error.html", status=503, title="暂时无法连接数据库",
+                           message="数据库暂时无法连接，请稍后重试。如果刚才提交了表单，请先查看是否已经保存，再决定是否重新提交。",
+                           message_en="The database is unavailable for a moment; try again shortly. If you just "
+                                      "submitted a form, check whether it was saved before submitting again."), \
+        503, headers
+
+
+class WhistleFlask(Flask):
+    """Flask, with one transparent re-run of a read whose database connection dropped (see ``answer``)."""
+
+    def full_dispatch_request(self):
+        g.whistle_read_retries = 1 if request.method in IDEMPOTENT else 0
+        try:
+            return super().full_dispatch_request()
+        except RetryRead:
+            return super().full_dispatch_request()
+
+
+def init_app(app: Flask) -> None:
+    """For the pages and ``/health``; the API blueprint asks ``unavailable``/``answer`` in its own handler."""
+    def _database_error(exc: Exception):
+        if unavailable(exc):
+            return answer(exc)
+        raise exc  # a statement's fault: Flask's usual 500
+
+    app.register_error_handler(DBAPIError, _database_error)
+    app.register_error_handler(DriverOperationalError, _database_error)

@@ -1,0 +1,101 @@
+"""Signing in, for the staff pages and for HTTP Basic on the API, and which session cookies still hold.
+
+A sign-in reads the account and the sign-in limits in one statement (``engine.accounts.login_state``): a
+locked name or address is refused before any password is checked; a wrong password (or an unknown name,
+which costs the same scrypt time) is counted and audited (``record_failure``); a right one forgets the
+name's failures and, when the stored hash has old scrypt parameters, replaces it.
+
+A session cookie names the account and its session version; ``session_user`` accepts it only while that
+version is the account's, so signing out (``end_sessions``) or a new password ends every saved cookie.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Callable
+
+from flask import current_app, request
+
+from engine import accounts, clock
+from engine.accounts import SignInLimits
+from engine.casework import roles_of
+from engine.runtime import CommandContext
+
+
+@dataclass(frozen=True)
+class Outcome:
+    username: str | None = None  # signed in as, when the password was right
+    session_version: int | None = None
+    locked_until: datetime | None = None  # refused because the name or the address is locked (until then)
+
+    @property
+    def ok(self) -> bool:
+        return self.username is not None
+
+    def retry_after(self) -> int:
+        """Whole seconds until the lock runs out (for Retry-After)."""
+        if self.locked_until is None:
+            return 0
+        return max(1, math.ceil((self.locked_until - clock.now()).total_seconds()))
+
+
+def _engine():
+    return current_app.extensions["whistle"]
+
+
+def limits() -> SignInLimits:
+    return current_app.config.get("SIGN_IN_LIMITS") or SignInLimits()
+
+
+def attempt(username: str, password: str, channel: str,
+            verify: Callable[[str, str, str], bool] | None = None) -> Outcome:
+    """Check a name and password from ``request.remote_addr``; ``verify(username, stored_hash, password)``
+    lets HTTP Basic use its per-process cache of verified passwords."""
+    if not username or not password or "\x00" in username:
+        return Outcome()  # no account has such a name; nothing to count
+    engine, address = _engine(), request.remote_addr
+    with engine.db.read() as session:
+        state = accounts.login_state(session, username, address, clock.now())
+    if state.locked_until is not None:
+        return Outcome(locked_until=state.locked_until)
+    if state.usable:
+        right = (verify or (lambda _u, stored, given: accounts.check_password(stored, given)))(
+            username, state.password_hash, password)
+    else:
+        accounts.waste_a_check(password)
+        right = False
+    if not right:
+        until = engine.runtime.run_command(
+            CommandContext("sign in", None),
+            lambda session, audit: accounts.record_failure(session, audit, username, address, limits(), channel,
+                                                           clock.now()))
+        return Outcome(locked_until=until)
+    new_hash = accounts.hash_password(password) if accounts.needs_rehash(state.password_hash) else None
+    if state.failures or new_hash:  # a right password usually writes nothing (HTTP Basic: every request)
+        def work(session, _audit) -> None:
+            if state.failures:
+                accounts.record_success(session, username)
+            if new_hash:
+                accounts.rehash_password(session, username, state.password_hash, new_hash)
+
+        engine.runtime.run_command(CommandContext("sign in", username), work)
+    return Outcome(username, state.session_version)
+
+
+def session_user(username: str, version: object) -> dict | None:
+    """Name, groups and roles of the account a session cookie names, or None when the account is gone or
+    inactive or the session was ended (its version is not the account's any more). One read per request."""
+    with _engine().db.read() as session:
+        account = accounts.session_account(session, username, version)
+        if account is None:
+            return None
+        groups = sorted(accounts.groups_of(session, account))
+        return {"username": account.username, "display_name": account.display_name or account.username,
+                "groups": groups, "roles": roles_of(groups)}
+
+
+def end_sessions(username: str) -> None:
+    """Sign out everywhere: every cookie of the account, saved or not, stops opening pages."""
+    _engine().runtime.run_command(CommandContext("sign out", username),
+                                  lambda session, _audit: accounts.end_sessions(session, username))
