@@ -10,13 +10,13 @@ from sqlalchemy import bindparam, func, select, true, union_all
 from sqlalchemy.orm import Session
 
 from . import audit as audit_log
-from . import clock, migrate
+from . import clock, migrate, workdays
 from . import jobs as timer_jobs
 from .accounts import ensure_user, groups_of, import_accounts
 from .audit import AuditLog, VerifyReport
 from .db import Database
 from .deployment import DeployedDefinition, Deployer, SpecCache
-from .errors import Forbidden, InvalidInput, NotFound, NotMigrated
+from .errors import DeploymentInvalid, Forbidden, InvalidInput, NotFound, NotMigrated
 from .jobs import JobExecutor
 from .models import (DefinitionVersion, HumanTask, Incident, MessageSubscription, ProcessInstance,
                      Membership, TaskCandidate, UserAccount)
@@ -40,6 +40,7 @@ class Whistle(CaseWork):  # CaseWork: inbox, forms, drafts, attachments, case di
         self.executor = JobExecutor(self.db, self.runtime)
         self._token_cache: dict[str, tuple[float, dict]] = {}  # token hash -> (checked at, who)
         self._install_clock()
+        self._install_calendar()
         if check_schema:
             self.check_schema()
 
@@ -295,6 +296,50 @@ class Whistle(CaseWork):  # CaseWork: inbox, forms, drafts, attachments, case di
             active.invalidate()
         return self.clock_show()
 
+    # -- working-day calendars (engine.workdays) -----------------------------------------------------------
+
+    def _install_calendar(self) -> None:
+        """Working days count with the calendars stored in this database, as in every process that uses it."""
+        self._calendar = workdays.use_database(self.db.engine, self.db.url)
+
+    def calendar_import(self, path: str | Path, actor: str = "system") -> list[dict]:
+        """Load the years of a calendar file (CSV: date, kind, name), e.g. the State Council's schedule for next
+        year: each year becomes a new version unless its newest version has the same days (audited as
+        ``calendar_loaded``). ``open_deadlines_before`` counts the open tasks whose deadlines were set across the
+        year before it (they keep their dates)."""
+        path = Path(path)
+        try:
+            content = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise NotFound(f"{path}: no such file")
+        except UnicodeDecodeError as exc:
+            raise InvalidInput(f"{path}: not UTF-8 text ({exc.reason})")
+        schedules, problems = workdays.parse_calendar(str(path), content)
+        if problems:
+            raise DeploymentInvalid(problems)
+
+        def work(session: Session, audit: AuditLog) -> list[dict]:
+            results = workdays.store(session, audit, schedules, actor, via="import")
+            for result in results:
+                result["open_deadlines_before"] = workdays.open_deadlines_across(session, result["year"]) \
+                    if result["result"] == "new" else 0
+            return results
+
+        return self.runtime.run_command(CommandContext("calendar import", actor), work)
+
+    def calendar_show(self, year: int | None = None) -> list[dict]:
+        """Coverage per year — ``official``, ``statutory only`` or ``none`` — read from the database now: by
+        default the years stored, this year and next."""
+        with self.db.read() as session:
+            snapshot = workdays.read_snapshot(session)
+        return workdays.coverage([year] if year is not None else None, snapshot)
+
+    def calendar_notices(self) -> list[dict]:
+        """For administrators: this year or next without the official schedule (deadlines are provisional)."""
+        with self.db.read() as session:
+            snapshot = workdays.read_snapshot(session)
+        return workdays.notices(snapshot=snapshot)
+
     # -- API tokens for system clients ----------------------------------------------------------------------
 
     def create_token(self, name: str, user: str, scopes: list[str] | None = None, actor: str = "system") -> dict:
@@ -353,6 +398,7 @@ class Whistle(CaseWork):  # CaseWork: inbox, forms, drafts, attachments, case di
         return [task_dict(session, row, candidates) for row in rows]
 
     def close(self) -> None:
+        workdays.release(self._calendar)
         self.db.dispose()
 
 

@@ -180,6 +180,21 @@ def build_parser() -> argparse.ArgumentParser:
                              parents=[common])
     p.add_argument("when")
     p.add_argument("--user", default="system")
+
+    p = command("calendar", "working-day calendars: which years have the official schedule; load one")
+    calendar_sub = p.add_subparsers(dest="calendar_command", required=True, metavar="ACTION")
+    p = calendar_sub.add_parser("show", help="coverage per year: official, statutory only or none",
+                                parents=[common])
+    p.add_argument("--year", type=int)
+    p = calendar_sub.add_parser("import", help="load the years of a CSV file (date,kind,name), e.g. the State "
+                                               "Council's schedule", parents=[common])
+    p.add_argument("file")
+    p.add_argument("--user", default="system", help="who loads it (recorded in the audit log)")
+    p = calendar_sub.add_parser("statutory", help="print a statutory-only calendar file (the holidays the law "
+                                                  "fixes) for years not yet published; no database needed",
+                                parents=[common])
+    p.add_argument("years", nargs="+", type=int, metavar="YEAR")
+    p.add_argument("--rules", help="the law's rules (default: processes/calendars/statutory-holidays.json)")
     return parser
 
 
@@ -225,6 +240,8 @@ def _dispatch(args) -> int:
         return 0
     if args.command == "lint":
         return _lint(args)
+    if args.command == "calendar" and args.calendar_command == "statutory":
+        return _statutory(args)
     if args.command == "audit" and args.audit_command in ("keys", "rotate-key"):
         return _audit_keys(args)
 
@@ -299,6 +316,10 @@ def _dispatch(args) -> int:
         else:
             result = engine.clock_show()
         _print(args, result, _clock_text)
+    elif args.command == "calendar" and args.calendar_command == "import":
+        _print(args, engine.calendar_import(args.file, actor=args.user), _calendar_import_text)
+    elif args.command == "calendar":
+        _print(args, engine.calendar_show(args.year), _calendar_text)
     elif args.command == "audit" and args.audit_command == "verify":
         report = engine.verify_audit()
         _print(args, report.to_dict(), _verify_text)
@@ -365,6 +386,48 @@ def _show_text(v: dict) -> str:
     lines += ["", "audit:", _table([{**e, "details": json.dumps(e["details"], ensure_ascii=False)[:80]}
                                     for e in v["audit"]], ["at", "event", "actor", "details"])]
     return "\n".join(lines)
+
+
+def _calendar_text(rows: list[dict]) -> str:
+    lines = [_table([{**r, "version": r["version"] or "", "loaded": (r["loaded_at"] or "")[:19],
+                      "origin": r["origin"] or "-"} for r in rows],
+                    ["year", "status", "version", "holidays", "workdays", "origin", "file", "loaded", "loaded_by"])]
+    for r in rows:
+        if r["status"] != "official":
+            lines.append(f"warning: {r['year']} is {r['status']}: deadlines counted across it are provisional; "
+                         f"load the State Council's schedule with `whistle calendar import FILE`")
+    return "\n".join(lines)
+
+
+def _calendar_import_text(rows: list[dict]) -> str:
+    lines = []
+    for r in rows:
+        what = {"new": f"loaded as version {r['version']}", "unchanged": f"unchanged (version {r['version']})"}
+        lines.append(f"{r['year']}: {r['status']}, {r['holidays']} holidays and {r['workdays']} make-up working days "
+                     f"— {what.get(r['result'], r['result'])}")
+        if r.get("open_deadlines_before"):
+            lines.append(f"  {r['open_deadlines_before']} open tasks have deadlines set across {r['year']} before "
+                         f"this schedule; they keep their dates")
+        lines += [f"warning: {_problem_text(w)}" for w in r["warnings"]]
+    return "\n".join(lines)
+
+
+def _statutory(args) -> int:
+    """``whistle calendar statutory YEAR...``: the CSV of the holidays the law fixes, on stdout."""
+    from .workdays import format_calendar, statutory_schedule
+
+    try:
+        schedules = [statutory_schedule(year, args.rules) for year in args.years]
+    except ValueError as exc:
+        print(f"whistle: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        _print(args, [{"year": s.year, "status": s.status, "source": s.source,
+                       "days": [{"date": d.isoformat(), "kind": k, "name": n} for d, (k, n) in sorted(s.days.items())]}
+                      for s in schedules], str)
+    else:
+        sys.stdout.write(format_calendar(schedules))
+    return 0
 
 
 def _clock_text(v: dict) -> str:

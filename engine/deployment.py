@@ -10,7 +10,7 @@ from lxml import etree
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from . import clock
+from . import clock, workdays
 from .audit import AuditLog
 from . import lint
 from . import catalogs as catalog_files
@@ -22,6 +22,7 @@ from .messages import register_message_starts
 from .models import DefinitionVersion, SourceBlob, VersionSource
 
 DEFINITION_SUFFIXES = (".bpmn", ".dmn")
+CALENDARS = ("calendar", "")  # the plan's entry for the deployment's working-day calendars (engine.workdays)
 
 
 @dataclass
@@ -74,7 +75,9 @@ def collect_files(paths: list[str | Path]) -> list[tuple[str, Path]]:
 def read_sources(paths: list[str | Path]) -> tuple[list[SourceFile], list[Problem]]:
     sources, problems = [], []
     for name, path in collect_files(paths):
-        kind = "form" if form_files.is_form_file(name) else \
+        # A .csv file in a calendars/ folder is a working-day calendar (engine.workdays), any other a catalog.
+        kind = "calendar" if workdays.is_calendar_file(path.resolve()) else \
+            "form" if form_files.is_form_file(name) else \
             "catalog" if catalog_files.is_catalog_file(name) else file_kind(name)
         if kind is None:
             problems.append(Problem(name, None, None, "not a .bpmn, .dmn, .form.json, .csv or .catalog.json file"))
@@ -164,6 +167,7 @@ class Deployer:
         # Every stage runs on the files that passed the stages before, so one deploy reports every problem.
         forms = form_files.split_sources(sources, problems)  # .form.json files: checked, then stored with their processes
         catalogs = catalog_files.split_sources(sources, problems)  # .csv/.catalog.json: likewise (engine.catalogs)
+        calendars = workdays.split_sources(sources, problems)  # calendars/*.csv: shared by every process
         if catalogs and not sources and not forms:
             problems.extend(Problem(c.name, None, None, "catalog: deployed alone, a catalog changes nothing; deploy it "
                                                         "together with the processes that name it (e.g. the whole "
@@ -288,6 +292,8 @@ class Deployer:
         catalog_files.attach(session, plan, catalogs)  # from this deployment or the latest version; else a warning
         if problems:
             raise DeploymentInvalid(problems)
+        if calendars:
+            plan[CALENDARS] = calendars  # stored by deploy() beside the versions, not with any of them
         return plan
 
     def _load_deployed(self, session, parser, kind, key, extra_files, problems, source, element) -> bool:
@@ -322,6 +328,7 @@ class Deployer:
     def deploy(self, session: Session, audit: AuditLog, paths: list[str | Path], actor: str) -> list[DeployedDefinition]:
         sources, problems = read_sources(paths)
         plan = self.check(session, sources, problems)
+        calendars = plan.pop(CALENDARS, [])
         form_files.carry_over(session, plan)
         now = clock.now()
         results: list[DeployedDefinition] = []
@@ -352,6 +359,10 @@ class Deployer:
                 new_specs.append((version.id, spec))
                 register_message_starts(session, version, spec[0])
                 self._schedule_timer_starts(session, audit, version, spec[0], own, actor)
+        for stored in workdays.store(session, audit, calendars, actor, via="deploy"):
+            results.append(DeployedDefinition(str(stored["year"]), "calendar", stored["version"],
+                                              "new" if stored["result"] == "new" else "unchanged", stored["status"],
+                                              stored["file"], stored["warnings"]))
         session.flush()
         # Cached only once the caller commits; a failed deployment leaves no trace, here either.
         session.info.setdefault("after_commit", []).extend(

@@ -1,9 +1,9 @@
 """The schema. Changed only through Alembic migrations (``migrations/``)."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from .db import UTCDateTime
@@ -318,3 +318,32 @@ Index("ix_process_instance_started_by", ProcessInstance.started_by)
 Index("ix_task_candidate_offered", TaskCandidate.kind, TaskCandidate.name, TaskCandidate.due_at,
       TaskCandidate.priority.desc(), TaskCandidate.created_at, TaskCandidate.task_id,
       postgresql_where=TaskCandidate.offered, sqlite_where=TaskCandidate.offered)
+
+
+class CalendarVersion(Base):
+    """One loaded version of one year's working-day calendar (``engine.workdays``): from a deployment
+    (``processes/calendars/*.csv``) or ``whistle calendar import``. Rows are only ever added, so the newest row
+    of a year is its calendar and the row count tells every process when to reread (migration 0011)."""
+
+    __tablename__ = "calendar_version"
+    __table_args__ = (UniqueConstraint("year", "version", name="uq_calendar_version_year_version"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    year: Mapped[int] = mapped_column(Integer)
+    version: Mapped[int] = mapped_column(Integer)  # 1, 2, … per year
+    status: Mapped[str] = mapped_column(String(16))  # official | statutory only
+    source: Mapped[str | None] = mapped_column(Text)  # the notice or the law the days come from
+    file_name: Mapped[str] = mapped_column(String(512))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    loaded_via: Mapped[str] = mapped_column(String(16))  # deploy | import
+    loaded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    loaded_by: Mapped[str] = mapped_column(String(128))
+
+
+class CalendarDay(Base):
+    """A day of a calendar version that differs from "Monday to Friday": a holiday, or a make-up working day."""
+
+    __tablename__ = "calendar_day"
+    version_id: Mapped[int] = mapped_column(ForeignKey("calendar_version.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))  # holiday | workday
+    name: Mapped[str | None] = mapped_column(String(255))

@@ -10,7 +10,7 @@ import importlib.util
 import json
 import re
 import shutil
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from lxml import etree
@@ -257,8 +257,9 @@ def test_whistle_two_departments_report_and_the_lead_handles(district, manual_cl
         tasks = {t["name"]: t for t in district.w.tasks(district.person(f"liaison-{dept}"))}
         assert set(tasks) == {"签收哨令", "到场报到"}
         assert tasks["签收哨令"]["candidate_groups"] == [f"dept-{dept}"]
-        assert tasks["签收哨令"]["due_at"] == (now + timedelta(days=1)).isoformat()    # blue: sign within P1D
-        assert tasks["到场报到"]["due_at"] == (now + timedelta(days=5)).isoformat()    # blue: on site within P5D
+        assert tasks["签收哨令"]["due_at"] == (now + timedelta(days=1)).isoformat()    # blue: 1 working day
+        # blue: 5 working days from Monday 28 September: 29, 30, 8 and 9 October, then Saturday 10 (a make-up day)
+        assert datetime.fromisoformat(tasks["到场报到"]["due_at"]) == now + timedelta(days=12)
         assert tasks["到场报到"]["priority"] == 50
     district.arrive("housing", case)
     assert district.open("liaison-housing", "牵头部门处置") == []  # the lead waits until every department reported

@@ -1,4 +1,7 @@
-"""Working days on the Chinese official calendar, and the date/duration helpers designers use."""
+"""Working days on the Chinese official calendar, and the date/duration helpers designers use.
+
+The calendar is data in the database (engine.workdays; deployment and import in tests/test_calendars.py): the
+counting tests deploy the shipped processes/calendars/ and count through the helpers scripts use."""
 from __future__ import annotations
 
 import logging
@@ -7,12 +10,14 @@ from datetime import date, datetime, time, timedelta, timezone
 import chinese_calendar
 import pytest
 
+from conftest import PROJECT
 from engine import helpers, workdays
 from engine.sandbox import SandboxEnvironment
 from engine.workdays import (add_working_days, is_working_day, next_working_day, working_days,
                              working_days_at, working_days_between)
 
 BEIJING = timezone(timedelta(hours=8))
+CALENDARS = PROJECT / "processes" / "calendars"
 
 
 def beijing(*args) -> datetime:
@@ -22,36 +27,48 @@ def beijing(*args) -> datetime:
 @pytest.fixture(autouse=True)
 def default_zone(monkeypatch):
     monkeypatch.delenv("WHISTLE_TIMEZONE", raising=False)
-    yield
-    workdays.clear_added_calendar()
 
 
-# -- the 2026 National Day / Mid-Autumn schedule, as the official calendar package knows it -----------------
-
-def test_calendar_package_knows_2026():
-    assert workdays.is_known_year(2026)
-    official = chinese_calendar.get_holidays(date(2026, 9, 1), date(2026, 10, 31))
-    assert [d for d in official if d.month == 10 and d.weekday() < 5] == [
-        date(2026, 10, 1), date(2026, 10, 2), date(2026, 10, 5), date(2026, 10, 6), date(2026, 10, 7)]
-    makeup = [d for d in chinese_calendar.get_workdays(date(2026, 9, 1), date(2026, 10, 31)) if d.weekday() >= 5]
-    assert makeup == [date(2026, 9, 20), date(2026, 10, 10)]  # Sunday 20 September, Saturday 10 October
+@pytest.fixture
+def calendars(whistle):
+    """The shipped calendars (2026 official, 2027–2030 statutory only), deployed to the test database."""
+    whistle.deploy([CALENDARS])
+    return whistle
 
 
-def test_national_day_and_mid_autumn_2026():
+# -- the 2026 National Day / Mid-Autumn schedule, as shipped in processes/calendars/2026.csv -----------------
+
+def test_the_shipped_2026_is_the_official_schedule_of_the_package():
+    """processes/calendars/2026.csv was generated from chinesecalendar 1.11.0: the same days, the same status."""
+    schedules, problems = workdays.parse_calendar("2026.csv", (CALENDARS / "2026.csv").read_text(encoding="utf-8"))
+    assert problems == [] and [(s.year, s.status) for s in schedules] == [(2026, "official")]
+    days = schedules[0].days
+    day = date(2026, 1, 1)
+    while day.year == 2026:
+        official = chinese_calendar.is_workday(day)
+        assert (days[day][0] == "workday" if day in days else day.weekday() < 5) == official, day
+        day += timedelta(days=1)
+    makeup = sorted(d for d, (kind, _) in days.items() if kind == "workday")
+    assert date(2026, 9, 20) in makeup and date(2026, 10, 10) in makeup  # Sunday 20 September, Saturday 10 October
+
+
+def test_national_day_and_mid_autumn_2026(calendars):
     for day in range(1, 8):  # 1–7 October: National Day holiday
         assert not is_working_day(date(2026, 10, day))
-        assert workdays.holiday_name(date(2026, 10, day)) == "National Day"
+        assert workdays.holiday_name(date(2026, 10, day)) == "国庆节"
     assert is_working_day(date(2026, 10, 8))  # Thursday, back at work
     for day in (25, 26, 27):  # Mid-Autumn Festival, Friday to Sunday
         assert not is_working_day(date(2026, 9, day))
-        assert workdays.holiday_name(date(2026, 9, day)) == "Mid-autumn Festival"
+        assert workdays.holiday_name(date(2026, 9, day)) == "中秋节"
     assert is_working_day(date(2026, 9, 20))  # a Sunday worked in exchange
     assert is_working_day(date(2026, 10, 10))  # a Saturday worked in exchange
     assert not is_working_day(date(2026, 10, 11))  # an ordinary Sunday
+    assert workdays.holiday_name(date(2026, 10, 11)) is None
     assert is_working_day("2026-09-30") and not is_working_day(datetime(2026, 10, 1, 9, 0))
+    assert workdays.year_status(2026) == "official" and workdays.year_calendar(2026).origin == "database"
 
 
-def test_counting_across_the_holiday():
+def test_counting_across_the_holiday(calendars):
     assert add_working_days(date(2026, 9, 30), 1) == date(2026, 10, 8)
     assert add_working_days(date(2026, 9, 28), 3) == date(2026, 10, 8)
     assert add_working_days(date(2026, 10, 9), 1) == date(2026, 10, 10)  # the make-up Saturday counts
@@ -64,7 +81,7 @@ def test_counting_across_the_holiday():
     assert next_working_day(beijing(2026, 10, 9, 15, 30)) == beijing(2026, 10, 10, 15, 30)
 
 
-def test_working_days_keeps_the_time_of_day(manual_clock):
+def test_working_days_keeps_the_time_of_day(calendars, manual_clock):
     manual_clock.set(beijing(2026, 9, 30, 10, 15))
     due = working_days(1)
     assert due == beijing(2026, 10, 8, 10, 15)
@@ -73,7 +90,7 @@ def test_working_days_keeps_the_time_of_day(manual_clock):
     assert working_days(2, start=beijing(2026, 10, 9, 8, 0)) == beijing(2026, 10, 12, 8, 0)
 
 
-def test_working_days_at_across_a_weekend(manual_clock):
+def test_working_days_at_across_a_weekend(calendars, manual_clock):
     manual_clock.set(beijing(2026, 10, 16, 15, 0))  # Friday afternoon
     assert working_days_at(1, "17:30") == beijing(2026, 10, 19, 17, 30)  # Monday
     assert working_days_at(5, "17:30") == beijing(2026, 10, 23, 17, 30)
@@ -82,7 +99,7 @@ def test_working_days_at_across_a_weekend(manual_clock):
     assert working_days(1) == beijing(2026, 10, 19, 15, 0)
 
 
-def test_dates_are_taken_in_the_deployment_time_zone(manual_clock):
+def test_dates_are_taken_in_the_deployment_time_zone(calendars, manual_clock):
     # 20:00 UTC on 30 September is already 04:00 on 1 October in Beijing: a holiday.
     manual_clock.set(datetime(2026, 9, 30, 20, 0, tzinfo=timezone.utc))
     assert helpers.today() == date(2026, 10, 1)
@@ -100,15 +117,30 @@ def test_the_time_zone_is_configurable(monkeypatch, manual_clock):
         helpers.now()
 
 
-def test_unknown_years_fall_back_to_weekdays_and_can_be_taught(caplog):
-    assert not workdays.is_known_year(2099)
+def test_without_calendars_in_the_database_the_package_still_knows_2026(whistle):
+    assert whistle.calendar_show(2026)[0]["origin"].startswith("chinesecalendar")
+    assert workdays.is_known_year(2026) and not is_working_day(date(2026, 10, 5))
+    assert workdays.holiday_name(date(2026, 10, 5)) == "国庆节"  # the package's English name, as files name it
+
+
+def test_a_year_nobody_knows_counts_weekdays_is_provisional_and_is_logged(caplog):
+    assert not workdays.is_known_year(2150) and workdays.year_status(2150) == "none"
     with caplog.at_level(logging.WARNING, logger="engine.workdays"):
-        assert is_working_day(date(2099, 1, 2))  # a Friday
-        assert not is_working_day(date(2099, 1, 3))  # a Saturday
-    assert "2099 is not known" in caplog.text
-    workdays.add_calendar(holidays=["2099-01-02"], workdays=[date(2099, 1, 3)])
-    assert not is_working_day(date(2099, 1, 2))
-    assert is_working_day(date(2099, 1, 3))
+        assert is_working_day(date(2150, 1, 2))  # a Friday
+        assert not is_working_day(date(2150, 1, 3))  # a Saturday
+    assert "no working-day calendar for 2150" in caplog.text  # once per year and process
+    assert workdays.is_provisional(beijing(2149, 12, 30, 9, 0), beijing(2150, 1, 5, 9, 0))
+
+
+def test_provisional_means_counted_across_a_year_without_the_official_schedule(calendars):
+    assert not workdays.is_provisional(beijing(2026, 9, 28, 17, 0), beijing(2026, 10, 10, 17, 0))
+    assert workdays.is_provisional(beijing(2026, 12, 28, 17, 0), beijing(2027, 1, 4, 17, 0))  # into 2027
+    assert workdays.is_provisional(beijing(2027, 3, 1, 9, 0), beijing(2027, 3, 2, 9, 0))
+    # Within one day nothing is counted: a 30-minute deadline in 2027 is not provisional.
+    assert not workdays.is_provisional(beijing(2027, 3, 1, 9, 0), beijing(2027, 3, 1, 9, 30))
+    assert not workdays.is_provisional(None, beijing(2027, 3, 1, 9, 30))
+    # Ending on New Year's Eve counts no day of 2027.
+    assert not workdays.is_provisional(beijing(2026, 12, 28, 9, 0), beijing(2026, 12, 31, 23, 0))
 
 
 def test_bad_arguments_are_clear():
