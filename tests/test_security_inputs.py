@@ -129,9 +129,6 @@ def test_start_data_with_an_integer_beyond_64_bits_is_refused_before_anything_co
                      '{"data": {"rows": [{"n": 1}, {"n": -%s}]}}' % BEYOND_64_BITS)
     assert assert_api_error(deep, 422, "invalid")["details"]["field"] == "body.data.rows[1].n"
     assert instances(whistle) == 0
-    fine = post_json(api, "/api/v1/processes/review/instances",
-                     '{"data": {"situation": "police", "count": 9223372036854775807}}')
-    assert fine.status_code == 201 and fine.json["data"]["count"] == 2**63 - 1
 
 
 def test_completion_and_message_data_beyond_64_bits_are_refused(api, whistle):
@@ -173,7 +170,7 @@ def test_the_engine_refuses_such_data_for_every_channel(whistle, fixtures):
 
 
 def test_check_data_names_where_and_why():
-    check_data({"ok": [1, 2.5, "text", None, True, {"n": -(2**63)}]})
+    check_data({"ok": [1, 2.5, "text", None, True, {"n": -(2**63), "m": 2**63 - 1}]})
     for value, where in (({"a": [0, 2**63]}, "data.a[1]"), ({"b": float("inf")}, "data.b"),
                          ({"c": {"d": "\x00"}}, "data.c.d")):
         with pytest.raises(InvalidInput) as raised:
