@@ -219,3 +219,57 @@ def test_cli_lint_missing_path_and_bad_xml():
     assert missing.returncode == 4 and "nowhere.bpmn" in missing.stderr
     broken = lint_cli(FIXTURES / "not_xml.bpmn")
     assert broken.returncode == 1 and "not well-formed XML" in broken.stdout
+
+
+# -- ids SpiffWorkflow keeps for its own tasks ---------------------------------------------------------------
+
+HAND_WRITTEN = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+                  xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="defs" targetNamespace="http://example">
+  <bpmn:process id="hand_written" name="手写流程" isExecutable="true">
+    <bpmn:startEvent id="{start}" name="开始"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="{start}" targetRef="{task}"/>
+    <bpmn:userTask id="{task}" name="审核" camunda:candidateGroups="staff"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="{task}" targetRef="{end}"/>
+    <bpmn:endEvent id="{end}" name="结束"/>
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+def hand_written(tmp_path: Path, start="Start", task="review", end="End") -> Path:
+    path = tmp_path / f"{start}-{task}-{end}.bpmn".replace("/", "_")
+    path.write_text(HAND_WRITTEN.format(start=start, task=task, end=end), encoding="utf-8")
+    return path
+
+
+def test_start_and_end_ids_are_refused_naming_the_element_line_and_fix(whistle, tmp_path):
+    path = hand_written(tmp_path)
+    problems = found(path)
+    start = expect(problems, path, "modeler-compatibility", "Start", "error", needle='<bpmn:startEvent id="Start"')
+    assert "SpiffWorkflow gives its own start task" in start and "No output task connected" in start
+    assert "rename it, e.g. to 'Start_1'" in start
+    end = expect(problems, path, "modeler-compatibility", "End", "error", needle='<bpmn:endEvent id="End"')
+    assert "its own end task" in end
+    with pytest.raises(DeploymentInvalid) as caught:  # the deployment checks are the same: nothing deployed
+        whistle.deploy([path])
+    assert {(p.element_id, p.line) for p in caught.value.problems} >= {
+        ("Start", line_of(path, '<bpmn:startEvent id="Start"')), ("End", line_of(path, '<bpmn:endEvent id="End"'))}
+    assert whistle.definitions() == []
+    # Renamed as the message says, the same process deploys and runs.
+    whistle.deploy([hand_written(tmp_path, start="Start_1", end="End_1")])
+    instance = whistle.start("hand_written")
+    assert [t["element_id"] for t in whistle.show(instance)["open_tasks"]] == ["review"]
+
+
+@pytest.mark.parametrize("ids", [
+    {"start": "Root"}, {"task": "StartEventSplit"}, {"task": "StartEventJoin"},
+    {"task": "hand_written.EndJoin"}, {"task": "check.BoundaryEventSplit"}, {"end": "check.BoundaryEventJoin"}])
+def test_other_names_spiffworkflow_uses_for_its_own_tasks_are_refused(tmp_path, ids):
+    values = {"start": "start", "task": "review", "end": "end", **ids}
+    path = hand_written(tmp_path, **values)
+    [reserved] = ids.values()
+    problems = found(path)
+    message = expect(problems, path, "modeler-compatibility", reserved, "error", needle=f'id="{reserved}" name')
+    assert f"the id '{reserved}' is the name SpiffWorkflow gives its own" in message
+    assert [element for rule, element in problems if rule == "modeler-compatibility"] == [reserved]
