@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import and_, delete, or_, select, tuple_, update
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, bindparam, delete, literal, or_, select, tuple_, update
+from sqlalchemy.orm import Session, aliased
 
 from . import clock
 from .audit import AuditLog
@@ -218,19 +218,27 @@ def _attempt_is(scope: str, key: str):
     return and_(SignInAttempt.scope == scope, SignInAttempt.key == key)
 
 
+def _login_statement():
+    # Outer joins from a one-row select: a row (of NULLs) also for an unknown name, with the address's lock.
+    name_row, address_row = aliased(SignInAttempt), aliased(SignInAttempt)
+    one = select(literal(1).label("one")).subquery()
+    return (select(UserAccount.password_hash, UserAccount.active, UserAccount.session_version, name_row.failures,
+                   name_row.locked_until, address_row.locked_until)
+            .select_from(one)
+            .outerjoin(UserAccount, UserAccount.username == bindparam("username"))
+            .outerjoin(name_row, and_(name_row.scope == "user", name_row.key == bindparam("name")))
+            .outerjoin(address_row, and_(address_row.scope == "address", address_row.key == bindparam("address"))))
+
+
+# Built once: HTTP Basic reads it on every request. Measured as fast as the plain account read it replaced
+# (≈270 µs a read session on the local PostgreSQL, best of 15 rounds of 200).
+_LOGIN_STATE = _login_statement()
+
+
 def login_state(session: Session, username: str, address: str | None, now: datetime) -> LoginState:
-    name, where = username[:KEY_LENGTH], address_key(address)
-
-    def account(column):
-        return select(column).where(UserAccount.username == username).scalar_subquery()
-
     # One round trip, also on the hot path of HTTP Basic (a lock must stop even a cached right password).
-    row = session.execute(select(
-        account(UserAccount.password_hash), account(UserAccount.active), account(UserAccount.session_version),
-        select(SignInAttempt.failures).where(_attempt_is("user", name)).scalar_subquery(),
-        select(SignInAttempt.locked_until).where(_attempt_is("user", name)).scalar_subquery(),
-        select(SignInAttempt.locked_until).where(_attempt_is("address", where)).scalar_subquery(),
-    )).one()
+    row = session.execute(_LOGIN_STATE, {"username": username, "name": username[:KEY_LENGTH],
+                                         "address": address_key(address)}).one()
     locks = [until for until in (row[4], row[5]) if until is not None and until > now]
     return LoginState(username, row[0], bool(row[1]), row[2], row[3] or 0, max(locks) if locks else None)
 
