@@ -288,6 +288,11 @@ def test_a_read_that_fails_again_answers_503_with_retry_after(app, api, whistle,
     assert page.status_code == 503 and page.headers["Retry-After"] == "5"
     assert "数据库暂时无法连接" in page.get_data(as_text=True)
     assert api.get(f"/api/v1/instances/{instance_id}", headers=basic()).status_code == 200  # and back
+    outage.remaining = 2
+    health = api.get("/health")  # what a load balancer asks
+    assert_api_error(health, 503, "unavailable")
+    assert health.headers["Retry-After"] == "5"
+    assert api.get("/health").status_code == 200
 
 
 def test_a_write_whose_connection_drops_answers_503_and_is_not_retried(api, whistle, outage):

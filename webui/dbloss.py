@@ -53,7 +53,7 @@ def answer(exc: BaseException):
         raise RetryRead() from exc
     current_app.logger.error("database unavailable during %s %s: %s", request.method, request.path, cause)
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
-    if request.path.startswith("/api/"):
+    if request.path.startswith("/api/") or request.path == "/health":  # machines read these: JSON
         from .api import error_response
 
         response = error_response(503, "unavailable", "the database is unavailable for a moment; try again in a "
