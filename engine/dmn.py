@@ -130,7 +130,7 @@ def _compiles(expression: str) -> bool:
     try:
         ast.parse(expression, mode="eval")
         return True
-    except SyntaxError:
+    except (SyntaxError, MemoryError, RecursionError):  # the last two: nested too deeply (the sandbox says so)
         return False
 
 

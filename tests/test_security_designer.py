@@ -1,0 +1,274 @@
+"""Issue 19, findings 2, 7 and the deploy half of 3: designer code stays within its time and memory limits,
+BPMN/DMN are read by one hardened XML parser, and deploy refuses what would make engine work unbounded.
+
+Time limits are asserted by outcome (the run became a refusal or a time-out, then an incident), never by
+how long it took; memory by the peak growth of a child process that runs the input with the real limits.
+"""
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+import pytest
+
+from engine import scripting
+from engine.errors import IncidentRaised
+from engine.sandbox import SandboxEnvironment, SandboxError, ScriptRefused, ScriptTimeout, compile_errors
+
+PROJECT = Path(__file__).parent.parent
+SHORT = 0.5  # seconds: the time limit used in-process
+
+# -- the inputs of the issue, exactly ---------------------------------------------------------------------
+
+POW = "pow(3, 10**6000, 10**6000 + 1)"
+TO_BYTES = "(0).to_bytes(2*10**9, 'big')"
+GROWING_MAP = "y = [1]\nany(map(y.append, y))"
+FROMKEYS = "\n".join(f"d{i} = dict.fromkeys(range(10**6))" for i in range(12))
+UNARY_MINUS = "x = " + "-" * 50_000 + "1"
+LONG_SUM = "x = " + " + ".join(["1"] * 100_000)
+
+
+@pytest.fixture
+def env(address_space_cap) -> SandboxEnvironment:
+    return SandboxEnvironment(timeout=SHORT, memory_mb=64)
+
+
+@pytest.fixture
+def address_space_cap():
+    """Should a guard fail, the test ends in a MemoryError instead of taking the machine's memory."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    with open("/proc/self/statm") as statm:
+        size = int(statm.read().split()[0]) * resource.getpagesize()
+    cap = size + 3 * 2**30
+    if hard != resource.RLIM_INFINITY:
+        cap = min(cap, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+    yield
+    resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+def run(env: SandboxEnvironment, source: str, **data):
+    """Evaluate ``source`` as an expression when it is one, else execute it as a script."""
+    if "\n" not in source and "=" not in source.replace("==", ""):
+        return env.evaluate(source, data)
+    env.execute(source, data)
+    return data
+
+
+def test_pow_with_a_huge_exponent_and_modulus_is_refused_before_it_starts(env):
+    with pytest.raises(ScriptRefused, match=r"pow\(\) with a 19,932-bit exponent and a 19,932-bit modulus"):
+        run(env, POW)
+    assert run(env, "pow(3, 2**4000, 2**4096 - 1)") == pow(3, 2**4000, 2**4096 - 1)  # RSA-sized still works
+    assert run(env, "pow(7, -1, 10**6000 + 1)") == pow(7, -1, 10**6000 + 1)  # an inverse is cheap
+
+
+def test_int_to_bytes_is_size_checked(env):
+    with pytest.raises(ScriptRefused, match=r"int.to_bytes\(2,000,000,000\) would make 2,000,000,000 bytes"):
+        run(env, TO_BYTES)
+    for source in ("int.to_bytes(0, 2*10**9, 'big')", "True.to_bytes(2*10**9, 'big')"):
+        with pytest.raises(ScriptRefused, match="int.to_bytes"):
+            run(env, source)
+    assert run(env, "(258).to_bytes(2, 'big')") == b"\x01\x02"
+
+
+def test_a_map_over_the_list_it_grows_stops_at_the_time_limit(env):
+    with pytest.raises(ScriptTimeout, match=r"script exceeded its 0\.5 s time limit"):
+        run(env, GROWING_MAP)
+
+
+def test_twelve_fromkeys_lines_stop_at_the_memory_limit(env):
+    with pytest.raises(ScriptRefused, match="refused: script used more than 64 MB of memory"):
+        run(env, FROMKEYS)
+
+
+# Each one a single C-level operation (or a C loop) that used to run unwatched.
+UNBOUNDED = [
+    "b'x' * 10**9",
+    "'x' * 10**9",
+    "[0] * 10**9",
+    "10 ** 10**6",
+    "1 << 10**7",
+    "pow(2, 10**9)",
+    "y = [1]\nz = list(filter(y.append, y))",
+    "y = [1]\nz = sorted(y, key=y.append)",
+    "y = [1]\nz = dict.fromkeys(map(y.append, y))",
+    "y = [1]\nz = [v for v in zip(y, y) if y.append(1) or True]",
+    "y = [1]\ny.extend(map(y.append, y))",
+    "y = [1]\nfor i in range(100):\n    y[len(y):] = y",
+    "y = [0] * 10**6\nz = list(zip(*[y] * 10**6))",
+    "y = [0] * 10**6\nz = [*y, *y]",
+    "z = list(map(bin, [7 ** 30000] * 10**6))",
+    "z = ''.join(map(bin, [7 ** 30000] * 10**6))",
+    "z = sum([7 ** 30000] * 10**6)",
+    "a = 'x' * 10**6\nb = 'x' * (10**6 - 1) + 'y'\nz = b in [a] * 10**6",
+    "a = 'x' * 10**6\nb = 'x' * (10**6 - 1) + 'y'\nz = [a] * 10**6 == [b] * 10**6",
+    "a = 'x' * 10**6\nb = 'x' * (10**6 - 1) + 'y'\nz = sorted([a, b] * 50000)",
+    "a = 'x' * 10**6\nb = 'x' * 10**6\nz = set([a, b] * 50000)",
+    "a = 'x' * 10**6\nb = 'x' * 10**6\nz = dict.fromkeys([a, b] * 50000)",
+    "a = 'x' * 10**6\nz = [a] * 10**6\nn = z.count('x' * 10**6)",
+    "t = (1,)\nfor i in range(40):\n    t = (t, t)\nd = {t: 1}",
+    "t = (1,)\nfor i in range(40):\n    t = (t, t)\nz = hash(t)",
+    "t = (1,)\nfor i in range(40):\n    t = (t, t)\ns = set()\ns.add(t)",
+    "t = [1]\nu = [1]\nfor i in range(40):\n    t = [t, t]\n    u = [u, u]\nz = t == u",
+    "z = ('a' * 10**6).strip('b' * 10**6)",
+    "z = ('x' * 10**5).encode('punycode')",
+    "z = date(2026, 1, 1).strftime('%c' * 10**5)",
+    "fmt = '%c' * 10**5\nz = f'{now():{fmt}}'",
+    "t = ('x' * 10**6,) * 1000\nz = ('x' * 10**6).startswith(t)",
+]
+
+
+@pytest.mark.parametrize("source", UNBOUNDED, ids=[s.replace("\n", "; ")[:60] for s in UNBOUNDED])
+def test_operations_that_could_not_be_stopped_are_bounded(env, source):
+    with pytest.raises(SandboxError) as caught:
+        run(env, source)
+    message = str(caught.value)
+    assert message.startswith("refused: ") or "time limit" in message
+
+
+def test_ordinary_code_still_works(env):
+    data = run(env, """
+rows = [{"n": 3, "k": "b"}, {"n": 1, "k": "a"}, {"n": 2, "k": "c"}]
+by_n = [r["k"] for r in sorted(rows, key=lambda r: r["n"])]
+rows.sort(key=lambda r: r["k"], reverse=True)
+first = rows[0]["k"]
+top = max(rows, key=lambda r: r["n"])["k"]
+low = min([4, 2, 8])
+none = max([], default=-1)
+merged = {**dict(a=1), **dict([("b", 2)]), "c": 3}
+keys = sorted(dict.fromkeys(["x", "y"], 0))
+s = set([1, 2, 2])
+s.update([3])
+u = sorted(s.union({9}, [10]))
+kinds = [isinstance(merged, dict), isinstance([], list), isinstance((), tuple), isinstance(s, (set, list))]
+joined = "-".join(str(i) for i in range(4)) + "|" + ",".join(map(str, [1, 2]))
+pairs = list(zip([1, 2], "ab")) + list(enumerate("c", 1))
+back = list(reversed([1, 2, 3]))
+rest = [v for v in filter(None, [0, 1, 2])]
+between = 0 < len(rows) < 10 and 2 in merged.values() and (1, "a") in {(1, "a"): 1}
+grid = {(r, c): r * c for r in range(3) for c in range(3)}
+grid[(2, 2)] = 0
+lst = [1, 2, 3, 4]
+lst[1:3] = ["a", "b", "c"]
+del lst[0]
+total = sum([1, 2, 3]) + sum(x for x in range(4)) + pow(3, 4, 5) + hash((1, "a")) * 0
+text = "吹哨".encode("utf-8").decode("utf-8") + date(2026, 1, 2).strftime("%Y-%m-%d")
+""")
+    assert data["by_n"] == ["a", "c", "b"] and data["first"] == "c" and data["top"] == "b"
+    assert (data["low"], data["none"]) == (2, -1)
+    assert data["merged"] == {"a": 1, "b": 2, "c": 3} and data["keys"] == ["x", "y"]
+    assert data["u"] == [1, 2, 3, 9, 10] and data["kinds"] == [True, True, True, True]
+    assert data["joined"] == "0-1-2-3|1,2"
+    assert data["pairs"] == [(1, "a"), (2, "b"), (1, "c")] and data["back"] == [3, 2, 1] and data["rest"] == [1, 2]
+    assert data["between"] is True and data["grid"][(2, 1)] == 2 and data["grid"][(2, 2)] == 0
+    assert data["lst"] == ["a", "b", "c", 4]
+    assert data["total"] == 6 + 6 + 1
+    assert data["text"] == "吹哨2026-01-02"
+    # Big but reasonable work still fits: a half-million-item list sorted, a 200,000-item set.
+    assert env.evaluate("len(sorted(range(500000), reverse=True))", {}) == 500_000
+    assert env.evaluate("len(set(str(i) for i in range(200000)))", {}) == 200_000
+
+
+# -- compiler limits ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("source,words", [
+    (UNARY_MINUS, "nests too deeply to compile"),
+    (LONG_SUM, "script of 400,001 characters (the limit is 100,000)"),
+    ("x = " + " + ".join(["1"] * 2_000), "nests operators, calls or brackets more than 100 levels deep"),
+    ("x = " + "abs(" * 150 + "1" + ")" * 150, "nests operators, calls or brackets more than 100 levels deep"),
+])
+def test_compiler_limits_are_clear_refusals(env, source, words):
+    [error] = compile_errors(source)
+    assert words in error
+    with pytest.raises(ScriptRefused, match="refused: script"):
+        env.execute(source, {})
+
+
+# -- the same through the engine: an incident, and the engine goes on ------------------------------------------
+
+def script_process(folder: Path, process_id: str, script: str) -> Path:
+    path = folder / f"{process_id}.bpmn"
+    path.write_text(f"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="D_{process_id}"
+                  targetNamespace="http://whistle.example/tests">
+  <bpmn:process id="{process_id}" name="设计人员的脚本" isExecutable="true">
+    <bpmn:startEvent id="start" name="开始"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:scriptTask id="work" name="计算">
+      <bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing>
+      <bpmn:script>{escape(script)}</bpmn:script>
+    </bpmn:scriptTask>
+    <bpmn:endEvent id="end" name="结束"><bpmn:incoming>f2</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="work"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="work" targetRef="end"/>
+  </bpmn:process>
+</bpmn:definitions>
+""", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def limited(monkeypatch):
+    engine = scripting.WhistleScriptEngine(environment=SandboxEnvironment(timeout=SHORT, memory_mb=64))
+    monkeypatch.setattr(scripting, "_engine", engine)
+    return engine
+
+
+@pytest.mark.parametrize("script,words", [
+    (POW, ("pow() with a 19,932-bit exponent",)),
+    (TO_BYTES, ("int.to_bytes(2,000,000,000)",)),
+    (GROWING_MAP, ("exceeded its 0.5 s time limit", "used more than 64 MB of memory")),  # whichever comes first
+    (FROMKEYS, ("used more than 64 MB of memory",)),
+], ids=["pow", "to_bytes", "growing map", "fromkeys"])
+def test_every_overrun_is_an_incident_and_the_engine_keeps_answering(whistle, tmp_path, limited, script, words):
+    whistle.deploy([script_process(tmp_path, "overrun", script), script_process(tmp_path, "fine", "x = 1 + 1")])
+    with pytest.raises(IncidentRaised) as caught:
+        whistle.start("overrun", data={"case": "A-1"})
+    assert any(w in caught.value.message for w in words), caught.value.message
+    [incident] = whistle.incidents()
+    assert incident["element_id"] == "work" and any(w in incident["error"] for w in words)
+    assert incident["instance_id"] is None  # the start was rolled back whole
+    done = whistle.start("fine")
+    assert whistle.show(done)["status"] == "completed" and whistle.show(done)["data"]["x"] == 2
+
+
+# -- memory stays bounded with the real limits (a child process, so the peak is this input's alone) -----------
+
+def _cap_child() -> None:
+    hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+    cap = 4 * 2**30 if hard == resource.RLIM_INFINITY else min(4 * 2**30, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (cap, hard))  # a failing guard: a MemoryError, not the machine's memory
+
+
+CHILD = """
+import json, os, resource, sys
+sys.path.insert(0, {project!r})
+from engine.sandbox import SandboxEnvironment
+env = SandboxEnvironment(timeout=10)  # the default 256 MB; a generous time so memory is what stops it
+def rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+before = rss()
+try:
+    env.execute(sys.stdin.read(), {{}})
+    outcome = "finished"
+except Exception as exc:
+    outcome = type(exc).__name__ + ": " + str(exc)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(json.dumps({{"outcome": outcome, "growth_mb": (peak - before) / 2**20}}))
+"""
+
+
+@pytest.mark.parametrize("script", [TO_BYTES, FROMKEYS, "y = [0] * 10**6\nz = list(zip(*[y] * 10**6))",
+                                    "z = list(map(bin, [7 ** 30000] * 10**6))"],
+                         ids=["to_bytes", "fromkeys", "zip", "map bin"])
+def test_memory_stays_within_the_limit_and_one_operation(script):
+    child = subprocess.run([sys.executable, "-c", CHILD.format(project=str(PROJECT))], input=script, text=True,
+                           capture_output=True, timeout=300, check=True, preexec_fn=_cap_child)
+    result = json.loads(child.stdout)
+    assert result["outcome"].startswith(("ScriptRefused: refused:", "ScriptTimeout:")), result
+    # The limit is 256 MB of growth; one operation past the last check-point may add up to ~100 MB.
+    assert result["growth_mb"] < 256 + 128, result
