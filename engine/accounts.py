@@ -255,13 +255,6 @@ def record_failure(session: Session, audit: AuditLog, username: str, address: st
                    channel: str, now: datetime) -> datetime | None:
     """Count a wrong password (or unknown name) against the name and the address, lock what reached its
     limit, and audit both; returns until when the attempt's name or address is now locked, if it is."""
-    keep = max(limits.window, limits.lockout)
-    stale = (select(SignInAttempt.scope, SignInAttempt.key)
-             .where(SignInAttempt.last_failure_at < now - keep,
-                    or_(SignInAttempt.locked_until.is_(None), SignInAttempt.locked_until < now))
-             .limit(100).with_for_update(skip_locked=True))  # rows another sign-in holds are left for later
-    session.execute(delete(SignInAttempt).where(tuple_(SignInAttempt.scope, SignInAttempt.key).in_(stale))
-                    .execution_options(synchronize_session=False))
     name, where = username[:KEY_LENGTH], address_key(address)
     audit.record("sign_in_failed", None, user=name, address=where, channel=channel)
     locked: list[datetime] = []
@@ -286,6 +279,16 @@ def record_failure(session: Session, audit: AuditLog, username: str, address: st
             locked.append(row.locked_until)
             audit.record("sign_in_locked", None, scope=scope, key=key, until=row.locked_until.isoformat(),
                          channel=channel, failures=limit)
+    # Forget counts that ran out, a hundred at a time. Last, once this sign-in holds its own rows: whoever
+    # waits for a row deleted here waits for a transaction that waits for nobody any more (no deadlock), and
+    # rows another sign-in holds are skipped.
+    keep = max(limits.window, limits.lockout)
+    stale = (select(SignInAttempt.scope, SignInAttempt.key)
+             .where(SignInAttempt.last_failure_at < now - keep,
+                    or_(SignInAttempt.locked_until.is_(None), SignInAttempt.locked_until < now))
+             .limit(100).with_for_update(skip_locked=True))
+    session.execute(delete(SignInAttempt).where(tuple_(SignInAttempt.scope, SignInAttempt.key).in_(stale))
+                    .execution_options(synchronize_session=False))
     return max(locked) if locked else None
 
 

@@ -8,12 +8,14 @@ import re
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from concurrent.futures import ThreadPoolExecutor
+
+from sqlalchemy import func, select
 
 from engine import accounts
 from engine.accounts import SignInLimits
 from engine.api import Whistle
-from engine.models import AuditEvent, UserAccount
+from engine.models import AuditEvent, SignInAttempt, UserAccount
 from webui import create_app
 
 PASSWORD = "s3cret-pw"
@@ -66,6 +68,11 @@ def events(whistle, *types: str) -> list[dict]:
         rows = session.execute(select(AuditEvent).where(AuditEvent.event_type.in_(types))
                                .order_by(AuditEvent.id)).scalars().all()
         return [{"type": r.event_type, "actor": r.actor, **json.loads(r.details)} for r in rows]
+
+
+def attempt_rows(whistle) -> int:
+    with whistle.db.read() as session:
+        return session.execute(select(func.count()).select_from(SignInAttempt)).scalar()
 
 
 def stored_hash(whistle, username: str) -> str:
@@ -216,6 +223,48 @@ def test_failures_count_within_the_window_and_a_right_password_forgets_them(app,
     for n in range(4):  # a right password forgot the four before
         assert Browser(app).login("alice", f"guess-{n}").status_code == 401
     assert Browser(app).login("alice").status_code == 302
+
+
+def test_concurrent_wrong_passwords_lock_once_and_never_fail(app, whistle):
+    """Sixteen clients guessing at once, from eight addresses: the name is locked once, four attempts are told
+    "wrong" before it, and no attempt errs (no deadlock between the name and address rows). Guesses already being
+    checked when the lock lands are audited but not counted again."""
+    def guess(n: int) -> list[int]:
+        browser = Browser(app, f"192.0.2.{n % 8 + 1}")
+        return [browser.login("alice", f"guess-{n}-{k}").status_code for k in range(3)]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = [a for batch in pool.map(guess, range(16)) for a in batch]
+    assert set(answers) <= {401, 429} and answers.count(401) == 4
+    assert len(events(whistle, "sign_in_failed")) >= 5
+    assert [e["key"] for e in events(whistle, "sign_in_locked")] == ["alice"]
+
+
+def test_a_right_password_checked_while_others_lock_the_name_is_refused(app, monkeypatch):
+    """Side-by-side guesses all pass the lock check before scrypt; one that turns out right after the others
+    locked the name (here: while its scrypt ran) must not sign in."""
+    real = accounts.check_password
+    meanwhile = []
+
+    def check_while_others_guess(stored, password):
+        if password == PASSWORD and not meanwhile:
+            meanwhile.append([Browser(app, "198.51.100.9").login("alice", f"guess-{n}").status_code
+                              for n in range(5)])
+        return real(stored, password)
+
+    monkeypatch.setattr(accounts, "check_password", check_while_others_guess)
+    right = Browser(app).login("alice")
+    assert meanwhile == [[401, 401, 401, 401, 429]]
+    assert right.status_code == 429
+
+
+def test_counts_that_ran_out_are_forgotten(app, whistle, manual_clock):
+    for n in range(20):
+        Browser(app, f"198.51.100.{n}").login(f"nobody-{n}", "x")
+    assert attempt_rows(whistle) == 40  # one per name, one per address
+    manual_clock.advance(timedelta(minutes=16))
+    Browser(app).login("alice", "x")
+    assert attempt_rows(whistle) == 2  # only the newest failure's name and address are left
 
 
 def test_limits_come_from_the_environment(whistle, monkeypatch):

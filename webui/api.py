@@ -160,18 +160,29 @@ class VerifiedPasswords:
     def _digest(self, username: str, stored: str, password: str) -> bytes:
         return hmac.new(self._key, "\0".join((username, stored, password)).encode("utf-8"), hashlib.sha256).digest()
 
-    def check(self, username: str, stored: str, password: str) -> bool:
+    def known(self, username: str, stored: str, password: str) -> bool:
+        """Accepted before (no scrypt needed)."""
         digest = self._digest(username, stored, password)
         with self._lock:
             if digest in self._seen:
                 self._seen.move_to_end(digest)
                 return True
-        if not check_password(stored, password):
-            return False
+        return False
+
+    def remember(self, username: str, stored: str, password: str) -> None:
+        """scrypt has just accepted this triple."""
+        digest = self._digest(username, stored, password)
         with self._lock:
             self._seen[digest] = None
             while len(self._seen) > self._size:
                 self._seen.popitem(last=False)
+
+    def check(self, username: str, stored: str, password: str) -> bool:
+        if self.known(username, stored, password):
+            return True
+        if not check_password(stored, password):
+            return False
+        self.remember(username, stored, password)
         return True
 
 
@@ -183,7 +194,7 @@ def _setup(state) -> None:
 def _basic(username: str, password: str) -> Caller | None:
     """The account, when the password is right; counted against the sign-in limits like the sign-in page
     (``webui.signin``), and 429 while the name or the client address is locked."""
-    outcome = signin.attempt(username, password, "basic", current_app.extensions["whistle_api_passwords"].check)
+    outcome = signin.attempt(username, password, "basic", current_app.extensions["whistle_api_passwords"])
     if outcome.locked_until is not None:
         wait = outcome.retry_after()
         raise ApiError(429, "too_many_requests", f"too many failed sign-ins for this account or from this address; "

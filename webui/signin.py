@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable
+from typing import Protocol
 
 from flask import current_app, request
 
@@ -40,6 +40,14 @@ class Outcome:
         return max(1, math.ceil((self.locked_until - clock.now()).total_seconds()))
 
 
+class PasswordCache(Protocol):
+    """Verified passwords remembered per process (``webui.api.VerifiedPasswords``)."""
+
+    def known(self, username: str, stored: str, password: str) -> bool: ...
+
+    def remember(self, username: str, stored: str, password: str) -> None: ...
+
+
 def _engine():
     return current_app.extensions["whistle"]
 
@@ -48,20 +56,32 @@ def limits() -> SignInLimits:
     return current_app.config.get("SIGN_IN_LIMITS") or SignInLimits()
 
 
-def attempt(username: str, password: str, channel: str,
-            verify: Callable[[str, str, str], bool] | None = None) -> Outcome:
-    """Check a name and password from ``request.remote_addr``; ``verify(username, stored_hash, password)``
-    lets HTTP Basic use its per-process cache of verified passwords."""
+def _state(username: str, address: str | None) -> accounts.LoginState:
+    with _engine().db.read() as session:
+        return accounts.login_state(session, username, address, clock.now())
+
+
+def attempt(username: str, password: str, channel: str, cache: PasswordCache | None = None) -> Outcome:
+    """Check a name and password from ``request.remote_addr``; ``cache`` lets HTTP Basic skip scrypt for a
+    password it has verified before."""
     if not username or not password or "\x00" in username:
         return Outcome()  # no account has such a name; nothing to count
     engine, address = _engine(), request.remote_addr
-    with engine.db.read() as session:
-        state = accounts.login_state(session, username, address, clock.now())
+    state = _state(username, address)
     if state.locked_until is not None:
         return Outcome(locked_until=state.locked_until)
-    if state.usable:
-        right = (verify or (lambda _u, stored, given: accounts.check_password(stored, given)))(
-            username, state.password_hash, password)
+    if state.usable and cache is not None and cache.known(username, state.password_hash, password):
+        right = True
+    elif state.usable:
+        right = accounts.check_password(state.password_hash, password)
+        if right:
+            # Guesses sent side by side all pass the lock check above before the first is counted: a right
+            # one must not get in after the others have locked the name while scrypt was running.
+            locked = _state(username, address).locked_until
+            if locked is not None:
+                return Outcome(locked_until=locked)
+            if cache is not None:
+                cache.remember(username, state.password_hash, password)
     else:
         accounts.waste_a_check(password)
         right = False
