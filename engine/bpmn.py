@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -70,6 +71,67 @@ def schema_validator() -> SchemaValidator:
     if _validator is None:
         _validator = SchemaValidator()
     return _validator
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The one way BPMN and DMN text becomes a tree: deploy, lint and the spec cache all read through it.
+
+class XmlRefused(ValueError):
+    """A BPMN/DMN document Whistle will not read; ``line`` is where (1-based), when known."""
+
+    def __init__(self, message: str, line: int | None = None):
+        super().__init__(message)
+        self.line = line
+
+
+_UTF8_NAMES = frozenset({"utf-8", "utf8"})
+_DECLARED_ENCODING = re.compile(r"""^\ufeff?\s*<\?xml\s[^>]*?\bencoding\s*=\s*["']([^"']*)["']""")
+
+
+def _xml_parser() -> etree.XMLParser:
+    # Decoded as UTF-8 whatever the declaration says (the text was read as UTF-8); no DTD is loaded, no
+    # entity resolved, nothing fetched; no tree deeper or text longer than libxml2's default limits.
+    return etree.XMLParser(encoding="utf-8", resolve_entities=False, no_network=True, load_dtd=False,
+                           dtd_validation=False, huge_tree=False)
+
+
+def _doctype_line(text: str) -> int | None:
+    """The line of a ``<!DOCTYPE`` before the root element, or None. A DTD is only allowed there."""
+    index, length = 0, len(text)
+    while index < length:
+        if text[index] in " \t\r\n\ufeff":
+            index += 1
+        elif text.startswith("<?", index):
+            end = text.find("?>", index)
+            index = length if end < 0 else end + 2
+        elif text.startswith("<!--", index):
+            end = text.find("-->", index)
+            index = length if end < 0 else end + 3
+        elif text.startswith("<!", index):
+            return text.count("\n", 0, index) + 1  # <!DOCTYPE, in any spelling the parser would reach
+        else:
+            return None  # the root element (or something the parser will call malformed)
+    return None
+
+
+def read_xml(content: str) -> etree._ElementTree:
+    """Parse BPMN/DMN text with the hardened parser. Raises :class:`XmlRefused` for a DOCTYPE (any DTD,
+    entity declaration or external reference) and for an encoding declaration other than UTF-8 on text
+    that is not plain ASCII (the file was read as UTF-8, so its names would be garbled);
+    ``etree.XMLSyntaxError`` for malformed XML."""
+    line = _doctype_line(content)
+    if line is not None:
+        raise XmlRefused("a DOCTYPE declaration is not allowed in BPMN or DMN files (no DTDs, entities or "
+                         "external references are read): remove the <!DOCTYPE …> block", line)
+    declared = _DECLARED_ENCODING.match(content)
+    if declared and declared.group(1).strip().lower() not in _UTF8_NAMES and not content.isascii():
+        raise XmlRefused(f'the XML declaration says encoding="{declared.group(1)}", but the file is UTF-8 (Whistle '
+                         f'reads BPMN and DMN files as UTF-8), so its Chinese names would be misread: change the '
+                         f'declaration to encoding="UTF-8"', 1)
+    tree = etree.ElementTree(etree.fromstring(content.encode("utf-8"), _xml_parser()))
+    if tree.docinfo.internalDTD is not None or tree.docinfo.externalDTD is not None:
+        raise XmlRefused("a DOCTYPE declaration is not allowed in BPMN or DMN files", 1)
+    return tree
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,13 +17,15 @@ from .audit import AuditLog
 from . import lint
 from . import catalogs as catalog_files
 from . import forms as form_files
-from .bpmn import BPMN_NS, WhistleParser, file_kind, schema_validator
+from .bpmn import BPMN_NS, WhistleParser, XmlRefused, file_kind, read_xml, schema_validator
 from .dmn import decision_ref
 from .errors import DeploymentInvalid, NotFound, Problem
 from .messages import register_message_starts
 from .models import DefinitionVersion, SourceBlob, VersionSource
 
 DEFINITION_SUFFIXES = (".bpmn", ".dmn")
+DEFAULT_MAX_FILE_MB = 5  # per file of a deployment; the governance processes' largest BPMN file is 61 KB
+DEFAULT_MAX_DEPLOYMENT_MB = 20  # all files of one deployment together
 CALENDARS = ("calendar", "")  # the plan's entry for the deployment's working-day calendars (engine.workdays)
 
 
@@ -72,9 +76,48 @@ def collect_files(paths: list[str | Path]) -> list[tuple[str, Path]]:
     return found
 
 
+def _megabytes_setting(variable: str, default: float) -> int:
+    text = os.environ.get(variable, "").strip()
+    try:
+        megabytes = float(text) if text else default
+    except ValueError:
+        raise ValueError(f"{variable}={text!r} is not a number of megabytes") from None
+    if not megabytes > 0:
+        raise ValueError(f"{variable} must be a positive number of megabytes, got {text!r}")
+    return int(megabytes * 2**20)
+
+
+def size_limits() -> tuple[int, int]:
+    """The largest file and the largest deployment, in bytes (``WHISTLE_DEPLOY_MAX_FILE_MB``, default 5, and
+    ``WHISTLE_DEPLOY_MAX_TOTAL_MB``, default 20)."""
+    return (_megabytes_setting("WHISTLE_DEPLOY_MAX_FILE_MB", DEFAULT_MAX_FILE_MB),
+            _megabytes_setting("WHISTLE_DEPLOY_MAX_TOTAL_MB", DEFAULT_MAX_DEPLOYMENT_MB))
+
+
+def _mb(size: int) -> str:
+    return f"{size / 2**20:,.1f} MB"
+
+
+_DECLARED_ENCODING = re.compile(rb"""^(?:\xef\xbb\xbf)?\s*<\?xml\s[^>]*?\bencoding\s*=\s*["']([^"']*)["']""")
+
+
 def read_sources(paths: list[str | Path]) -> tuple[list[SourceFile], list[Problem]]:
     sources, problems = [], []
+    file_limit, total_limit = size_limits()
+    total = 0
     for name, path in collect_files(paths):
+        # Sizes first, from the file system: a 60 MB diagram is refused before anything reads it.
+        size = path.stat().st_size
+        if size > file_limit:
+            problems.append(Problem(name, None, None, f"the file is {_mb(size)}; a deployed file may be at most "
+                                                      f"{_mb(file_limit)} (WHISTLE_DEPLOY_MAX_FILE_MB)"))
+            continue
+        total += size
+        if total > total_limit:
+            problems.append(Problem(", ".join(str(p) for p in paths), None, None,
+                                    f"the files of this deployment add up to more than {_mb(total_limit)} "
+                                    f"(WHISTLE_DEPLOY_MAX_TOTAL_MB); deploy them in several parts"))
+            break
         # A .csv file in a calendars/ folder is a working-day calendar (engine.workdays), any other a catalog.
         kind = "calendar" if workdays.is_calendar_file(path.resolve()) else \
             "form" if form_files.is_form_file(name) else \
@@ -85,7 +128,10 @@ def read_sources(paths: list[str | Path]) -> tuple[list[SourceFile], list[Proble
         try:
             content = path.read_text(encoding="utf-8")
         except UnicodeDecodeError as exc:
-            problems.append(Problem(name, None, None, f"not UTF-8 text ({exc.reason})"))
+            declared = _DECLARED_ENCODING.match(path.read_bytes()[:1024])
+            hint = f'; it says encoding="{declared.group(1).decode("ascii", "replace")}": save it as UTF-8 ' \
+                   f'(Whistle reads BPMN and DMN files as UTF-8)' if declared else ""
+            problems.append(Problem(name, None, None, f"not UTF-8 text ({exc.reason}){hint}"))
             continue
         sources.append(SourceFile(name, content, kind))
     if not sources and not problems:
@@ -95,8 +141,9 @@ def read_sources(paths: list[str | Path]) -> tuple[list[SourceFile], list[Proble
 
 def _parse_xml(source: SourceFile) -> Problem | None:
     try:
-        parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
-        source.tree = etree.ElementTree(etree.fromstring(source.content.encode("utf-8"), parser))
+        source.tree = read_xml(source.content)  # the hardened parser (engine.bpmn): no DOCTYPE, UTF-8 only
+    except XmlRefused as exc:
+        return Problem(source.name, exc.line, None, str(exc))
     except etree.XMLSyntaxError as exc:
         line = exc.lineno if exc.lineno else None
         return Problem(source.name, line, None, f"not well-formed XML: {exc.msg}")
@@ -139,11 +186,11 @@ class SpecCache:
                                .join(SourceBlob, SourceBlob.sha256 == VersionSource.blob_sha256)
                                .where(VersionSource.version_id == version.id)).all()
         parser = WhistleParser()
-        for file_name, content in rows:
+        for file_name, content in rows:  # read as deploy read them: the hardened parser (engine.bpmn.read_xml)
             if file_kind(file_name) == "dmn":
-                parser.add_dmn_str(content.encode("utf-8"), filename=file_name)
+                parser.add_dmn_xml(read_xml(content).getroot(), filename=file_name)
             elif file_kind(file_name) == "bpmn":  # forms and catalogs are stored with the version too
-                parser.add_bpmn_str(content.encode("utf-8"), filename=file_name)
+                parser.add_bpmn_xml(read_xml(content).getroot(), filename=file_name)
         spec = parser.get_spec(version.key)
         catalog_files.bind(spec, _label(version), rows)  # catalog() reads them (engine.catalogs)
         built = (spec, parser.get_subprocess_specs(version.key))

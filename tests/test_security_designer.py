@@ -14,9 +14,13 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 import pytest
+from sqlalchemy import select
 
 from engine import scripting
-from engine.errors import IncidentRaised
+from engine.api import Whistle
+from engine.errors import DeploymentInvalid, IncidentRaised
+from engine.lint import lint_paths
+from engine.models import SourceBlob
 from engine.sandbox import SandboxEnvironment, SandboxError, ScriptRefused, ScriptTimeout, compile_errors
 
 PROJECT = Path(__file__).parent.parent
@@ -272,3 +276,107 @@ def test_memory_stays_within_the_limit_and_one_operation(script):
     assert result["outcome"].startswith(("ScriptRefused: refused:", "ScriptTimeout:")), result
     # The limit is 256 MB of growth; one operation past the last check-point may add up to ~100 MB.
     assert result["growth_mb"] < 256 + 128, result
+
+
+# -- XML: one hardened parser, no DOCTYPE, UTF-8 only, sizes ---------------------------------------------------
+
+SECURITY = Path(__file__).parent / "fixtures" / "security"
+
+
+def _problems(caught) -> list[tuple[str, int | None, str | None, str]]:
+    return [(Path(p.file).name, p.line, p.element_id, p.message) for p in caught.value.problems]
+
+
+@pytest.mark.parametrize("name", ["dtd_parameter_entity.bpmn", "external_entity.bpmn", "dtd_decision.dmn"])
+def test_a_doctype_is_refused_at_deploy_naming_file_and_line(whistle, name):
+    with pytest.raises(DeploymentInvalid) as caught:
+        whistle.deploy([SECURITY / name])
+    [(file, line, element, message)] = _problems(caught)
+    assert (file, line, element) == (name, 2, None)
+    assert message.startswith("a DOCTYPE declaration is not allowed in BPMN or DMN files")
+    assert "Internal error" not in message
+    assert whistle.definitions() == []
+
+
+def test_lint_reports_the_same_without_a_database():
+    found = {(Path(p.file).name, p.line): p.message for p in lint_paths([SECURITY / "external_entity.bpmn",
+                                                                         SECURITY / "lying_encoding.bpmn"])
+             if p.severity == "error"}
+    assert found[("external_entity.bpmn", 2)].startswith("a DOCTYPE declaration is not allowed")
+    assert 'encoding="GBK", but the file is UTF-8' in found[("lying_encoding.bpmn", 1)]
+
+
+def test_an_encoding_declaration_that_lies_is_a_clear_problem(whistle):
+    with pytest.raises(DeploymentInvalid) as caught:
+        whistle.deploy([SECURITY / "lying_encoding.bpmn", SECURITY / "gbk_encoded.bpmn"])
+    problems = {file: (line, message) for file, line, _element, message in _problems(caught)}
+    line, message = problems["lying_encoding.bpmn"]
+    assert line == 1 and 'the XML declaration says encoding="GBK", but the file is UTF-8' in message
+    assert 'change the declaration to encoding="UTF-8"' in message
+    _line, message = problems["gbk_encoded.bpmn"]  # really GBK: not read at all, and told why
+    assert message.startswith("not UTF-8 text") and 'it says encoding="GBK": save it as UTF-8' in message
+    # A plain-ASCII file cannot be misread, whatever it declares.
+    [deployed] = whistle.deploy([SECURITY / "ascii_latin1.bpmn"])
+    assert deployed.key == "ascii_latin1"
+
+
+def test_a_60_mb_diagram_is_refused_before_it_is_read(whistle, tmp_path):
+    big = tmp_path / "annotations.bpmn"
+    note = "<bpmn:textAnnotation id=\"n{0}\"><bpmn:text>{1}</bpmn:text></bpmn:textAnnotation>\n"
+    with big.open("w", encoding="utf-8") as out:
+        out.write('<?xml version="1.0" encoding="UTF-8"?>\n<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/'
+                  'BPMN/20100524/MODEL" id="D" targetNamespace="t"><bpmn:process id="annotations" isExecutable="true">'
+                  '<bpmn:startEvent id="s"/>\n')
+        filler, i = "批注" * 200, 0
+        while out.tell() < 60 * 2**20:
+            out.write(note.format(i, filler))
+            i += 1
+        out.write("</bpmn:process></bpmn:definitions>\n")
+    assert big.stat().st_size >= 60 * 2**20
+    with pytest.raises(DeploymentInvalid) as caught:
+        whistle.deploy([big])
+    [(file, _line, _element, message)] = _problems(caught)
+    assert file == "annotations.bpmn"
+    assert message.startswith("the file is 60.") and "a deployed file may be at most 5.0 MB" in message
+    assert "WHISTLE_DEPLOY_MAX_FILE_MB" in message
+
+
+def test_size_limits_are_configurable_per_file_and_per_deployment(whistle, tmp_path, monkeypatch):
+    folder = tmp_path / "defs"
+    folder.mkdir()
+    script_process(folder, "one", "x = 1")
+    script_process(folder, "two", "x = 2")
+    monkeypatch.setenv("WHISTLE_DEPLOY_MAX_FILE_MB", "0.0005")  # about 520 bytes
+    with pytest.raises(DeploymentInvalid, match="2 problems") as caught:
+        whistle.deploy([folder])
+    assert all("a deployed file may be at most 0.0 MB" in message for *_rest, message in _problems(caught))
+    monkeypatch.setenv("WHISTLE_DEPLOY_MAX_FILE_MB", "1")
+    monkeypatch.setenv("WHISTLE_DEPLOY_MAX_TOTAL_MB", "0.0015")  # one file fits, two do not
+    with pytest.raises(DeploymentInvalid) as caught:
+        whistle.deploy([folder])
+    [(_file, _line, _element, message)] = _problems(caught)
+    assert "the files of this deployment add up to more than" in message and "WHISTLE_DEPLOY_MAX_TOTAL_MB" in message
+    monkeypatch.delenv("WHISTLE_DEPLOY_MAX_TOTAL_MB")
+    assert sorted(d.key for d in whistle.deploy([folder])) == ["one", "two"]
+
+
+def test_the_spec_cache_reads_stored_sources_with_the_hardened_parser(db_url, manual_clock, tmp_path):
+    first = Whistle(db_url)
+    first.deploy([script_process(tmp_path, "cached", "note = '吹哨报到'")])
+    first.close()
+    # A new engine rebuilds the spec from the stored text: the same parser, the same names.
+    second = Whistle(db_url)
+    done = second.start("cached")
+    assert second.show(done)["data"]["note"] == "吹哨报到"
+    # A stored source with a DOCTYPE (deployed before this check existed) is refused when rebuilt: the
+    # start becomes an incident, and the entity is never expanded.
+    with second.db.write() as session:
+        blob = session.execute(select(SourceBlob).where(SourceBlob.content.contains("cached"))).scalar_one()
+        blob.content = (SECURITY / "dtd_parameter_entity.bpmn").read_text(encoding="utf-8").replace(
+            "dtd_parameter_entity", "cached")
+    second.close()
+    third = Whistle(db_url)
+    with pytest.raises(IncidentRaised) as caught:
+        third.start("cached")
+    assert "DOCTYPE declaration is not allowed" in caught.value.message
+    third.close()
