@@ -316,7 +316,9 @@ class Whistle(CaseWork):  # CaseWork: inbox, forms, drafts, attachments, case di
             raise InvalidInput(f"{path}: not UTF-8 text ({exc.reason})")
         schedules, problems = workdays.parse_calendar(str(path), content)
         if problems:
-            raise DeploymentInvalid(problems)
+            refused = DeploymentInvalid(problems)
+            refused.message = refused.message.replace("nothing was deployed", "nothing was loaded")
+            raise refused
 
         def work(session: Session, audit: AuditLog) -> list[dict]:
             results = workdays.store(session, audit, schedules, actor, via="import")

@@ -389,11 +389,13 @@ def _show_text(v: dict) -> str:
 
 
 def _calendar_text(rows: list[dict]) -> str:
+    from .workdays import local
+
     lines = [_table([{**r, "version": r["version"] or "", "loaded": (r["loaded_at"] or "")[:19],
                       "origin": r["origin"] or "-"} for r in rows],
                     ["year", "status", "version", "holidays", "workdays", "origin", "file", "loaded", "loaded_by"])]
-    for r in rows:
-        if r["status"] != "official":
+    for r in rows:  # this year and next are the years deadlines reach
+        if r["status"] != "official" and (r["year"] <= local().year + 1 or len(rows) == 1):
             lines.append(f"warning: {r['year']} is {r['status']}: deadlines counted across it are provisional; "
                          f"load the State Council's schedule with `whistle calendar import FILE`")
     return "\n".join(lines)

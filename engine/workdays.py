@@ -665,7 +665,7 @@ def store(session, audit, schedules: Iterable[YearSchedule], actor: str, via: st
                          holidays=holidays, workdays=workdays,
                          replaced=({"version": latest.version, "status": latest.status} if latest else None))
             results.append({**result, "result": "new", "version": version.version})
-        if results[-1]["status"] == STATUTORY:
+        if results[-1]["status"] == STATUTORY and schedule.year <= local().year + 1:  # this year or next: near
             results[-1]["warnings"].append(statutory_warning(schedule).to_dict())
     session.flush()
     session.info.setdefault("after_commit", []).append(invalidate)
