@@ -102,8 +102,8 @@ class Whistle(CaseWork):  # CaseWork: inbox, forms, drafts, attachments, case di
     # -- instances and tasks ----------------------------------------------------------------------------
 
     def start(self, process_id: str, version: int | None = None, data: dict | None = None,
-              business_key: str | None = None, user: str | None = None) -> int:
-        return self.runtime.start(process_id, version, data, business_key, user)
+              business_key: str | None = None, user: str | None = None, lang: str = "zh") -> int:
+        return self.runtime.start(process_id, version, data, business_key, user, lang)
 
     def claim(self, task_id: str, user: str) -> dict:
         return self.runtime.claim(task_id, user)
@@ -111,8 +111,8 @@ class Whistle(CaseWork):  # CaseWork: inbox, forms, drafts, attachments, case di
     def unclaim(self, task_id: str, user: str) -> dict:
         return self.runtime.unclaim(task_id, user)
 
-    def complete(self, task_id: str, user: str, data: dict | None = None) -> dict:
-        return self.runtime.complete(task_id, user, data)
+    def complete(self, task_id: str, user: str, data: dict | None = None, lang: str = "zh") -> dict:
+        return self.runtime.complete(task_id, user, data, lang)
 
     def repair(self, instance_id: int, actor: str = "system") -> dict:
         """Move a case with no way forward again where the engine can (``Runtime.repair``)."""

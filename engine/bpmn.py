@@ -4,6 +4,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -134,6 +137,33 @@ def read_xml(content: str) -> etree._ElementTree:
     return tree
 
 
+# SpiffWorkflow builds a process spec by following its sequence flows recursively, two Python frames per
+# element, so Python's default limit (1,000) refuses a chain of about 490 elements. While a spec is built the
+# limit is raised; in CPython 3.11 a Python-to-Python call does not grow the C stack, so a deeper Python
+# stack costs memory only (about 0.5 KB a frame).
+PARSE_RECURSION_LIMIT = 5_000  # a chain of about 2,400 elements (deploy refuses paths over 600: engine.lint)
+_recursion = {"users": 0, "saved": None}
+_recursion_lock = threading.Lock()
+
+
+@contextmanager
+def deep_recursion(limit: int = PARSE_RECURSION_LIMIT):
+    """Raise Python's recursion limit to ``limit`` while SpiffWorkflow builds a spec (process-wide, so it is
+    counted: the last user puts the old limit back)."""
+    with _recursion_lock:
+        if _recursion["users"] == 0:
+            _recursion["saved"] = sys.getrecursionlimit()
+            sys.setrecursionlimit(max(_recursion["saved"], limit))
+        _recursion["users"] += 1
+    try:
+        yield
+    finally:
+        with _recursion_lock:
+            _recursion["users"] -= 1
+            if _recursion["users"] == 0:
+                sys.setrecursionlimit(_recursion["saved"])
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Human task metadata: who may work on it, which form, when it is due.
 
@@ -153,9 +183,10 @@ class Assignment:
     priority: str | None = None
     lane: str | None = None
     sources: dict = field(default_factory=dict)
+    outputs: tuple[str, ...] | None = None  # the names a task without a form may set (engine.contracts)
 
 
-_ASSIGNMENT_FIELDS = ("candidateGroups", "candidateUsers", "assignee", "formKey", "dueDate", "priority")
+_ASSIGNMENT_FIELDS = ("candidateGroups", "candidateUsers", "assignee", "formKey", "dueDate", "priority", "outputs")
 
 
 def read_assignment(node: etree._Element, lane: str | None) -> Assignment:
@@ -174,6 +205,9 @@ def read_assignment(node: etree._Element, lane: str | None) -> Assignment:
         for prop in ext.iter(f"{{{SPIFF_NS}}}property"):
             if prop.get("name") in _ASSIGNMENT_FIELDS:
                 offer(prop.get("name"), prop.get("value"), "spiffworkflow")
+        for prop in ext.iter(f"{{{CAMUNDA_NS}}}property"):
+            if prop.get("name") == "outputs":
+                offer("outputs", prop.get("value"), "camunda")
         for assignment in ext.iter(f"{{{ZEEBE_NS}}}assignmentDefinition"):
             for name in ("candidateGroups", "candidateUsers", "assignee"):
                 offer(name, assignment.get(name), "zeebe")
@@ -194,6 +228,7 @@ def read_assignment(node: etree._Element, lane: str | None) -> Assignment:
         priority=values.get("priority"),
         lane=lane,
         sources=sources,
+        outputs=tuple(n.strip() for n in values["outputs"].split(",") if n.strip()) if "outputs" in values else None,
     )
 
 

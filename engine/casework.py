@@ -8,7 +8,6 @@ instance's stored state.
 """
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import json
 import os
@@ -24,9 +23,10 @@ from sqlalchemy import and_, delete, func, or_, select, union
 from sqlalchemy.orm import Session
 
 from . import clock
+from . import contracts
 from . import forms as form_lib
 from .accounts import authenticate, find_user, groups_of
-from .bpmn import BPMN_NS, CAMUNDA_NS, SPIFF_NS, read_assignment
+from .bpmn import BPMN_NS
 from .db import PROJECT_ROOT
 from .errors import Forbidden, InvalidInput, NotFound
 from .models import (Attachment, DefinitionVersion, HumanTask, Incident, ProcessInstance, SourceBlob,
@@ -499,31 +499,18 @@ class CaseWork:
     def _start_info(self, session: Session, version: DefinitionVersion) -> dict:
         def build() -> dict:
             content = self._own_source(session, version)
+            process = None
+            if content is not None:
+                root = etree.fromstring(content.encode("utf-8"),
+                                        etree.XMLParser(resolve_entities=False, no_network=True))
+                process = next((p for p in root.iter(f"{{{BPMN_NS}}}process") if p.get("id") == version.key), None)
+            facts = contracts.start_facts(process)  # the same facts the start command checks
             info = {"process_id": version.key, "version": version.version, "version_id": version.id,
-                    "name": version.name or version.key, "starter_groups": [], "starter_users": [],
-                    "form_key": None, "start_event": None, "documentation": ""}
-            if content is None:
-                return info
-            root = etree.fromstring(content.encode("utf-8"), etree.XMLParser(resolve_entities=False, no_network=True))
-            process = next((p for p in root.iter(f"{{{BPMN_NS}}}process") if p.get("id") == version.key), None)
-            if process is None:
-                return info
-            groups, users = _starters(process)
-            doc = process.find(f"{{{BPMN_NS}}}documentation")
-            for start in process.findall(f"{{{BPMN_NS}}}startEvent"):
-                if any(child.tag.endswith("EventDefinition") for child in start):
-                    continue  # message and timer starts are not started by people
-                more_groups, more_users = _starters(start)
-                groups += more_groups
-                users += more_users
-                info["start_event"] = start.get("id")
-                info["form_key"] = read_assignment(start, None).form_key
-                doc = start.find(f"{{{BPMN_NS}}}documentation") if start.find(
-                    f"{{{BPMN_NS}}}documentation") is not None else doc
-                info["start_name"] = start.get("name")
-                break
-            info["starter_groups"], info["starter_users"] = sorted(set(groups)), sorted(set(users))
-            info["documentation"] = (doc.text or "").strip() if doc is not None else ""
+                    "name": version.name or version.key, "starter_groups": list(facts.starter_groups),
+                    "starter_users": list(facts.starter_users), "form_key": facts.form_key,
+                    "start_event": facts.start_event, "documentation": facts.documentation}
+            if facts.start_name is not None:
+                info["start_name"] = facts.start_name
             return info
 
         return self._cache.get(("start", version.id), build)
@@ -545,7 +532,7 @@ class CaseWork:
             found = []
             for version in self._latest_processes(session):
                 info = self._start_info(session, version)
-                if info["start_event"] and _may_start(info, user, groups):
+                if info["start_event"] and _admits(info, user, groups):
                     found.append(info)
             return found
 
@@ -557,26 +544,30 @@ class CaseWork:
             if version is None:
                 raise NotFound(f"no process '{process_id}' is deployed")
             info = self._start_info(session, version)
-        if not info["start_event"] or not _may_start(info, user, groups):
+        if not info["start_event"] or not _admits(info, user, groups):
             raise Forbidden(f"{user} may not start '{process_id}'")
         return info
 
     def start_case(self, process_id: str, user: str, data: dict, business_key: str | None = None,
-                   attachment_ids: Iterable[str] = ()) -> int:
-        """Start a process as a person: checks who may start it, then links the uploaded files to the case."""
+                   attachment_ids: Iterable[str] = (), lang: str = "zh") -> int:
+        """Start a process as a person, in one transaction: the start (who may start it, the start form's
+        contract), the uploaded files linked to the new case, the draft dropped — all or nothing."""
         info = self.start_info(user, process_id)
         ids = list(dict.fromkeys(attachment_ids))
         bad = self.foreign_attachments(user, ids, None)
         if bad:
             raise Forbidden(f"attachments {', '.join(bad)} are not {user}'s uploads")
-        instance_id = self.start(process_id, info["version"], data, business_key, user)
-        if ids:
-            self.link_attachments(user, ids, instance_id, None)
-        self.delete_draft(f"start:{process_id}", user)
-        return instance_id
 
-    def complete_task(self, task_id: str, user: str, data: dict, attachment_ids: Iterable[str] = ()) -> dict:
-        """Complete a task as a person; the uploaded files are linked to the case and the draft dropped."""
+        def within(session: Session, audit, instance_id: int) -> None:
+            _link_uploads(session, audit, user, ids, instance_id, None)
+            _drop_draft(session, f"start:{process_id}", user)
+
+        return self.runtime.start(process_id, info["version"], data, business_key, user, lang, within)
+
+    def complete_task(self, task_id: str, user: str, data: dict, attachment_ids: Iterable[str] = (),
+                      lang: str = "zh") -> dict:
+        """Complete a task as a person, in one transaction: the completion (the form's contract), the uploaded
+        files linked to the case, the draft dropped — a failure in any part leaves nothing changed."""
         ids = list(dict.fromkeys(attachment_ids))
         with self.db.read() as session:
             row = session.get(HumanTask, task_id)
@@ -586,11 +577,12 @@ class CaseWork:
         bad = self.foreign_attachments(user, ids, instance_id)
         if bad:
             raise Forbidden(f"attachments {', '.join(bad)} are not {user}'s uploads")
-        result = self.complete(task_id, user, data)
-        if ids:
-            self.link_attachments(user, ids, instance_id, task_id)
-        self.delete_draft(task_id, user)
-        return result
+
+        def within(session: Session, audit, instance_id: int) -> None:
+            _link_uploads(session, audit, user, ids, instance_id, task_id)
+            _drop_draft(session, task_id, user)
+
+        return self.runtime.complete(task_id, user, data, lang, within)
 
     # -- forms ------------------------------------------------------------------------------------------
 
@@ -670,7 +662,7 @@ class CaseWork:
 
     def delete_draft(self, task_key: str, user: str) -> None:
         with self.db.write() as session:
-            session.execute(delete(TaskDraft).where(TaskDraft.task_key == task_key, TaskDraft.username == user))
+            _drop_draft(session, task_key, user)
 
     # -- attachments ------------------------------------------------------------------------------------
 
@@ -782,20 +774,11 @@ class CaseWork:
         """Attach the user's unlinked uploads to a case (after its start form or a task was submitted)."""
         ids = list(ids)
 
-        def work(session: Session, audit) -> int:
-            rows = session.execute(select(Attachment).where(Attachment.id.in_(ids), Attachment.uploaded_by == user,
-                                                            Attachment.instance_id.is_(None))).scalars().all()
-            for row in rows:
-                row.instance_id = instance_id
-                row.task_id = row.task_id or task_id
-            if rows:
-                audit.record("attachments_linked", user, instance_id, task_id,
-                             attachments=[r.id for r in rows], files=[r.file_name for r in rows])
-            return len(rows)
-
         from .runtime import CommandContext
 
-        return self.runtime.run_command(CommandContext("attach", user, instance_id=instance_id), work)
+        return self.runtime.run_command(CommandContext("attach", user, instance_id=instance_id),
+                                        lambda session, audit: _link_uploads(session, audit, user, ids, instance_id,
+                                                                             task_id))
 
     # -- the case page ----------------------------------------------------------------------------------
 
@@ -908,26 +891,26 @@ class CaseWork:
 # ---------------------------------------------------------------------------------------------------------
 # helpers
 
-def _starters(node) -> tuple[list[str], list[str]]:
-    def split(value: str | None) -> list[str]:
-        return [item.strip() for item in (value or "").split(",") if item.strip()]
-
-    groups = split(node.get(f"{{{CAMUNDA_NS}}}candidateStarterGroups"))
-    users = split(node.get(f"{{{CAMUNDA_NS}}}candidateStarterUsers"))
-    ext = node.find(f"{{{BPMN_NS}}}extensionElements")
-    if ext is not None:
-        for prop in ext.iter(f"{{{SPIFF_NS}}}property"):
-            if prop.get("name") == "candidateStarterGroups":
-                groups += split(prop.get("value"))
-            elif prop.get("name") == "candidateStarterUsers":
-                users += split(prop.get("value"))
-    return groups, users
+def _link_uploads(session: Session, audit, user: str, ids: list[str], instance_id: int, task_id: str | None) -> int:
+    if not ids:
+        return 0
+    rows = session.execute(select(Attachment).where(Attachment.id.in_(ids), Attachment.uploaded_by == user,
+                                                    Attachment.instance_id.is_(None))).scalars().all()
+    for row in rows:
+        row.instance_id = instance_id
+        row.task_id = row.task_id or task_id
+    if rows:
+        audit.record("attachments_linked", user, instance_id, task_id,
+                     attachments=[r.id for r in rows], files=[r.file_name for r in rows])
+    return len(rows)
 
 
-def _may_start(info: dict, user: str, groups: set[str]) -> bool:
-    if user in info["starter_users"]:
-        return True
-    return any(fnmatch.fnmatchcase(group, pattern) for pattern in info["starter_groups"] for group in groups)
+def _drop_draft(session: Session, task_key: str, user: str) -> None:
+    session.execute(delete(TaskDraft).where(TaskDraft.task_key == task_key, TaskDraft.username == user))
+
+
+def _admits(info: dict, user: str, groups: set[str]) -> bool:
+    return contracts.StartFacts(tuple(info["starter_groups"]), tuple(info["starter_users"])).admits(user, groups)
 
 
 def _sniff(content: bytes) -> str | None:

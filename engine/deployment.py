@@ -16,8 +16,9 @@ from . import clock, workdays
 from .audit import AuditLog
 from . import lint
 from . import catalogs as catalog_files
+from . import contracts
 from . import forms as form_files
-from .bpmn import BPMN_NS, WhistleParser, XmlRefused, file_kind, read_xml, schema_validator
+from .bpmn import BPMN_NS, WhistleParser, XmlRefused, deep_recursion, file_kind, read_xml, schema_validator
 from .dmn import decision_ref
 from .errors import DeploymentInvalid, NotFound, Problem
 from .messages import register_message_starts
@@ -191,11 +192,24 @@ class SpecCache:
                 parser.add_dmn_xml(read_xml(content).getroot(), filename=file_name)
             elif file_kind(file_name) == "bpmn":  # forms and catalogs are stored with the version too
                 parser.add_bpmn_xml(read_xml(content).getroot(), filename=file_name)
-        spec = parser.get_spec(version.key)
+        with deep_recursion():  # as at deploy: SpiffWorkflow follows the flows recursively (engine.bpmn)
+            spec = parser.get_spec(version.key)
+            subprocess_specs = parser.get_subprocess_specs(version.key)
         catalog_files.bind(spec, _label(version), rows)  # catalog() reads them (engine.catalogs)
-        built = (spec, parser.get_subprocess_specs(version.key))
+        contracts.bind(spec, version.key, rows)  # its forms and starters: what submissions may set
+        built = (spec, subprocess_specs)
         self.put(version.id, *built)
         return built
+
+
+def _call_graph(parser: WhistleParser) -> dict[str, list[tuple[str, str, etree._Element]]]:
+    """Process id -> its call activities (called id, file, element), for every process the parser holds."""
+    graph = {}
+    for pid in parser.get_process_ids():
+        process_parser = parser.get_process_parser(pid)
+        calls, _decisions = _dependencies(process_parser.node)
+        graph[pid] = [(called, process_parser.filename, el) for called, el in calls if called]
+    return graph
 
 
 def _dependencies(node: etree._Element) -> tuple[list[tuple[str, etree._Element]], list[tuple[str, etree._Element]]]:
@@ -295,6 +309,10 @@ class Deployer:
             deps[pid] = needs
             if len(problems) > before:
                 unresolved.add(pid)
+        # A process that calls itself, directly or through others (deployed ones included), loops at every start.
+        for caller, problem in lint.call_cycles(_call_graph(parser), set(executable)):
+            problems.append(problem)
+            unresolved.add(caller)
 
         specs = {}
         for pid in executable:
@@ -302,7 +320,13 @@ class Deployer:
                 continue
             source = process_file[pid]
             try:
-                specs[pid] = (parser.get_spec(pid), parser.get_subprocess_specs(pid))
+                with deep_recursion():  # SpiffWorkflow follows the flows recursively (engine.bpmn)
+                    specs[pid] = (parser.get_spec(pid), parser.get_subprocess_specs(pid))
+            except RecursionError:
+                problems.append(Problem(source.name, source.ids.get(pid), pid,
+                                        f"process '{pid}' is too long for SpiffWorkflow's parser, which follows "
+                                        f"each path element by element: split it "
+                                        f"into sub-processes or call activities"))
             except Exception as exc:
                 problems.append(_spiff_problem(by_name, source, exc))
         for did, source in decision_file.items():
@@ -403,6 +427,7 @@ class Deployer:
             results.append(DeployedDefinition(key, kind, version.version, "new", name, own.name, version.warnings))
             if spec is not None:
                 catalog_files.bind(spec[0], _label(version), [(f.name, f.content) for f in files.values()])
+                contracts.bind(spec[0], key, [(f.name, f.content) for f in files.values()])
                 new_specs.append((version.id, spec))
                 register_message_starts(session, version, spec[0])
                 self._schedule_timer_starts(session, audit, version, spec[0], own, actor)

@@ -49,6 +49,7 @@ KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 FIELD_KEYS = {"name", "label", "label_en", "type", "required", "required_when", "visible_when", "options",
               "multiple", "min", "max", "min_length", "max_length", "integer", "step", "help", "help_en",
               "placeholder", "placeholder_en", "default", "prefill", "label_to", "max_files", "rows",
+              "from_account",  # the value states the actor's own organisation: one their groups give (engine.contracts)
               # form-js spellings, read by ``normalize`` (``key``/``path`` name a field, ``values`` are its options,
               # ``validate`` holds required/min/max/minLength/maxLength) or ignored (``id``, ``layout``)
               "key", "path", "values", "validate", "subtype", "id", "layout"}
@@ -56,12 +57,13 @@ FIELD_KEYS = {"name", "label", "label_en", "type", "required", "required_when", 
 # nonCollapsedItems, showOutline)
 LIST_KEYS = {"components", "rules", "min_rows", "max_rows", "unique", "add_label", "add_label_en",
              "defaultRepetitions", "allowAddRemove", "isRepeating", "nonCollapsedItems", "showOutline"}
-COLUMN_KEYS = FIELD_KEYS - {"prefill", "label_to", "max_files", "path"}
+COLUMN_KEYS = FIELD_KEYS - {"prefill", "label_to", "max_files", "path", "from_account"}
 FORMJS_TYPES = {"textfield": "text", "checklist": "checkbox"}
 ROW_LIMIT = 500  # rows a list accepts when its form sets no max_rows
 CELL_RE = re.compile(r"^([A-Za-z][A-Za-z0-9_]*)\[(\d{1,4})\]\[([A-Za-z][A-Za-z0-9_]*)\]$")
 FORM_KEYS = {"key", "title", "title_en", "description", "description_en", "fields", "rules", "show",
-             "case_labels", "case_title", "case_fields", "submit", "submit_en", "business_key_prefix"}
+             "case_labels", "case_title", "case_fields", "submit", "submit_en", "business_key_prefix",
+             "unknown_fields"}  # "ignore": names the form does not have are dropped, not refused (engine.contracts)
 TEXT_LIMIT = {"text": 500, "textarea": 10000}
 
 MESSAGES = {

@@ -16,7 +16,7 @@ from typing import Any, Callable
 from uuid import UUID
 
 from sqlalchemy import Row, bindparam, func, insert, or_, select, text, update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
@@ -24,14 +24,15 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
 from SpiffWorkflow.util.task import TaskState
 
-from . import clock, jobs, timers, workdays
-from .accounts import find_user
+from . import clock, contracts, jobs, timers, workdays
+from .accounts import find_user, groups_of
 from .audit import AuditLog
 from .bpmn import Assignment, dump_state, expression_of, load_state, merge_finished_children, to_json_value
 from .db import Database, UTCDateTime
 from .deployment import SpecCache, find_version
 from .errors import (Conflict, Forbidden, IncidentRaised, InvalidInput, NotFound, WhistleError, first_line,
                      is_lock_conflict)
+from .limits import check_data
 from .messages import WAITED_ON_LOAD, deliver_to_task, sync_subscriptions, waiting_message_tasks
 from .models import (AuditEvent, DefinitionVersion, HumanTask, Incident, Membership, MessageStart, MessageSubscription,
                      ProcessInstance, TaskCandidate, UserAccount)
@@ -96,6 +97,8 @@ class Runtime:
                 raise Conflict("the case is busy (locked by another command); try again")
             raise
         except Exception as exc:  # a script, condition or expression failed inside the process
+            if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+                raise  # the database went away (a 503 for the caller): not the process's fault, no incident
             incident_id = self._record_incident(ctx, exc)
             where = f" at '{ctx.element_id}'" if ctx.element_id else ""
             raise IncidentRaised(
@@ -268,16 +271,33 @@ class Runtime:
     # -- commands ---------------------------------------------------------------------------------------
 
     def start(self, process_id: str, version: int | None = None, data: dict | None = None,
-              business_key: str | None = None, user: str | None = None) -> int:
+              business_key: str | None = None, user: str | None = None, lang: str = "zh",
+              within: Callable[[Session, AuditLog, int], None] | None = None) -> int:
+        """Start a case. A person (``user``) must be one of the process's candidate starters when it names any,
+        and the start data must keep its start form's contract (``engine.contracts``); a start without a
+        user is the system's (messages, timers, an operator's CLI) and is taken as given. ``within`` runs in the
+        same transaction, before the step is written (a page links the uploads and drops the draft)."""
         if data is not None and not isinstance(data, dict):
             raise InvalidInput("start data must be a JSON object")
+        check_data(data)  # engine.limits: integers within 64 bits, finite numbers, no NUL, nesting ≤ 64
         ctx = CommandContext("start", user or "system", process_id=process_id, new_instance=True)
 
         def work(session: Session, audit: AuditLog) -> int:
-            if user:
-                find_user(session, user)
             definition = find_version(session, process_id, version)
-            instance, workflow = self._new_instance(session, audit, ctx, definition, data, business_key, user)
+            start_data = data
+            if user:
+                account = self._account(session, user)
+                spec, _ = self.specs.get(session, definition.id)
+                facts = contracts.start_of(spec)
+                if facts.declares_starters and not facts.admits(user, account.groups):
+                    raise Forbidden(f"{user} may not start '{process_id}': it is started by "
+                                    f"{', '.join(facts.starter_groups + facts.starter_users)}")
+                form = contracts.forms_of(spec).get(facts.form_key) if facts.form_key else None
+                start_data = contracts.check(form, None, data or {}, account, {}, what=f"start of '{process_id}'",
+                                             lang=lang, tz=workdays.timezone())
+            instance, workflow = self._new_instance(session, audit, ctx, definition, start_data, business_key, user)
+            if within is not None:
+                within(session, audit, instance.id)
             self._engine_steps(workflow, ctx)
             self.save(session, audit, ctx, instance, workflow)
             return instance.id
@@ -310,6 +330,7 @@ class Runtime:
         """Deliver an outside message to exactly the instances waiting for it (or start the processes it starts)."""
         if data is not None and not isinstance(data, dict):
             raise InvalidInput("message data must be a JSON object")
+        check_data(data)  # engine.limits: integers within 64 bits, finite numbers, no NUL, nesting ≤ 64
         ctx = CommandContext("message", actor)
 
         def work(session: Session, audit: AuditLog) -> dict:
@@ -392,9 +413,13 @@ class Runtime:
 
         return self.run_command(ctx, work)
 
-    def complete(self, task_id: str, user: str, data: dict | None = None) -> dict:
+    def complete(self, task_id: str, user: str, data: dict | None = None, lang: str = "zh",
+                 within: Callable[[Session, AuditLog, int], None] | None = None) -> dict:
+        """Complete a task with what its form (or declared outputs) lets ``user`` set (``engine.contracts``).
+        ``within`` runs in the same transaction before the step is written (see ``start``)."""
         if data is not None and not isinstance(data, dict):
             raise InvalidInput("task data must be a JSON object")
+        check_data(data)  # engine.limits: integers within 64 bits, finite numbers, no NUL, nesting ≤ 64
         ctx = CommandContext("complete", user, task_id=task_id)
 
         def work(session: Session, audit: AuditLog) -> dict:
@@ -408,12 +433,20 @@ class Runtime:
             spiff_task = workflow.get_task_from_id(UUID(task_id)) if _has_task(workflow, task_id) else None
             if spiff_task is None or spiff_task.state != TaskState.READY:
                 raise Conflict(f"task '{row.name}' is no longer waiting to be completed")
-            spiff_task.data.update(data or {})
+            form = contracts.forms_of(workflow.spec).get(row.form_key) if row.form_key else None
+            assignment = getattr(spiff_task.task_spec, "assignment", None)
+            outputs = list(assignment.outputs) if assignment is not None and assignment.outputs is not None else None
+            account = self._account(session, user) if form is not None else contracts.Account(user)
+            clean = contracts.check(form, outputs, data or {}, account, spiff_task.data, what=f"task '{row.name}'",
+                                    lang=lang, tz=workdays.timezone())
+            spiff_task.data.update(clean)
             ctx.element_id = row.element_id
             spiff_task.run()
             ctx.task_id = ctx.element_id = None
             ctx.completing = task_id  # save() closes its inbox row, with the user as completed_by
-            audit.record("task_completed", user, row.instance_id, row.id, name=row.name, data=to_json_value(data or {}))
+            audit.record("task_completed", user, row.instance_id, row.id, name=row.name, data=to_json_value(clean))
+            if within is not None:
+                within(session, audit, instance.id)
             self._engine_steps(workflow, ctx)
             self.save(session, audit, ctx, instance, workflow)
             session.expire(row)  # written by a Core statement: read again if anyone looks
@@ -474,6 +507,11 @@ class Runtime:
 
         workflow.do_engine_steps(will_complete_task=will_run)
         ctx.task_id = ctx.element_id = None
+
+    @staticmethod
+    def _account(session: Session, username: str) -> contracts.Account:
+        account = find_user(session, username)
+        return contracts.Account(username, frozenset(groups_of(session, account)), account.display_name)
 
     def _open_task(self, session: Session, task_id: str, ctx: CommandContext,
                    username: str) -> tuple[HumanTask, ProcessInstance, tuple[bool | None, bool]]:

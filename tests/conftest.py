@@ -75,6 +75,15 @@ def db_url(request, tmp_path) -> str:
     return url
 
 
+@pytest.fixture(autouse=True)
+def cheap_password_hashes(monkeypatch):
+    """Test accounts hash with a small scrypt cost (the format is unchanged); the security tests that measure
+    the real cost set it back themselves."""
+    from engine import accounts
+
+    monkeypatch.setattr(accounts, "_N", 2**4)
+
+
 @pytest.fixture
 def manual_clock():
     manual = clock.ManualClock(START)

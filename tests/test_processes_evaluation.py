@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from engine.errors import DeploymentInvalid
+from engine.errors import DeploymentInvalid, InvalidInput
 from process_helpers import GROUPS_OF, PROCESSES, Org, diagram_problems, dmn_problems
 
 # Every scenario also runs cold (a new engine per command, as after a restart) and must leave the same record.
@@ -55,13 +55,16 @@ def by_department(rows: list[dict]) -> dict:
 
 
 def score_two_streets(org: Org, case: int) -> None:
-    # A deduction without a reason is refused: the street gets its task back with the reason why.
-    org.do("command-wudadao", "街道为部门评分", {"scores": [{"department": "dept-police", "score": 90}]}, case)
-    assert reopened(org, "command-wudadao", "街道为部门评分", case, "score_errors") == ["dept-police 扣 10 分，须填写扣分原因"]
+    # The scoring form's rules hold on every channel: a deduction without a reason, or a score above 100, is
+    # refused by the engine with the form's own message, and nothing changes.
+    with pytest.raises(InvalidInput, match=r"scores\[0\]\[reason\]: 第1行：扣分必须填写扣分原因"):
+        org.do("command-wudadao", "街道为部门评分", {"scores": [{"department": "dept-police", "score": 90}]}, case)
+    with pytest.raises(InvalidInput, match=r"scores\[0\]\[score\]: 第1行「分数」：不能大于 100"):
+        org.do("command-wudadao", "街道为部门评分", {"scores": [{"department": "dept-police", "score": 120}]}, case)
+    # What only the case knows (which departments are assessed) the process checks: the task comes back.
     org.do("command-wudadao", "街道为部门评分", {"scores": [
-        {"department": "dept-police", "score": 120}, {"department": "dept-parking", "score": 90, "reason": "x"}]}, case)
-    assert reopened(org, "command-wudadao", "街道为部门评分", case, "score_errors") == [
-        "dept-police 的分数须为 0 至 100 之间的数", "没有被考核部门 dept-parking"]
+        {"department": "dept-parking", "score": 90, "reason": "x"}]}, case)
+    assert reopened(org, "command-wudadao", "街道为部门评分", case, "score_errors") == ["没有被考核部门 dept-parking"]
     org.do("command-wudadao", "街道为部门评分", {"scores": [
         {"department": "dept-police", "score": 90, "reason": "吹哨报到的人员不主要负责该项工作，不能现场给出政策依据"},
         {"department": "dept-housing", "score": 100},
@@ -100,8 +103,8 @@ def test_an_accepted_appeal_corrects_the_score_and_the_ranking(org, manual_clock
     assert at(data["appeal_due"]) == datetime(2026, 10, 10, 17, 30, tzinfo=BEIJING)
     [confirm] = org.open("liaison-fire", "部门确认结果", case)
     assert confirm["candidate_groups"] == ["dept-fire"]
-    org.do("liaison-fire", "部门确认结果", {"appeal": True}, case)
-    assert reopened(org, "liaison-fire", "部门确认结果", case, "appeal_errors") == ["申诉须写明理由 appeal_reason"]
+    with pytest.raises(InvalidInput, match="appeal_reason: 申诉须写明理由"):  # the form's rule, on every channel
+        org.do("liaison-fire", "部门确认结果", {"appeal": True}, case)
     org.do("liaison-fire", "部门确认结果", {"appeal": True, "appeal_reason": "本年度在五大道街道共报到12次，均按时到场"}, case)
     org.do("liaison-police", "部门确认结果", {}, case)
     org.do("org-officer", "组织部复核申诉", {"appeal_decision": "accepted", "appeal_reply": "核实属实"}, case)
@@ -129,8 +132,8 @@ def test_a_rejected_appeal_leaves_the_result(org):
     score_two_streets(org, case)
     org.do("org-officer", "组织部审核发布", {}, case)
     org.do("liaison-police", "部门确认结果", {"appeal": True, "appeal_reason": "扣分原因不实"}, case)
-    org.do("org-officer", "组织部复核申诉", {"appeal_decision": "rejected"}, case)
-    assert reopened(org, "org-officer", "组织部复核申诉", case, "review_errors") == ["须填写复核意见 appeal_reply"]
+    with pytest.raises(InvalidInput, match="appeal_reply: 此项必须填写"):
+        org.do("org-officer", "组织部复核申诉", {"appeal_decision": "rejected"}, case)
     org.do("org-officer", "组织部复核申诉", {"appeal_decision": "rejected", "appeal_reply": "两个街道的扣分均有事实依据"}, case)
     org.do("liaison-fire", "部门确认结果", {}, case)
     org.do("liaison-housing", "部门确认结果", {}, case)
@@ -143,8 +146,9 @@ def test_a_rejected_appeal_leaves_the_result(org):
 def test_a_street_that_does_not_score_in_time_is_left_out(org, manual_clock):
     case = start(org)
     # The scoring form's rows arrive as the form stores them (every column, an empty reason as ""): checked the same way.
-    org.do("command-nanshi", "街道为部门评分", {"scores": [{"department": "dept-fire", "score": 70, "reason": ""}]}, case)
-    assert reopened(org, "command-nanshi", "街道为部门评分", case, "score_errors") == ["dept-fire 扣 30 分，须填写扣分原因"]
+    with pytest.raises(InvalidInput, match="扣分必须填写扣分原因"):
+        org.do("command-nanshi", "街道为部门评分", {"scores": [{"department": "dept-fire", "score": 70, "reason": ""}]},
+               case)
     org.do("command-nanshi", "街道为部门评分", {"scores": [{"department": "dept-fire", "score": 70,
                                                           "reason": "多次逾期报到"}]}, case)
     manual_clock.set(datetime(2026, 10, 16, 17, 31, tzinfo=BEIJING))
@@ -200,7 +204,7 @@ def run_whistle_case(org: Org, clock, situation: str, index: int, late: set[str]
     lead, co, ratings = CASE_KINDS[situation]
     street = STREETS[index % len(STREETS)]
     case = org.w.start("whistle", user=f"grid-worker-{street}", data={
-        "street": street, "situation": situation, "location": f"示例路{index}号", "description": "居民反映",
+        "street": street, "situation": situation, "location": f"示例路{index}号", "description": "居民反映的问题",
         "reporter": f"grid-worker-{street}", "resident": "resident-a"})
     org.do(f"command-{street}", "指挥中心审核", {"decision": "whistle", "tier_override": "red"}, case)  # on site in 30 min
     for dept in (lead, co):
@@ -216,7 +220,9 @@ def run_whistle_case(org: Org, clock, situation: str, index: int, late: set[str]
         org.do("supervisor", "区委督查室督办", {"supervision_note": "通报逾期", "accountability": False}, case)
     org.do(f"liaison-{lead}", "牵头部门处置", {"handling_result": "已处置"}, case)
     org.do(f"command-{street}", "街道核验", {"verification": "accepted"}, case)
-    org.do("resident-a", "居民评价", {"satisfaction": ratings[index % len(ratings)]}, case)
+    rating = ratings[index % len(ratings)]
+    org.do("resident-a", "居民评价", {"satisfaction": rating, **({"feedback_comment": "处理不及时"} if rating <= 2 else {})},
+           case)
     assert org.w.show(case)["status"] == "completed"
 
 

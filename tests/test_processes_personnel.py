@@ -9,6 +9,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from engine.errors import InvalidInput
+
 from process_helpers import PROCESSES, Org, diagram_problems, dmn_problems
 
 # Every scenario also runs cold (a new engine per command, as after a restart) and must leave the same record.
@@ -62,19 +64,18 @@ def test_no_objection_goes_to_the_party_committee_to_decide(org):
     assert shown["status"] == "completed"
     record = shown["data"]["personnel_record"]
     assert (record["street_opinion"], record["decision"], record["explanation_read"]) == ("no_objection", "proceed", False)
-    assert [(r["opinion_label"], r["letter"], r["on_time"]) for r in record["replies"]] == [("无异议", "att-reply", True)]
+    assert [(r["opinion_label"], r["letter"], r["on_time"]) for r in record["replies"]] == [("无异议", ["att-reply"], True)]
     assert record["candidate"] == {"name": "王建平", "post": "五大道市场监管所所长", "current_post": "五大道市场监管所副所长"}
     assert record["matter_label"] == "提拔任用"
 
 
 def test_an_objection_needs_reasons_and_proceeding_against_it_a_written_explanation(org):
     case = send_letter(org)
-    org.do("party-wudadao", "街道党工委研究复函", {"opinion": "objection"}, case)
-    assert reopened(org, "party-wudadao", "街道党工委研究复函", case, "reply_errors") == ["有异议的，须写明理由 reasons"]
+    with pytest.raises(InvalidInput, match="reasons: 有异议的须写明理由"):  # the form's rule, on every channel
+        org.do("party-wudadao", "街道党工委研究复函", {"opinion": "objection"}, case)
     org.do("party-wudadao", "街道党工委研究复函", {"opinion": "objection", "reasons": "该同志与街道配合较少，群众反映执法简单粗暴"}, case)
-    org.do("party-market", "部门党委研究决定", {"decision": "proceed"}, case)
-    assert reopened(org, "party-market", "部门党委研究决定", case, "decision_errors") == [
-        "街道党工委有异议，继续提拔任用须向街道作出书面说明 explanation"]
+    with pytest.raises(InvalidInput, match="explanation: 街道有异议，继续提拔任用须向街道作出书面说明"):
+        org.do("party-market", "部门党委研究决定", {"decision": "proceed"}, case)
     org.do("party-market", "部门党委研究决定", {"decision": "proceed", "explanation": "经核实，群众反映问题已整改到位，该同志业务能力突出",
                                             "explanation_letter": "att-explanation"}, case)
     # The written explanation goes to the street before the file is closed.
@@ -99,16 +100,15 @@ def test_withdrawing_after_an_objection_needs_no_explanation(org):
 
 def test_extended_inspection_then_the_street_replies_again(org, manual_clock):
     case = send_letter(org)
-    org.do("party-wudadao", "街道党工委研究复函", {"opinion": "extended_inspection"}, case)
-    assert reopened(org, "party-wudadao", "街道党工委研究复函", case, "reply_errors") == [
-        "建议延伸考察的，须写明考察范围 inspection_scope（谈话对象、科室）"]
+    with pytest.raises(InvalidInput, match="inspection_scope: 建议延伸考察的须写明考察范围"):
+        org.do("party-wudadao", "街道党工委研究复函", {"opinion": "extended_inspection"}, case)
     org.do("party-wudadao", "街道党工委研究复函", {"opinion": "extended_inspection",
                                                    "inspection_scope": "街道公共安全办公室主任及两名工作人员"}, case)
     [inspect] = org.open("party-market", "延伸考察谈话", case)
     assert inspect["candidate_groups"] == ["dept-market-party"]
     assert at(inspect["due_at"]) == datetime(2026, 10, 10, 17, 30, tzinfo=BEIJING)
     manual_clock.advance(timedelta(days=3))  # Thursday 1 October (a holiday) — the new reply deadline counts from here
-    org.do("party-market", "延伸考察谈话", {"interviews": [{"name": "李明", "post": "公共安全办公室主任", "summary": "配合积极"}],
+    org.do("party-market", "延伸考察谈话", {"interviews": "李明，公共安全办公室主任：配合积极",
                                        "inspection_summary": "与街道公共安全办公室配合良好"}, case)
     [reply] = org.open("party-wudadao", "街道党工委研究复函", case)
     # Back to the street with a fresh deadline: 8, 9, 10, 12, 13 October.
@@ -148,9 +148,8 @@ def test_a_street_suggestion_on_awards_is_answered(org):
     [answer] = org.open("party-police", "研究答复建议", case)
     assert answer["candidate_groups"] == ["dept-police-party"]
     assert at(answer["due_at"]) == datetime(2026, 10, 16, 17, 30, tzinfo=BEIJING)  # 10 working days
-    org.do("party-police", "研究答复建议", {"adoption": "maybe", "answer": "研究中"}, case)
-    assert reopened(org, "party-police", "研究答复建议", case, "answer_errors") == [
-        "采纳情况 adoption 须为 adopted（采纳）、partly（部分采纳）或 not_adopted（不采纳）"]
+    with pytest.raises(InvalidInput, match="adoption: 所选内容不在可选范围内"):
+        org.do("party-police", "研究答复建议", {"adoption": "maybe", "answer": "研究中"}, case)
     org.do("party-police", "研究答复建议", {"adoption": "adopted", "answer": "已列入年度先进个人推荐名单"}, case)
     org.do("party-nanyingmen", "街道阅知答复", {}, case)
     record = org.data(case)["suggestion_record"]

@@ -17,7 +17,7 @@ from lxml import etree
 from SpiffWorkflow.dmn.parser.BpmnDmnParser import SCHEMAS as DMN_SCHEMAS
 
 from engine.accounts import authenticate
-from engine.errors import IncidentRaised
+from engine.errors import InvalidInput
 
 from process_helpers import BPMN, DEMO, DMN13, PROCESSES, Org
 
@@ -230,10 +230,10 @@ def test_street_handles_it_itself(district):
 
 def test_rejection_needs_a_reason_and_tells_the_reporter(district):
     case = district.report("garbage-dumping")
-    with pytest.raises(IncidentRaised, match="reject_reason"):
+    with pytest.raises(InvalidInput, match="reject_reason: 驳回必须填写驳回理由"):  # the form's rule, in the engine
         district.review(case, decision="reject")
     assert district.w.show(case)["open_tasks"][0]["name"] == "指挥中心审核"  # nothing changed
-    with pytest.raises(IncidentRaised):
+    with pytest.raises(InvalidInput, match="decision: 所选内容不在可选范围内"):
         district.review(case, decision="maybe")  # no such outcome: refused too
     district.review(case, decision="reject", reject_reason="重复上报，已并入案件 W-1")
     [notice] = district.open("grid-worker-wudadao", "驳回告知", case)
@@ -284,7 +284,7 @@ def test_verification_sends_it_back_once_then_accepts(district):
     for dept in ("law-enforcement", "planning", "housing"):
         district.arrive(dept, case)
     district.do("liaison-law-enforcement", "牵头部门处置", {"handling_result": "已责令停工"}, case)
-    with pytest.raises(IncidentRaised):
+    with pytest.raises(InvalidInput, match="verification"):
         district.do("command-wudadao", "街道核验", {"verification": "perhaps"}, case)
     district.do("command-wudadao", "街道核验",
                 {"verification": "returned", "verification_note": "违建仍未拆除，道路未恢复通行"}, case)
@@ -306,7 +306,7 @@ def test_resident_feedback_is_checked_and_recorded(district):
     district.do("command-wudadao", "街道自行处置", {"handling_result": "已修复"}, case)
     [feedback] = district.open("resident-a", "居民评价", case)
     for bad in (0, 6, "七"):
-        with pytest.raises(IncidentRaised):
+        with pytest.raises(InvalidInput, match="satisfaction"):
             district.w.complete(feedback["task_id"], "resident-a", {"satisfaction": bad})
     assert district.w.task(feedback["task_id"])["status"] == "open"
     # A grid worker of the street may record it for a resident without an account (回访).
@@ -345,8 +345,8 @@ def test_assessment_is_computed_from_what_happened(district, manual_clock):
 
 
 def test_a_whistle_without_a_lead_is_refused_until_the_centre_names_one(district):
-    case = district.report("no-such-situation")
-    with pytest.raises(IncidentRaised, match="lead_override"):
+    case = district.report("other")
+    with pytest.raises(InvalidInput, match="lead_override: 呼叫情形为“其他”时，吹哨必须指定牵头部门"):
         district.review(case, decision="whistle")
     district.review(case, decision="whistle", lead_override="dept-urban-management")
     data = district.data(case)
@@ -405,7 +405,8 @@ def test_a_late_department_is_reminded_recorded_and_supervised(district, manual_
     assert by_dept["dept-fire"]["on_time"] is False
     assert by_dept["dept-fire"]["reminded"] is True and by_dept["dept-fire"]["supervised"] is True
     assert [r["on_time"] for r in shown["data"]["reports"]] == [True, False]
-    district.do("supervisor", "区委督查室督办", {"supervision_note": "约谈支队负责人", "accountability": True}, case)
+    district.do("supervisor", "区委督查室督办", {"supervision_note": "约谈支队负责人", "accountability": True,
+                                              "accountability_reason": "红色哨令逾期未到场"}, case)
     shown = district.w.show(case)
     assert shown["status"] == "completed"
     ledger = shown["data"]["data_objects"]["ledger"]

@@ -26,6 +26,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound as Rou
 
 from engine.accounts import check_password, groups_of
 from engine.api import Whistle
+from engine.contracts import InvalidSubmission
 from engine.errors import DeploymentInvalid, IncidentRaised, NotFound, WhistleError
 from engine.limits import BIGINT_MAX, DataOutOfBounds, data_problem
 from engine.models import UserAccount
@@ -91,6 +92,8 @@ def _engine_error(exc: WhistleError):
         details = {"problems": [p.to_dict() for p in exc.problems]}
     elif isinstance(exc, DataOutOfBounds):
         details = {"field": exc.field, "reason": exc.reason}
+    elif isinstance(exc, InvalidSubmission):  # the contract check (engine.contracts): messages by field
+        details = {"fields": exc.field_errors, "unknown_fields": exc.unknown}
     return error_response(STATUS.get(exc.kind, 400), exc.kind, exc.message, details)
 
 

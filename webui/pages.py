@@ -18,6 +18,7 @@ from flask import (Blueprint, abort, current_app, flash, g, jsonify, redirect, r
 from engine import clock
 from engine import forms as form_lib
 from engine.api import Whistle
+from engine.contracts import InvalidSubmission
 from engine.errors import Conflict, Forbidden, IncidentRaised, InvalidInput, NotFound, WhistleError
 from engine.workdays import timezone as local_zone
 
@@ -320,10 +321,12 @@ def task_submit(task_id: str):
     if errors:
         return _render_task(view, form, values, errors, 422)
     try:
-        w.complete_task(task_id, user["username"], data, formview.attachment_ids(form, data))
+        w.complete_task(task_id, user["username"], data, formview.attachment_ids(form, data), lang=current_lang())
     except Conflict:
         flash(_("该任务已被他人处理或变更，请刷新后查看"), "error")
         return redirect(url_for("pages.task", task_id=task_id))
+    except InvalidSubmission as exc:  # the engine's contract check: the same rules as the REST API and the CLI
+        return _render_task(view, form, values, exc.field_errors, 422)
     except IncidentRaised as exc:
         return _render_task(view, form, values, {}, 422, problem=exc.message)
     except InvalidInput as exc:
@@ -425,7 +428,9 @@ def start_submit(process_id: str):
     business_key = f"{prefix}-{clock.now().astimezone(local_zone()):%Y%m%d}-{secrets.token_hex(2).upper()}"
     try:
         instance_id = w.start_case(process_id, user["username"], data, business_key,
-                                   formview.attachment_ids(form, data))
+                                   formview.attachment_ids(form, data), lang=current_lang())
+    except InvalidSubmission as exc:
+        return _render_start(info, form, values, exc.field_errors, 422)
     except (IncidentRaised, InvalidInput) as exc:
         return _render_start(info, form, values, {}, 422, problem=exc.message)
     flash(_("已提交，案件编号 {key}", key=f"#{instance_id}（{business_key}）"), "ok")
