@@ -63,6 +63,12 @@ EN = {
     # designer / admin
     "流程定义": "Process definitions", "表单": "Forms", "表单预览": "Form preview", "运行中": "Running",
     "部署时间": "Deployed at", "故障列表": "Incidents", "没有故障": "No incidents",
+    "只有法定节假日，国务院的放假安排尚未导入：跨该年的时限为暂定。请用 whistle calendar import 导入。":
+        "only the statutory holidays; the State Council's schedule is not loaded, so deadlines across the year are "
+        "provisional. Load it with whistle calendar import.",
+    "没有工作日日历（按周一至周五计算）：跨该年的时限为暂定。请用 whistle calendar import 导入。":
+        "no working-day calendar (Monday to Friday are counted), so deadlines across the year are provisional. Load "
+        "it with whistle calendar import.",
     "演示时钟": "Demo clock", "快进": "Advance", "当前引擎时间": "Engine time", "时钟已快进": "Clock advanced",
     "只有演示或测试模式可以调整时钟": "The clock can only move in demo or test mode",
     "计时任务": "Timer jobs", "到期时间": "Due at", "名称": "Name", "图例": "Legend", "导航": "Navigation",

@@ -575,7 +575,8 @@ def admin():
     incidents = [i for i in w.incidents() if not i.get("resolved_at")][-100:]
     jobs = w.jobs(include_scheduled=True, limit=100) if hasattr(w, "jobs") else []
     clock_info = w.clock_show() if hasattr(w, "clock_show") else None
-    return render_template("admin.html", incidents=incidents, jobs=jobs, clock_info=clock_info)
+    calendar = w.calendar_notices() if hasattr(w, "calendar_notices") else []  # years without the official schedule
+    return render_template("admin.html", incidents=incidents, jobs=jobs, clock_info=clock_info, calendar=calendar)
 
 
 @pages.post("/admin/clock")
