@@ -13,7 +13,9 @@ are not handed to SpiffWorkflow, which would fail on them less clearly) and :fun
 """
 from __future__ import annotations
 
+import os
 import re
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,7 +53,27 @@ RULES: dict[str, tuple[str, str]] = {
     "decision-table": ("error", "decision tables are well formed, compile, and UNIQUE rules do not overlap"),
     "catalog-deployed": ("warning", "every catalog(\"…\") names, in quotes, a catalog deployed with the process "
                                     "(checked by engine.catalogs)"),
+    "no-call-cycle": ("error", "no call activity calls its own process, directly or through other processes"),
+    "max-branches": ("error", "a split makes at most WHISTLE_DEPLOY_MAX_BRANCHES paths (default 100), a "
+                              "multi-instance activity's literal cardinality at most as many instances"),
+    "max-path-length": ("error", "a process or sub-process has no path of more than 600 elements in a row"),
 }
+
+DEFAULT_MAX_BRANCHES = 100
+# SpiffWorkflow predicts the tasks ahead of a new or changed case recursively, one frame per element, under
+# Python's default recursion limit of 1,000 (less what the engine's own stack takes): a longer path fails at
+# run time, so deploy refuses it. Parsing recurses too (two frames per element): engine.bpmn.deep_recursion.
+MAX_PATH_ELEMENTS = 600
+
+
+def max_branches() -> int:
+    """How many paths one split may start (``WHISTLE_DEPLOY_MAX_BRANCHES``, default 100)."""
+    text = os.environ.get("WHISTLE_DEPLOY_MAX_BRANCHES", "").strip()
+    if not text:
+        return DEFAULT_MAX_BRANCHES
+    if not text.isdigit() or int(text) < 2:
+        raise ValueError(f"WHISTLE_DEPLOY_MAX_BRANCHES={text!r} must be a whole number of at least 2")
+    return int(text)
 
 FLOW_NODES = {"startEvent", "endEvent", "intermediateCatchEvent", "intermediateThrowEvent", "boundaryEvent",
               "task", "userTask", "manualTask", "scriptTask", "serviceTask", "sendTask", "receiveTask",
@@ -215,6 +237,7 @@ class _Linter:
                     self.lanes[ref.text.strip()] = (lane.get("name") or "").strip() or None
         self.di = {el.get("bpmnElement") for el in root.iter() if isinstance(el.tag, str)
                    and local(el) in ("BPMNShape", "BPMNEdge")}
+        self.max_branches = max_branches()
 
     def report(self, element, rule: str, message: str, severity: str | None = None) -> None:
         severity = severity or RULES[rule][0]
@@ -299,6 +322,19 @@ class _Linter:
             if local(node) in SUBPROCESSES:
                 self.scope(node)
 
+        successors: dict[str, list[str]] = {}
+        for flow in flows:
+            successors.setdefault(flow.get("sourceRef"), []).append(flow.get("targetRef"))
+        for node in nodes:
+            if local(node) == "boundaryEvent" and node.get("attachedToRef"):
+                successors.setdefault(node.get("attachedToRef"), []).append(node.get("id"))
+        longest = _longest_path({n.get("id") for n in nodes}, successors)
+        if longest > MAX_PATH_ELEMENTS:
+            self.report(scope, "max-path-length",
+                        f"{what} '{scope.get('id')}' has a path of {longest:,} elements in a row (the limit is "
+                        f"{MAX_PATH_ELEMENTS:,}): SpiffWorkflow looks ahead along a path one nested call per "
+                        f"element and would fail on it; move parts of it into sub-processes or call activities")
+
     # -- one element ------------------------------------------------------------------------------------
 
     def connections(self, node, inc: list, out: list, adhoc: bool) -> None:
@@ -342,6 +378,11 @@ class _Linter:
     def gateway(self, node, inc: list, out: list) -> None:
         kind = local(node)
         label = _label(node)
+        if len(out) > self.max_branches:
+            self.report(node, "max-branches", f"{label} splits into {len(out):,} paths (the limit is "
+                                              f"{self.max_branches:,}, WHISTLE_DEPLOY_MAX_BRANCHES): every path "
+                                              f"is a task the engine runs and stores; use a multi-instance "
+                                              f"activity over a list, or fewer paths")
         if len(inc) == 1 and len(out) == 1:
             self.report(node, "superfluous-gateway", f"{label} has one incoming and one outgoing flow: it does "
                                                      f"nothing; delete it")
@@ -405,6 +446,11 @@ class _Linter:
                 element = loop.find(_b(tag))
                 if element is not None and element.text and element.text.strip():
                     self.expression(element, element.text, f"the {what} of {label}", owner=node)
+            cardinality = loop.find(_b("loopCardinality"))
+            text = (cardinality.text or "").strip() if cardinality is not None else ""
+            if text.isdigit() and int(text) > self.max_branches:
+                self.report(node, "max-branches", f"{label} runs {int(text):,} instances at once (the limit is "
+                                                  f"{self.max_branches:,}, WHISTLE_DEPLOY_MAX_BRANCHES)")
         for loop in node.findall(_b("standardLoopCharacteristics")):
             element = loop.find(_b("loopCondition"))
             if element is not None and element.text and element.text.strip():
@@ -525,6 +571,77 @@ def _label(node) -> str:
     name = (node.get("name") or "").strip()
     what = WHAT.get(kind, kind)
     return f"{what} '{name}' ({node.get('id')})" if name else f"{what} '{node.get('id')}'"
+
+
+def _longest_path(node_ids: set[str], successors: dict[str, list[str]]) -> int:
+    """The most elements on one path along ``successors``, loops cut where they close (no recursion)."""
+    depth: dict[str, int] = {}
+    on_path: set[str] = set()
+    for root in node_ids:
+        if root in depth:
+            continue
+        stack = [(root, iter(successors.get(root, ())))]
+        on_path.add(root)
+        while stack:
+            node, children = stack[-1]
+            for child in children:
+                if child in node_ids and child not in depth and child not in on_path:
+                    on_path.add(child)
+                    stack.append((child, iter(successors.get(child, ()))))
+                    break
+            else:
+                stack.pop()
+                on_path.discard(node)
+                depth[node] = 1 + max((depth[c] for c in successors.get(node, ()) if c in depth), default=0)
+    return max(depth.values(), default=0)
+
+
+def call_cycles(calls: dict[str, list[tuple[str, str, object]]], own: set[str]) -> list[tuple[str, Problem]]:
+    """Call activities of the processes in ``own`` that call their own process, directly or through others,
+    as (calling process id, problem).
+
+    ``calls`` maps each known process id to its call activities as (called process id, file name, element);
+    processes already deployed are in it too, so a cycle through one of them is found."""
+    problems = []
+    for caller in sorted(own):
+        for called, file_name, element in calls.get(caller, ()):
+            path = _call_path(calls, called, caller)
+            if path is None:
+                continue
+            label = _label(element)
+            if called == caller:
+                message = (f"{label} calls its own process '{caller}': every start would start it again, "
+                           f"without end")
+            else:
+                route = " → ".join([f"{caller} [{element.get('id')}]"] + path + [caller])
+                message = (f"{label} calls process '{called}', which calls '{caller}' again ({route}): a process "
+                           f"cannot call itself through other processes, every start would go round without end")
+            problems.append((caller, Problem(file_name, element.sourceline, element.get("id"),
+                                             f"{message} [no-call-cycle]")))
+    return problems
+
+
+def _call_path(calls, start: str, goal: str) -> list[str] | None:
+    """The processes and call activities from ``start`` back to ``goal`` (breadth first), or None."""
+    if start == goal:
+        return []
+    came_from: dict[str, tuple[str, str]] = {start: None}
+    queue = deque([start])
+    while queue:
+        current = queue.popleft()
+        for called, _file, element in calls.get(current, ()):
+            if called in came_from:
+                continue
+            came_from[called] = (current, element.get("id"))
+            if called == goal:
+                steps, node = [], called
+                while came_from[node] is not None:
+                    previous, element_id = came_from[node]
+                    steps.append(f"{previous} [{element_id}]")
+                    node = previous
+                return list(reversed(steps))
+            queue.append(called)
+    return None
 
 
 def lint_bpmn(file_name: str, root) -> list[_Finding]:

@@ -380,3 +380,175 @@ def test_the_spec_cache_reads_stored_sources_with_the_hardened_parser(db_url, ma
         third.start("cached")
     assert "DOCTYPE declaration is not allowed" in caught.value.message
     third.close()
+
+
+# -- compiler limits at deploy, and at run time for what was deployed before them --------------------------------
+
+@pytest.mark.parametrize("script,words", [(UNARY_MINUS, "nests too deeply to compile"),
+                                          (LONG_SUM, "script of 400,001 characters (the limit is 100,000)")],
+                         ids=["50,000 unary minus", "100,000-term sum"])
+def test_compiler_limits_are_deploy_problems_naming_file_and_element(whistle, tmp_path, script, words):
+    with pytest.raises(DeploymentInvalid) as caught:
+        whistle.deploy([script_process(tmp_path, "deep", script)])
+    [(file, line, element, message)] = _problems(caught)
+    assert (file, element) == ("deep.bpmn", "work") and line
+    assert words in message and message.endswith("[script-compiles]")
+
+
+def test_a_decision_cell_past_the_compiler_limits_is_a_deploy_problem(whistle, fixtures, tmp_path):
+    table = tmp_path / "tier.dmn"
+    table.write_text((fixtures / "dmn" / "tier.dmn").read_text(encoding="utf-8").replace(
+        '<text>"red"</text>', "<text>" + "-" * 50_000 + "1</text>"), encoding="utf-8")
+    with pytest.raises(DeploymentInvalid) as caught:
+        whistle.deploy([table])
+    [(file, _line, element, message)] = _problems(caught)
+    assert (file, element) == ("tier.dmn", "LiteralExpression_red") and "nests too deeply" in message
+
+
+def test_code_past_the_compiler_limits_that_was_deployed_before_them_is_a_clean_incident(db_url, manual_clock,
+                                                                                         tmp_path):
+    engine = Whistle(db_url)
+    engine.deploy([script_process(tmp_path, "legacy", "x = 1")])
+    with engine.db.write() as session:  # as if deployed before the limits existed
+        blob = session.execute(select(SourceBlob).where(SourceBlob.content.contains("legacy"))).scalar_one()
+        blob.content = blob.content.replace("x = 1", UNARY_MINUS)
+    engine.close()
+    engine = Whistle(db_url)
+    with pytest.raises(IncidentRaised) as caught:
+        engine.start("legacy")
+    assert "ScriptRefused: refused: script nests too deeply to compile" in caught.value.message
+    [incident] = engine.incidents()
+    assert incident["element_id"] == "work" and "MemoryError" not in incident["error"]
+    engine.close()
+
+
+# -- deploy refuses engine work without end: call cycles, absurd fan-out; long chains deploy or are named ----
+
+def _process_file(folder: Path, process_id: str, body: str) -> Path:
+    path = folder / f"{process_id}.bpmn"
+    path.write_text(f"""<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="D_{process_id}"
+                  targetNamespace="http://whistle.example/tests">
+  <bpmn:process id="{process_id}" name="{process_id}" isExecutable="true">
+{body}  </bpmn:process>
+</bpmn:definitions>
+""", encoding="utf-8")
+    return path
+
+
+def _calling(folder: Path, process_id: str, called: str | None) -> Path:
+    middle = (f'<bpmn:callActivity id="call_{called}" name="调用 {called}" calledElement="{called}"/>' if called
+              else '<bpmn:scriptTask id="call_none" name="无调用"><bpmn:script>x = 1</bpmn:script></bpmn:scriptTask>')
+    step = f"call_{called}" if called else "call_none"
+    return _process_file(folder, process_id, f"""    <bpmn:startEvent id="start" name="开始"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="{step}"/>
+    {middle}
+    <bpmn:sequenceFlow id="f2" sourceRef="{step}" targetRef="end"/>
+    <bpmn:endEvent id="end" name="结束"/>
+""")
+
+
+def _chain(folder: Path, process_id: str, length: int) -> Path:
+    parts, previous = ['    <bpmn:startEvent id="start" name="开始"/>'], "start"
+    for i in range(length):
+        parts.append(f'    <bpmn:scriptTask id="t{i}" name="第 {i} 步"><bpmn:script>n = {i}</bpmn:script></bpmn:scriptTask>')
+        parts.append(f'    <bpmn:sequenceFlow id="f{i}" sourceRef="{previous}" targetRef="t{i}"/>')
+        previous = f"t{i}"
+    parts.append('    <bpmn:endEvent id="end" name="结束"/>')
+    parts.append(f'    <bpmn:sequenceFlow id="f_end" sourceRef="{previous}" targetRef="end"/>')
+    return _process_file(folder, process_id, "\n".join(parts) + "\n")
+
+
+def _fan_out(folder: Path, process_id: str, branches: int) -> Path:
+    parts = ['    <bpmn:startEvent id="start" name="开始"/>',
+             '    <bpmn:sequenceFlow id="f_start" sourceRef="start" targetRef="split"/>',
+             '    <bpmn:parallelGateway id="split"/>', '    <bpmn:parallelGateway id="join"/>']
+    for i in range(branches):
+        parts.append(f'    <bpmn:scriptTask id="t{i}" name="分支 {i}"><bpmn:script>n = {i}</bpmn:script></bpmn:scriptTask>')
+        parts.append(f'    <bpmn:sequenceFlow id="a{i}" sourceRef="split" targetRef="t{i}"/>')
+        parts.append(f'    <bpmn:sequenceFlow id="b{i}" sourceRef="t{i}" targetRef="join"/>')
+    parts.append('    <bpmn:sequenceFlow id="f_end" sourceRef="join" targetRef="end"/>')
+    parts.append('    <bpmn:endEvent id="end" name="结束"/>')
+    return _process_file(folder, process_id, "\n".join(parts) + "\n")
+
+
+def test_a_call_activity_calling_its_own_process_is_refused(whistle, tmp_path):
+    with pytest.raises(DeploymentInvalid) as caught:
+        whistle.deploy([_calling(tmp_path, "again", "again")])
+    [(file, line, element, message)] = _problems(caught)
+    assert (file, line, element) == ("again.bpmn", 7, "call_again")
+    assert "call activity '调用 again' (call_again) calls its own process 'again'" in message
+    assert message.endswith("[no-call-cycle]")
+    assert whistle.definitions() == []
+
+
+def test_a_cycle_of_call_activities_is_refused_naming_every_call(whistle, tmp_path):
+    with pytest.raises(DeploymentInvalid) as caught:
+        whistle.deploy([_calling(tmp_path, "ping", "pong"), _calling(tmp_path, "pong", "ping")])
+    found = {element: message for _file, _line, element, message in _problems(caught)}
+    assert "(ping [call_pong] → pong [call_ping] → ping)" in found["call_pong"]
+    assert "(pong [call_ping] → ping [call_pong] → pong)" in found["call_ping"]
+
+
+def test_a_cycle_through_a_deployed_process_is_refused(whistle, tmp_path):
+    first, second = tmp_path / "v1", tmp_path / "v2"
+    first.mkdir()
+    second.mkdir()
+    whistle.deploy([_calling(first, "outer", None)])
+    whistle.deploy([_calling(first, "inner", "outer")])  # inner calls the deployed outer
+    with pytest.raises(DeploymentInvalid) as caught:  # and now outer would call inner
+        whistle.deploy([_calling(second, "outer", "inner")])
+    [(file, _line, element, message)] = _problems(caught)
+    assert (file, element) == ("outer.bpmn", "call_inner")
+    assert "(outer [call_inner] → inner [call_outer] → outer)" in message
+    assert [d["version"] for d in whistle.definitions() if d["process_id"] == "outer"] == [1]
+
+
+def test_a_parallel_split_into_3333_branches_is_refused(whistle, tmp_path):
+    with pytest.raises(DeploymentInvalid) as caught:
+        whistle.deploy([_fan_out(tmp_path, "fan", 3333)])
+    [(file, _line, element, message)] = _problems(caught)
+    assert (file, element) == ("fan.bpmn", "split")
+    assert "splits into 3,333 paths (the limit is 100, WHISTLE_DEPLOY_MAX_BRANCHES)" in message
+    assert message.endswith("[max-branches]")
+
+
+def test_the_fan_out_limit_is_configurable(whistle, tmp_path, monkeypatch):
+    path = _fan_out(tmp_path, "fan", 12)
+    monkeypatch.setenv("WHISTLE_DEPLOY_MAX_BRANCHES", "10")
+    with pytest.raises(DeploymentInvalid, match="1 problem"):
+        whistle.deploy([path])
+    monkeypatch.delenv("WHISTLE_DEPLOY_MAX_BRANCHES")
+    [deployed] = whistle.deploy([path])
+    done = whistle.start("fan")
+    assert deployed.key == "fan" and whistle.show(done)["status"] == "completed"
+
+
+def test_a_literal_multi_instance_cardinality_counts_as_fan_out(tmp_path):
+    path = _process_file(tmp_path, "many", """    <bpmn:startEvent id="start" name="开始"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="each"/>
+    <bpmn:scriptTask id="each" name="逐个">
+      <bpmn:multiInstanceLoopCharacteristics><bpmn:loopCardinality>5000</bpmn:loopCardinality>
+      </bpmn:multiInstanceLoopCharacteristics>
+      <bpmn:script>n = 1</bpmn:script>
+    </bpmn:scriptTask>
+    <bpmn:sequenceFlow id="f2" sourceRef="each" targetRef="end"/>
+    <bpmn:endEvent id="end" name="结束"/>
+""")
+    [problem] = [p for p in lint_paths([path]) if p.severity == "error"]
+    assert problem.element_id == "each" and "runs 5,000 instances at once" in problem.message
+
+
+def test_a_chain_of_490_elements_deploys_and_runs(whistle, tmp_path):
+    [deployed] = whistle.deploy([_chain(tmp_path, "long", 490)])
+    assert deployed.status == "new"
+    done = whistle.start("long")
+    shown = whistle.show(done)
+    assert shown["status"] == "completed" and shown["data"]["n"] == 489
+
+
+def test_a_chain_too_long_to_run_is_a_clear_problem_not_a_recursion_error(tmp_path):
+    problems = [p for p in lint_paths([_chain(tmp_path, "longer", 2000)]) if p.severity == "error"]
+    [problem] = problems
+    assert problem.element_id == "longer" and "has a path of 2,002 elements in a row (the limit is 600)" in problem.message
+    assert "RecursionError" not in problem.message
