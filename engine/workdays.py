@@ -33,13 +33,19 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import TYPE_CHECKING, Iterable, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import chinese_calendar
 
 from . import clock
 from .errors import Problem
+
+if TYPE_CHECKING:  # only for annotations: the engine's database modules import this one
+    from sqlalchemy.engine import Connection, Engine
+    from sqlalchemy.orm import Session
+
+    from .audit import AuditLog
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +137,7 @@ class DatabaseCalendar:
     (no schema yet, briefly away) the last calendars read are kept.
     """
 
-    def __init__(self, engine, url: str | None = None, ttl: float = 1.0) -> None:
+    def __init__(self, engine: Engine, url: str | None = None, ttl: float = 1.0) -> None:
         self.engine = engine
         self.url = url or str(engine.url)
         self.ttl = ttl
@@ -167,7 +173,7 @@ class DatabaseCalendar:
 _source: DatabaseCalendar | None = None
 
 
-def use_database(engine, url: str | None = None) -> DatabaseCalendar:
+def use_database(engine: Engine, url: str | None = None) -> DatabaseCalendar:
     """Count working days with the calendars of this database (``engine.api.Whistle`` does this)."""
     global _source
     source = DatabaseCalendar(engine, url)
@@ -201,7 +207,7 @@ def current() -> Snapshot:
     return _source.snapshot() if _source is not None else EMPTY
 
 
-def read_key(db) -> tuple:
+def read_key(db: Connection | Session) -> tuple:
     """What changes whenever a calendar version is stored: ``db`` is a SQLAlchemy connection or session."""
     from sqlalchemy import func, select
 
@@ -210,7 +216,7 @@ def read_key(db) -> tuple:
     return tuple(db.execute(select(func.count(CalendarVersion.id), func.max(CalendarVersion.id))).one())
 
 
-def read_snapshot(db, key: tuple | None = None) -> Snapshot:
+def read_snapshot(db: Connection | Session, key: tuple | None = None) -> Snapshot:
     """The newest stored version of every year, with its days."""
     from sqlalchemy import func, select
 
@@ -284,7 +290,7 @@ def _working(snapshot: Snapshot, day: date) -> bool:
     return found.is_working_day(day)
 
 
-def is_working_day(day) -> bool:
+def is_working_day(day: date | datetime | str) -> bool:
     """Whether ``day`` (a date, a datetime or ISO text) is a working day on the official calendar."""
     return _working(current(), as_date(day))
 
@@ -294,7 +300,7 @@ def is_known_year(year: int) -> bool:
     return year_status(year) == OFFICIAL
 
 
-def holiday_name(day) -> str | None:
+def holiday_name(day: date | datetime | str) -> str | None:
     """The name of the public holiday on ``day`` as its calendar gives it (e.g. '国庆节'), or None."""
     day = as_date(day)
     found = year_calendar(day.year)
@@ -302,7 +308,7 @@ def holiday_name(day) -> str | None:
     return (entry[1] or None) if entry is not None and entry[0] == HOLIDAY else None
 
 
-def is_provisional(start, end) -> bool:
+def is_provisional(start: date | datetime | str | None, end: date | datetime | str | None) -> bool:
     """Whether a deadline set at ``start`` for ``end`` counts days of a year without the official schedule
     (statutory holidays only, or nothing), so the State Council's schedule may still move it. A deadline within
     one day counts no days and is never provisional."""
@@ -356,7 +362,7 @@ def notices(today: date | None = None, snapshot: Snapshot | None = None) -> list
     return found
 
 
-def add_working_days(day, n: int) -> date:
+def add_working_days(day: date | datetime | str, n: int) -> date:
     """The date ``n`` working days after ``day`` (before it when ``n`` is negative); ``n == 0`` is ``day``."""
     day = as_date(day)
     n = _count(n)
@@ -370,7 +376,7 @@ def add_working_days(day, n: int) -> date:
     return day
 
 
-def next_working_day(day):
+def next_working_day(day: date | datetime | str) -> date | datetime:
     """The first working day strictly after ``day``. A datetime keeps its time of day (in the deployment
     time zone); a date or ISO date text gives a date."""
     if isinstance(day, datetime):
@@ -379,7 +385,7 @@ def next_working_day(day):
     return add_working_days(day, 1)
 
 
-def working_days_between(start, end) -> int:
+def working_days_between(start: date | datetime | str, end: date | datetime | str) -> int:
     """How many working days lie after ``start`` up to and including ``end`` (negative if ``end`` is
     earlier), so ``working_days_between(d, add_working_days(d, n)) == n``."""
     first, last = as_date(start), as_date(end)
@@ -480,7 +486,7 @@ class YearSchedule:
         return kinds.count(HOLIDAY), kinds.count(WORKDAY)
 
 
-def is_calendar_file(path) -> bool:
+def is_calendar_file(path: Path | str) -> bool:
     """A ``.csv`` file in a folder named ``calendars`` (``processes/calendars/2027.csv``); other CSV files are
     catalogs (``engine.catalogs``)."""
     path = Path(str(path))
@@ -613,18 +619,19 @@ def split_sources(sources: list, problems: list[Problem]) -> list[YearSchedule]:
     return found
 
 
-def statutory_warning(schedule_or_year, file: str | None = None, line: int | None = None) -> Problem:
-    year = getattr(schedule_or_year, "year", schedule_or_year)
-    return Problem(file or getattr(schedule_or_year, "file", ""), line or getattr(schedule_or_year, "line", None),
-                   None, f"calendar: {year} has only the statutory holidays (the State Council's schedule for it is "
-                         f"not loaded): deadlines counted across it are provisional; load the schedule with "
-                         f"`whistle calendar import FILE` when it is published", "warning")
+def statutory_warning(schedule: YearSchedule) -> Problem:
+    """The warning a statutory-only year of this year or next gives at deploy (and import)."""
+    return Problem(schedule.file, schedule.line, None,
+                   f"calendar: {schedule.year} has only the statutory holidays (the State Council's schedule for it "
+                   f"is not loaded): deadlines counted across it are provisional; load the schedule with `whistle "
+                   f"calendar import FILE` when it is published", "warning")
 
 
 _ADVISORY_LOCK_KEY = 0x57C41E  # serialises calendar loads on PostgreSQL (SQLite: BEGIN IMMEDIATE does)
 
 
-def store(session, audit, schedules: Iterable[YearSchedule], actor: str, via: str) -> list[dict]:
+def store(session: Session, audit: AuditLog, schedules: Iterable[YearSchedule], actor: str,
+          via: str) -> list[dict]:
     """Store each year as a new version unless the newest stored one has the same content (``unchanged``). A
     deployment never replaces an official schedule with a statutory-only one (``kept``): the files shipped in
     ``processes/calendars/`` must not undo a ``whistle calendar import``. Each new version is an audit event
@@ -672,7 +679,7 @@ def store(session, audit, schedules: Iterable[YearSchedule], actor: str, via: st
     return results
 
 
-def open_deadlines_across(session, year: int) -> int:
+def open_deadlines_across(session: Session, year: int) -> int:
     """Open tasks whose deadline was set before now across ``year``: set with the calendar ``year`` had then."""
     from sqlalchemy import func, select
 
