@@ -184,9 +184,11 @@ class Assignment:
     lane: str | None = None
     sources: dict = field(default_factory=dict)
     outputs: tuple[str, ...] | None = None  # the names a task without a form may set (engine.contracts)
+    obligation: str | None = None  # the kind of accountability obligation the task is (engine.ledger)
 
 
-_ASSIGNMENT_FIELDS = ("candidateGroups", "candidateUsers", "assignee", "formKey", "dueDate", "priority", "outputs")
+_ASSIGNMENT_FIELDS = ("candidateGroups", "candidateUsers", "assignee", "formKey", "dueDate", "priority", "outputs",
+                      "obligation")
 
 
 def read_assignment(node: etree._Element, lane: str | None) -> Assignment:
@@ -206,8 +208,8 @@ def read_assignment(node: etree._Element, lane: str | None) -> Assignment:
             if prop.get("name") in _ASSIGNMENT_FIELDS:
                 offer(prop.get("name"), prop.get("value"), "spiffworkflow")
         for prop in ext.iter(f"{{{CAMUNDA_NS}}}property"):
-            if prop.get("name") == "outputs":
-                offer("outputs", prop.get("value"), "camunda")
+            if prop.get("name") in ("outputs", "obligation"):
+                offer(prop.get("name"), prop.get("value"), "camunda")
         for assignment in ext.iter(f"{{{ZEEBE_NS}}}assignmentDefinition"):
             for name in ("candidateGroups", "candidateUsers", "assignee"):
                 offer(name, assignment.get(name), "zeebe")
@@ -229,6 +231,7 @@ def read_assignment(node: etree._Element, lane: str | None) -> Assignment:
         lane=lane,
         sources=sources,
         outputs=tuple(n.strip() for n in values["outputs"].split(",") if n.strip()) if "outputs" in values else None,
+        obligation=values.get("obligation"),
     )
 
 

@@ -347,3 +347,29 @@ class CalendarDay(Base):
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     kind: Mapped[str] = mapped_column(String(8))  # holiday | workday
     name: Mapped[str | None] = mapped_column(String(255))
+
+
+class LedgerEntry(Base):
+    """The accountability ledger (engine.ledger): append-only facts about the obligations a diagram declares on
+    its tasks (``obligation`` property: sign, on_site, handle, reply, feedback, answer…). One ``assigned`` row
+    when the task opens (with its party and due time), one ``done`` or ``cancelled`` row when it closes, written
+    by the engine in the step's transaction from the task itself — never from case data a submission could set."""
+
+    __tablename__ = "ledger_entry"
+    __table_args__ = (
+        Index("ix_ledger_entry_task", "task_id", "event"),
+        Index("ix_ledger_entry_party", "process_id", "party", "kind"),
+        Index("ix_ledger_entry_instance", "instance_id"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"))
+    process_id: Mapped[str] = mapped_column(String(255))
+    task_id: Mapped[str] = mapped_column(String(36))
+    element_id: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(32))
+    party: Mapped[str | None] = mapped_column(String(255))  # the group (or user) the obligation falls on
+    event: Mapped[str] = mapped_column(String(16))  # assigned | done | cancelled
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # on the assigned row
+    actor: Mapped[str | None] = mapped_column(String(128))  # who did it (done rows)
+    detail: Mapped[dict | None] = mapped_column(JSON)  # what the completion submitted (done rows)

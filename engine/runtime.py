@@ -24,7 +24,7 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
 from SpiffWorkflow.util.task import TaskState
 
-from . import clock, contracts, jobs, timers, workdays
+from . import clock, contracts, jobs, ledger, timers, workdays
 from .accounts import find_user, groups_of
 from .audit import AuditLog
 from .bpmn import Assignment, dump_state, expression_of, load_state, merge_finished_children, to_json_value
@@ -46,6 +46,7 @@ class InboxChanges:
     closed: list[dict] = field(default_factory=list)
     tasks: list[dict] = field(default_factory=list)
     candidates: list[dict] = field(default_factory=list)
+    ledger: list[dict] = field(default_factory=list)  # obligations assigned and closed (engine.ledger)
 
 
 @dataclass
@@ -61,6 +62,7 @@ class CommandContext:
     element_id: str | None = None
     new_instance: bool = False  # a failed start rolls its instance back: the incident cannot point at it
     completing: str | None = None  # the task a user completes: its inbox row records them as completed_by
+    completed_data: dict | None = None  # what they submitted (the ledger's done row keeps it)
 
 
 class EngineBudgetExceeded(RuntimeError):
@@ -196,6 +198,11 @@ class Runtime:
                                    "closed_by": by, "closed_at": now})
             if not completed:
                 audit.record("task_cancelled", ctx.actor, instance.id, task_id, name=name)
+            obligation = _obligation_of(spiff_task)
+            if obligation is not None:
+                done = completed and task_id == ctx.completing
+                changes.ledger.append(ledger.closed_row(instance, task_id, spiff_task.task_spec.bpmn_id, obligation,
+                                                        _party(spiff_task), done, by, ctx.completed_data, now))
         for task_id, task in ready.items():
             if task_id in was_open:
                 continue
@@ -206,9 +213,16 @@ class Runtime:
                      "due_at": row["due_at"], "priority": row["priority"], "created_at": now}
             changes.candidates += [dict(offer, kind="group", name=name) for name in groups]
             changes.candidates += [dict(offer, kind="user", name=name) for name in users]
+            obligation = _obligation_of(task)
+            extra = {}
+            if obligation is not None:
+                party = groups[0] if groups else row["assignee"] or (users[0] if users else None)
+                changes.ledger.append(ledger.assigned_row(instance, task_id, row["element_id"], obligation, party,
+                                                          row["due_at"], now))
+                extra = {"obligation": obligation, "party": party}  # so the audit chain covers the ledger
             audit.record("task_created", ctx.actor, instance.id, task_id, name=row["name"],
                          element_id=row["element_id"], candidate_groups=groups, assignee=row["assignee"],
-                         due_at=row["due_at"].isoformat() if row["due_at"] else None)
+                         due_at=row["due_at"].isoformat() if row["due_at"] else None, **extra)
         ctx.task_id = ctx.element_id = None
         return changes
 
@@ -218,6 +232,7 @@ class Runtime:
         its optimistic ``revision``. The hot path of every command: on PostgreSQL it is one statement (a
         data-modifying CTE, so one round trip to the server), on SQLite a few prebuilt Core statements.
         The ORM object is updated in place, so the session has nothing left to flush for it."""
+        ledger.write(session, inbox.ledger)
         events, head = audit.take_chain(instance)
         revision = instance.revision
         params = {"instance_id": instance.id, "old_revision": revision, "new_revision": revision + 1,
@@ -444,6 +459,7 @@ class Runtime:
             spiff_task.run()
             ctx.task_id = ctx.element_id = None
             ctx.completing = task_id  # save() closes its inbox row, with the user as completed_by
+            ctx.completed_data = to_json_value(clean)
             audit.record("task_completed", user, row.instance_id, row.id, name=row.name, data=to_json_value(clean))
             if within is not None:
                 within(session, audit, instance.id)
@@ -664,6 +680,22 @@ def _remember_open_tasks(workflow: BpmnWorkflow) -> list[str]:
     open_tasks, stuck = _open_and_stuck(workflow)
     setattr(workflow, OPEN_ON_LOAD, open_tasks)
     return stuck
+
+
+def _obligation_of(task) -> str | None:
+    assignment = getattr(task.task_spec, "assignment", None) if task is not None else None
+    return assignment.obligation if assignment is not None else None
+
+
+def _party(task) -> str | None:
+    """Whom a closed obligation fell on: its candidate group (or assignee), as when it was assigned."""
+    assignment = task.task_spec.assignment
+    groups = _names(evaluate_setting(task, assignment.candidate_groups))
+    if groups:
+        return groups[0]
+    assignee = evaluate_setting(task, assignment.assignee)
+    users = _names(evaluate_setting(task, assignment.candidate_users))
+    return str(assignee) if assignee else (users[0] if users else None)
 
 
 def _open_and_stuck(workflow: BpmnWorkflow) -> tuple[dict[str, str], list[str]]:

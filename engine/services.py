@@ -32,7 +32,7 @@ from typing import Any, Callable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import workdays
+from . import clock, ledger, workdays
 from .db import current_session
 from .models import ProcessInstance, UserGroup
 from .sandbox import compile_errors
@@ -134,8 +134,9 @@ def operator_problems(operator) -> list[str]:
 # ---------------------------------------------------------------------------------------------------------
 # whistle.assessment_figures: the year's whistle cases, per department (考核评价的客观数据)
 
-_COUNTS = ("records", "came", "on_time", "late", "reminded", "supervised", "acted", "lead", "resolved", "returned",
-           "returns", "rated", "rating_sum")
+_COUNTS = ("records", "came", "on_time", "late", "never", "open", "supervised", "acted", "signed_on_time",
+           "signed_late", "never_signed", "lead", "resolved", "returned", "returns", "handled_late", "rated",
+           "rating_sum")
 
 
 def _department_groups(session: Session) -> tuple[list[str], list[str]]:
@@ -149,16 +150,20 @@ def _department_groups(session: Session) -> tuple[list[str], list[str]]:
 
 
 @service("whistle.assessment_figures", required=("year",), optional=("process",),
-         description="每个部门一年内已结案吹哨案件的考核记录汇总（来没来、干没干、干得好不好）。"
-                     "Per department: the year's closed whistle cases' assessment records, counted.")
+         description="每个部门一年内吹哨案件的履职记录（来自问责台账：来没来、干没干、干得好不好），含未结案件。"
+                     "Per department: the obligations of the year's whistle cases, from the accountability ledger.")
 def assessment_figures(session: Session, year, process: str = "whistle") -> dict:
-    """Count the ``assessment`` records of the cases of ``process`` that closed in ``year`` (deployment time
-    zone), per department, and list the organisation's departments and streets (from the account groups).
+    """Count, per department, the obligations of every case of ``process`` whistled in ``year`` (deployment
+    time zone), open or closed, as they stand now (``engine.ledger``): an obligation still open after its due
+    time counts as a failure; one not yet due is ``open`` and counts neither way.
 
-    Per department: ``records`` (cases it was called to), ``came``, ``on_time``, ``late``, ``reminded``,
-    ``supervised``, ``acted``, ``lead`` (cases it led), ``resolved`` (led and accepted by the street),
-    ``returned`` (led cases sent back at least once), ``returns`` (times sent back), ``rated`` (cases with a
-    resident rating) and ``rating_sum``. Per street: ``cases`` and ``whistles`` (the street side of 双考核).
+    Per department: ``records`` (cases it was called to whose on-site report is decided), ``came`` (reported,
+    in time or late), ``on_time``, ``late`` (reported late or never), ``never`` (never reported), ``open``,
+    ``supervised`` (late or never: the cases 督办 was opened for), ``acted`` (reported that it acted),
+    ``signed_on_time`` / ``signed_late`` / ``never_signed``, ``lead`` (cases it led), ``resolved`` (led and
+    accepted by the street), ``returned`` (led cases sent back at least once), ``returns`` (times sent back),
+    ``handled_late``, ``rated`` (cases with a resident rating) and ``rating_sum``; ``cases``: the case ids behind
+    each count, so every point lost can be traced. Per street: ``cases`` and ``whistles`` (双考核).
     """
     try:
         year = int(year)
@@ -168,48 +173,92 @@ def assessment_figures(session: Session, year, process: str = "whistle") -> dict
         raise ServiceError(f"year {year} is out of range")
     zone = workdays.timezone()
     start, end = datetime(year, 1, 1, tzinfo=zone), datetime(year + 1, 1, 1, tzinfo=zone)
-    rows = session.execute(select(ProcessInstance.id, ProcessInstance.data)
-                           .where(ProcessInstance.process_id == str(process), ProcessInstance.status == "completed",
-                                  ProcessInstance.completed_at >= start, ProcessInstance.completed_at < end)
-                           .order_by(ProcessInstance.id)).all()
+    cutoff = clock.now()
+    cases = session.execute(select(ProcessInstance.id, ProcessInstance.data, ProcessInstance.status)
+                            .where(ProcessInstance.process_id == str(process), ProcessInstance.started_at >= start,
+                                   ProcessInstance.started_at < end).order_by(ProcessInstance.id)).all()
     roster_departments, roster_streets = _department_groups(session)
-    departments = {d: dict.fromkeys(_COUNTS, 0) for d in roster_departments}
+    departments = {d: _empty_counts() for d in roster_departments}
     streets: dict[str, dict] = {s: {"cases": 0, "whistles": 0} for s in roster_streets}
-    cases = whistles = 0
-    for _, data in rows:
-        assessment = (data or {}).get("assessment")
-        if not isinstance(assessment, dict):
-            continue  # rejected cases carry no assessment
-        cases += 1
-        street = streets.setdefault(str(assessment.get("street") or ""), {"cases": 0, "whistles": 0})
+    by_case: dict[int, list] = {}
+    for obligation in ledger.obligations(session, cutoff, process_id=str(process), started_from=start,
+                                         started_before=end):
+        by_case.setdefault(obligation.instance_id, []).append(obligation)
+    whistles = 0
+    for instance_id, data, status in cases:
+        data = data or {}
+        street = streets.setdefault(str(data.get("street") or ""), {"cases": 0, "whistles": 0})
         street["cases"] += 1
-        records = assessment.get("departments") or []
-        if records:
+        found = by_case.get(instance_id, [])
+        if found:
             whistles += 1
             street["whistles"] += 1
-        for record in records:
-            name = record.get("department")
-            if not name:
-                continue
-            counts = departments.setdefault(name, dict.fromkeys(_COUNTS, 0))
-            counts["records"] += 1
-            counts["came"] += bool(record.get("came"))
-            counts["on_time"] += bool(record.get("on_time"))
-            counts["late"] += not record.get("on_time")
-            counts["reminded"] += bool(record.get("reminded"))
-            counts["supervised"] += bool(record.get("supervised"))
-            counts["acted"] += bool(record.get("acted"))
-            if record.get("role") == "lead":
-                counts["lead"] += 1
-                counts["resolved"] += bool(record.get("resolved"))
-                returns = int(record.get("returns") or 0)
-                counts["returned"] += returns > 0
-                counts["returns"] += returns
-            rating = record.get("rating")
-            if isinstance(rating, (int, float)) and not isinstance(rating, bool):
-                counts["rated"] += 1
-                counts["rating_sum"] += rating
+        rating = data.get("satisfaction") if status == "completed" else None
+        accepted = status == "completed" and data.get("verification") == "accepted"
+        for party in dict.fromkeys(o.party for o in found if o.party):
+            counts = departments.setdefault(party, _empty_counts())
+            _count_case(counts, instance_id, [o for o in found if o.party == party], rating, accepted)
     streets.pop("", None)
     return {"year": year, "process": str(process), "from": start.isoformat(), "to": end.isoformat(),
-            "cases": cases, "whistles": whistles, "departments": departments, "streets": streets,
-            "roster": {"departments": sorted(departments), "streets": sorted(streets)}}
+            "cutoff": cutoff.isoformat(), "cases": len(cases), "whistles": whistles, "departments": departments,
+            "streets": streets, "roster": {"departments": sorted(departments), "streets": sorted(streets)}}
+
+
+def _empty_counts() -> dict:
+    counts = dict.fromkeys(_COUNTS, 0)
+    counts["cases"] = {}
+    return counts
+
+
+def _note(counts: dict, what: str, instance_id: int) -> None:
+    counts["cases"].setdefault(what, []).append(instance_id)
+
+
+def _count_case(counts: dict, instance_id: int, found: list, rating, accepted: bool) -> None:
+    """One case's obligations of one department, added to its counts (with the case id behind each)."""
+    decided = (ledger.DONE_ON_TIME, ledger.DONE_LATE, ledger.OVERDUE)
+    for o in (o for o in found if o.kind == "sign"):
+        what = {ledger.DONE_ON_TIME: "signed_on_time", ledger.DONE_LATE: "signed_late",
+                ledger.OVERDUE: "never_signed"}.get(o.state)
+        if what:
+            counts[what] += 1
+            _note(counts, what, instance_id)
+    on_site = [o for o in found if o.kind == "on_site"]
+    for o in on_site:
+        if o.state not in decided:
+            counts["open"] += o.state == ledger.OPEN
+            continue
+        counts["records"] += 1
+        _note(counts, "records", instance_id)
+        if o.state == ledger.DONE_ON_TIME:
+            counts["on_time"] += 1
+        else:
+            counts["late"] += 1
+            counts["supervised"] += 1
+            _note(counts, "late", instance_id)
+        if o.state == ledger.OVERDUE:
+            counts["never"] += 1
+            _note(counts, "never", instance_id)
+        else:
+            counts["came"] += 1
+            acted = (o.detail or {}).get("acted")
+            if acted in (True, 1, "true", "yes", "是"):
+                counts["acted"] += 1
+            else:
+                _note(counts, "not_acted", instance_id)
+        if isinstance(rating, (int, float)) and not isinstance(rating, bool):
+            counts["rated"] += 1
+            counts["rating_sum"] += rating
+    handles = [o for o in found if o.kind == "handle"]
+    if handles:
+        counts["lead"] += 1
+        returns = len(handles) - 1  # every return by the street opens the handling again
+        counts["returns"] += returns
+        if returns > 0:
+            counts["returned"] += 1
+            _note(counts, "returned", instance_id)
+        counts["resolved"] += accepted
+        late = sum(1 for o in handles if o.state in (ledger.DONE_LATE, ledger.OVERDUE))
+        counts["handled_late"] += late
+        if late:
+            _note(counts, "handled_late", instance_id)
