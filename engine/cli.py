@@ -391,7 +391,12 @@ def _show_text(v: dict) -> str:
 def _calendar_text(rows: list[dict]) -> str:
     from .workdays import local
 
-    lines = [_table([{**r, "version": r["version"] or "", "loaded": (r["loaded_at"] or "")[:19],
+    from datetime import datetime
+
+    def loaded(at: str | None) -> str:  # in the deployment's time zone, to the minute
+        return f"{local(datetime.fromisoformat(at)):%Y-%m-%d %H:%M}" if at else ""
+
+    lines = [_table([{**r, "version": r["version"] or "", "loaded": loaded(r["loaded_at"]),
                       "origin": r["origin"] or "-"} for r in rows],
                     ["year", "status", "version", "holidays", "workdays", "origin", "file", "loaded", "loaded_by"])]
     for r in rows:  # this year and next are the years deadlines reach
