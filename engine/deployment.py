@@ -382,7 +382,12 @@ class Deployer:
                               .where(VersionSource.version_id == version.id,
                                      VersionSource.file_name == version.source_file)).one()
         deployed = SourceFile(row.file_name, row.content, file_kind(row.file_name))
-        _parse_xml(deployed)
+        unreadable = _parse_xml(deployed)  # stored before the hardened reader refused it (a DOCTYPE, say)
+        if unreadable is not None:
+            problems.append(Problem(source.name, element.sourceline, element.get("id"),
+                                    f"deployed {kind} '{key}' ({deployed.name}) cannot be read any more: "
+                                    f"{unreadable.message}; deploy a corrected {deployed.name} together with it"))
+            return False
         try:
             if deployed.kind == "dmn":
                 parser.add_dmn_xml(deployed.tree.getroot(), filename=deployed.name)

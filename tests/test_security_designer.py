@@ -552,3 +552,18 @@ def test_a_chain_too_long_to_run_is_a_clear_problem_not_a_recursion_error(tmp_pa
     [problem] = problems
     assert problem.element_id == "longer" and "has a path of 2,002 elements in a row (the limit is 600)" in problem.message
     assert "RecursionError" not in problem.message
+
+
+def test_a_deployed_file_the_hardened_reader_refuses_is_named_when_called(whistle, tmp_path):
+    whistle.deploy([_calling(tmp_path, "callee", None)])
+    with whistle.db.write() as session:  # stored before DOCTYPEs were refused
+        blob = session.execute(select(SourceBlob).where(SourceBlob.content.contains('id="callee"'))).scalar_one()
+        blob.content = (SECURITY / "dtd_parameter_entity.bpmn").read_text(encoding="utf-8").replace(
+            "dtd_parameter_entity", "callee")
+    caller = tmp_path / "caller"
+    caller.mkdir()
+    with pytest.raises(DeploymentInvalid) as caught:
+        whistle.deploy([_calling(caller, "caller", "callee")])
+    [(file, _line, element, message)] = _problems(caught)
+    assert (file, element) == ("caller.bpmn", "call_callee")
+    assert "deployed process 'callee' (" in message and "callee.bpmn) cannot be read any more: a DOCTYPE" in message
