@@ -6,6 +6,7 @@ import os
 import re
 import sys
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -147,7 +148,7 @@ _recursion_lock = threading.Lock()
 
 
 @contextmanager
-def deep_recursion(limit: int = PARSE_RECURSION_LIMIT):
+def deep_recursion(limit: int = PARSE_RECURSION_LIMIT) -> Iterator[None]:
     """Raise Python's recursion limit to ``limit`` while SpiffWorkflow builds a spec (process-wide, so it is
     counted: the last user puts the old limit back)."""
     with _recursion_lock:

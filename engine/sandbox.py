@@ -47,6 +47,7 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime, time as day_time, tzinfo
 from functools import lru_cache
 
@@ -574,11 +575,11 @@ def _ticking(iterator):
         yield item
 
 
-def guarded_map(function, *iterables):
+def guarded_map(function: Callable, *iterables: Iterable) -> Iterator:
     return _ticking(map(function, *iterables))
 
 
-def guarded_filter(function, iterable):
+def guarded_filter(function: Callable | None, iterable: Iterable) -> Iterator:
     # Not ``_ticking(filter(...))``: C's filter skips the items it drops in one uninterrupted loop.
     if function is not None and not callable(function):
         raise TypeError(f"'{type(function).__name__}' object is not callable")
@@ -594,19 +595,19 @@ def _filtering(function, iterator):
             yield item
 
 
-def guarded_zip(*iterables, strict: bool = False):
+def guarded_zip(*iterables: Iterable, strict: bool = False) -> Iterator:
     return _ticking(zip(*iterables, strict=strict))
 
 
-def guarded_enumerate(iterable, start: int = 0):
+def guarded_enumerate(iterable: Iterable, start: int = 0) -> Iterator:
     return _ticking(enumerate(iterable, start))
 
 
-def guarded_reversed(sequence):
+def guarded_reversed(sequence) -> Iterator:
     return _ticking(reversed(sequence))
 
 
-def guarded_iter(obj):
+def guarded_iter(obj: Iterable) -> Iterator:
     return _ticking(iter(obj))
 
 
@@ -635,7 +636,7 @@ def _sorted_items(items, key, reverse: bool, what: str) -> list:
     return [items[index] for index in order]
 
 
-def guarded_sorted(iterable, /, *, key=None, reverse: bool = False) -> list:
+def guarded_sorted(iterable: Iterable, /, *, key: Callable | None = None, reverse: bool = False) -> list:
     items = _materialise(iterable, "sorted()")
     return _sorted_items(items, key, reverse, f"sorting {len(items):,} values")
 
@@ -662,7 +663,7 @@ guarded_min = _extreme(min, "min")
 guarded_max = _extreme(max, "max")
 
 
-def guarded_hash(value) -> int:
+def guarded_hash(value: object) -> int:
     if type(value) is tuple or type(value) is frozenset:
         _check_work(_weight(value), "hashing this value")
     return hash(value)
@@ -711,7 +712,7 @@ def _dict_fromkeys(iterable, value=None) -> dict:
     return dict.fromkeys(items, value)
 
 
-def guarded_compare(left, right, op: int):
+def guarded_compare(left: object, right: object, op: int) -> bool:
     """``left <op> right`` for the comparison operators, refusing comparisons too costly to stop."""
     if op >= 6:  # in, not in
         kind = type(right)
@@ -735,21 +736,21 @@ def guarded_compare(left, right, op: int):
 _COMPARE_FUNCTIONS = (operator.eq, operator.ne, operator.lt, operator.le, operator.gt, operator.ge)
 
 
-def guarded_operand(value):
+def guarded_operand(value: object) -> object:
     """An operand of a chained comparison: a container must be cheap to compare."""
     if type(value) in _WEIGHED:
         _check_work(_weight(value), "comparing this value")
     return value
 
 
-def guarded_key(value):
+def guarded_key(value: object) -> object:
     """A value about to be hashed as a dict key or set member."""
     if type(value) is tuple:
         _check_work(_weight(value), "hashing this key")
     return value
 
 
-def guarded_starred(value):
+def guarded_starred(value: object) -> object:
     """``*value`` or ``**value`` in a display or a call: copies every item, so the size is checked first."""
     if hasattr(value, "__len__"):
         _check_items(len(value), "unpacking")
