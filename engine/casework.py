@@ -18,7 +18,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Iterable
 
-from lxml import etree
 from sqlalchemy import and_, delete, func, or_, select, union
 from sqlalchemy.orm import Session
 
@@ -26,7 +25,7 @@ from . import clock
 from . import contracts
 from . import forms as form_lib
 from .accounts import authenticate, find_user, groups_of
-from .bpmn import BPMN_NS
+from .bpmn import BPMN_NS, read_xml
 from .db import PROJECT_ROOT
 from .errors import Forbidden, InvalidInput, NotFound
 from .models import (Attachment, DefinitionVersion, HumanTask, Incident, ProcessInstance, SourceBlob,
@@ -501,8 +500,7 @@ class CaseWork:
             content = self._own_source(session, version)
             process = None
             if content is not None:
-                root = etree.fromstring(content.encode("utf-8"),
-                                        etree.XMLParser(resolve_entities=False, no_network=True))
+                root = read_xml(content).getroot()
                 process = next((p for p in root.iter(f"{{{BPMN_NS}}}process") if p.get("id") == version.key), None)
             facts = contracts.start_facts(process)  # the same facts the start command checks
             info = {"process_id": version.key, "version": version.version, "version_id": version.id,
@@ -816,7 +814,7 @@ class CaseWork:
             content = self.diagram_xml(version_id)
             if not content:
                 return {}
-            root = etree.fromstring(content.encode("utf-8"), etree.XMLParser(resolve_entities=False, no_network=True))
+            root = read_xml(content).getroot()
             return {e.get("id"): e.get("name") for e in root.iter() if isinstance(e.tag, str)
                     and e.get("id") and e.get("name")}
 

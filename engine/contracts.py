@@ -27,7 +27,7 @@ from typing import Any, Iterable, Mapping
 from lxml import etree
 
 from . import forms as form_lib
-from .bpmn import read_assignment
+from .bpmn import read_assignment, read_xml
 from .errors import InvalidInput
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -137,8 +137,7 @@ def bind(spec, key: str, files: Iterable[tuple[str, str]]) -> None:
             except json.JSONDecodeError:  # checked at deploy; never stored broken
                 continue
         elif name.lower().endswith((".bpmn", ".bpmn20.xml")) and process is None:
-            root = etree.fromstring(content.encode("utf-8"), etree.XMLParser(resolve_entities=False,
-                                                                             no_network=True))
+            root = read_xml(content).getroot()  # stored sources passed the same reader at deploy
             process = next((p for p in root.iter(f"{{{BPMN_NS}}}process") if p.get("id") == key), None)
     setattr(spec, FORMS_ATTRIBUTE, forms)
     setattr(spec, START_ATTRIBUTE, start_facts(process))

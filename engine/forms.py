@@ -65,6 +65,7 @@ FORM_KEYS = {"key", "title", "title_en", "description", "description_en", "field
              "case_labels", "case_title", "case_fields", "submit", "submit_en", "business_key_prefix",
              "unknown_fields"}  # "ignore": names the form does not have are dropped, not refused (engine.contracts)
 TEXT_LIMIT = {"text": 500, "textarea": 10000}
+NUMBER_DIGITS = 30  # a number field takes magnitudes up to 10^30 (and as many decimals down)
 
 MESSAGES = {
     "required": ("此项必须填写", "This field is required"),
@@ -785,8 +786,8 @@ def _convert(field: dict, values: list[str], tz):
             number = Decimal(first.replace(",", ""))
         except InvalidOperation:
             raise _Invalid("number")
-        if not number.is_finite():
-            raise _Invalid("number")
+        if not number.is_finite() or abs(number.adjusted()) > NUMBER_DIGITS:
+            raise _Invalid("number")  # 1e999999 would take int() half a minute: no form asks for such a number
         if field.get("integer"):
             if number != number.to_integral_value():
                 raise _Invalid("integer")

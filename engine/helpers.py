@@ -148,6 +148,55 @@ def _iso_duration(value: timedelta) -> str:
     return text if text not in ("P", "-P") else "PT0S"
 
 
+def median(values):
+    """The median of the numbers given (None left out), or None when there are none."""
+    numbers = sorted(v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool))
+    if not numbers:
+        return None
+    middle = len(numbers) // 2
+    return numbers[middle] if len(numbers) % 2 else (numbers[middle - 1] + numbers[middle]) / 2
+
+
+def rank_and_grade(rows, order, bands):
+    """Rank ``rows`` (dicts) by the fields in ``order``, highest first (None lowest; later fields break ties
+    of earlier ones), and grade them into ``bands`` — ``[(grade, share), …]``, best first, shares summing to 1.
+
+    Each band takes ``round(n × cumulative share)`` rows (half up). Rows equal on every field are tied: same
+    rank, same grade. A tie group that straddles a band's boundary goes to the band where most of its rows
+    fall (to the better band when it is exactly half), so a band exceeds its share by at most half the tie
+    it had to take — never by the whole tie. Returns new dicts with ``rank``, ``grade`` and ``tied`` (the size
+    of the tie group)."""
+    rows, bands = list(rows), [(str(grade), float(share)) for grade, share in bands]
+    if not bands:
+        raise ValueError("rank_and_grade needs at least one band")
+
+    def key(row):
+        return tuple((0, 0) if row.get(name) is None else (1, row.get(name)) for name in order)
+
+    ordered = sorted(rows, key=lambda row: (tuple((-a, -b) for a, b in key(row)), str(row.get("department", ""))))
+    boundaries, running = [], 0.0
+    for _, share in bands:
+        running += share
+        boundaries.append(int(len(ordered) * running + 0.5))
+    boundaries[-1] = len(ordered)
+    graded, position, band = [], 0, 0
+    index = 0
+    while index < len(ordered):
+        size = 1
+        while index + size < len(ordered) and key(ordered[index + size]) == key(ordered[index]):
+            size += 1
+        while band < len(bands) - 1 and position >= boundaries[band]:
+            band += 1
+        while band < len(bands) - 1 and position + size > boundaries[band] \
+                and position + size - boundaries[band] > boundaries[band] - position:
+            band += 1  # most of the tie falls below this boundary
+        for row in ordered[index:index + size]:
+            graded.append(dict(row, rank=position + 1, grade=bands[band][0], tied=size))
+        position += size
+        index += size
+    return graded
+
+
 HELPERS: dict[str, object] = {
     "now": now,
     "today": today,
@@ -166,5 +215,7 @@ HELPERS: dict[str, object] = {
     "next_working_day": next_working_day,
     "working_days_between": working_days_between,
     "catalog": catalog,
+    "median": median,
+    "rank_and_grade": rank_and_grade,
 }
 """Name → helper, as seen by expressions."""

@@ -98,7 +98,8 @@ def test_posted_rows_are_validated_per_row_then_complete_the_task(evaluation):
     street.get(f"/tasks/{task}?lang=zh")
     done = street.post(f"/tasks/{task}", {"_submit": "complete", **cells(
         {"department": "dept-police", "score": "90", "reason": "节假日联系不上值班人员"},
-        {"department": "dept-fire", "score": "80", "reason": "该部门很少到社区走访"}, start=3)})
+        {"department": "dept-fire", "score": "80", "reason": "该部门很少到社区走访"},
+        {"department": "dept-housing", "score": "100"}, start=3)})  # every department, explicitly
     assert done.status_code == 302, text(done)[:3000]
     assert evaluation.w.task(task)["status"] == "completed"
     results = {r["department"]: r for r in evaluation.w.show(case)["data"]["results"]}

@@ -62,15 +62,22 @@ def score_two_streets(org: Org, case: int) -> None:
     with pytest.raises(InvalidInput, match=r"scores\[0\]\[score\]: 第1行「分数」：不能大于 100"):
         org.do("command-wudadao", "街道为部门评分", {"scores": [{"department": "dept-police", "score": 120}]}, case)
     # What only the case knows (which departments are assessed) the process checks: the task comes back.
-    org.do("command-wudadao", "街道为部门评分", {"scores": [
-        {"department": "dept-parking", "score": 90, "reason": "x"}]}, case)
+    org.do("command-wudadao", "街道为部门评分", {"scores": [{"department": "dept-parking", "score": 90, "reason": "x"}]
+                                                + [{"department": d, "score": 100} for d in THREE]}, case)
     assert reopened(org, "command-wudadao", "街道为部门评分", case, "score_errors") == ["没有被考核部门 dept-parking"]
+    # Perceived service needs an explicit score for every department (no full marks by omission).
+    org.do("command-wudadao", "街道为部门评分", {"scores": [
+        {"department": "dept-police", "score": 90, "reason": "吹哨报到的人员不主要负责该项工作，不能现场给出政策依据"},
+        {"department": "dept-fire", "score": 80, "reason": "该部门很少到社区走访"}]}, case)
+    assert reopened(org, "command-wudadao", "街道为部门评分", case, "score_errors") == [
+        "须对每个被考核部门逐一评分，尚缺：dept-housing"]
     org.do("command-wudadao", "街道为部门评分", {"scores": [
         {"department": "dept-police", "score": 90, "reason": "吹哨报到的人员不主要负责该项工作，不能现场给出政策依据"},
         {"department": "dept-housing", "score": 100},
         {"department": "dept-fire", "score": 80, "reason": "该部门很少到社区走访"}]}, case)
     org.do("command-nanshi", "街道为部门评分", {"scores": [
-        {"department": "dept-police", "score": 95, "reason": "节假日联系不上值班人员"}]}, case)
+        {"department": "dept-police", "score": 95, "reason": "节假日联系不上值班人员"},
+        {"department": "dept-housing", "score": 100}, {"department": "dept-fire", "score": 100}]}, case)
 
 
 def test_streets_score_with_reasons_then_totals_ranks_and_grades(org):
@@ -83,8 +90,9 @@ def test_streets_score_with_reasons_then_totals_ranks_and_grades(org):
     assert at(task["due_at"]) == datetime(2026, 10, 16, 17, 30, tzinfo=BEIJING)  # 10 working days
     score_two_streets(org, case)
     results = by_department(org.data(case)["results"])
-    # No whistle case this year: the objective parts do not apply and the total is the perceived service.
+    # No whistle case this year for anybody: the objective parts have no median and the total is the perceived service.
     assert results["dept-police"]["completion"] is None and results["dept-police"]["satisfaction"] is None
+    assert results["dept-police"]["basis"] == {"completion": "not called: median", "satisfaction": "no ratings: median"}
     assert {d: r["total"] for d, r in results.items()} == {"dept-housing": 100.0, "dept-police": 92.5, "dept-fire": 90.0}
     assert {d: (r["rank"], r["grade"]) for d, r in results.items()} == {
         "dept-housing": (1, "优秀"), "dept-police": (2, "优秀"), "dept-fire": (3, "良好")}
@@ -149,8 +157,9 @@ def test_a_street_that_does_not_score_in_time_is_left_out(org, manual_clock):
     with pytest.raises(InvalidInput, match="扣分必须填写扣分原因"):
         org.do("command-nanshi", "街道为部门评分", {"scores": [{"department": "dept-fire", "score": 70, "reason": ""}]},
                case)
-    org.do("command-nanshi", "街道为部门评分", {"scores": [{"department": "dept-fire", "score": 70,
-                                                          "reason": "多次逾期报到"}]}, case)
+    org.do("command-nanshi", "街道为部门评分", {"scores": [
+        {"department": "dept-fire", "score": 70, "reason": "多次逾期报到"},
+        {"department": "dept-police", "score": 100}, {"department": "dept-housing", "score": 100}]}, case)
     manual_clock.set(datetime(2026, 10, 16, 17, 31, tzinfo=BEIJING))
     org.w.fire_due_jobs()
     data = org.data(case)
@@ -198,6 +207,22 @@ CASE_KINDS = {
 }
 LATE = {"fire": 8, "police": 3}  # how many of its 12 cases each department reaches after the deadline
 STREETS = ["quanyechang", "xiaobailou", "wudadao", "xinxing", "nanshi", "nanyingmen"]
+UTILITIES = {"dept-gas-company", "dept-power-company", "dept-heating-company"}  # not ranked (evaluation-weights.dmn)
+
+
+def never_reporting_case(org: Org, clock, index: int) -> int:
+    """An elderly resident living alone: civil affairs comes on time, the health commission never comes. The case
+    is still open at the evaluation's cut-off."""
+    street = STREETS[index % len(STREETS)]
+    case = org.w.start("whistle", user=f"grid-worker-{street}", data={
+        "street": street, "situation": "elderly-living-alone", "location": f"示例里{index}号",
+        "description": "独居老人多日未出门", "resident": "resident-a"})
+    org.do(f"command-{street}", "指挥中心审核", {"decision": "whistle", "tier_override": "red"}, case)
+    org.do("liaison-civil-affairs", "签收哨令", {"signed_by": "值班员"}, case)
+    org.do("liaison-civil-affairs", "到场报到", {"acted": True, "action": "入户探望"}, case)
+    clock.advance(timedelta(minutes=31))
+    org.w.fire_due_jobs()
+    return case
 
 
 def run_whistle_case(org: Org, clock, situation: str, index: int, late: set[str]) -> None:
@@ -241,23 +266,32 @@ def test_a_year_in_miniature_ranks_the_departments_by_what_they_did(org, manual_
             run_whistle_case(org, manual_clock, situation, index, late)
             index += 1
     assert late_so_far == LATE
+    never = [never_reporting_case(org, manual_clock, index + n) for n in range(3)]
+    assert {org.w.show(c)["status"] for c in never} == {"running"}
 
     # April: the annual timer starts the evaluation of 2026.
     manual_clock.set(datetime(2027, 4, 1, 9, 1, tzinfo=BEIJING))
-    assert org.w.fire_due_jobs() == 1
+    assert org.w.fire_due_jobs() >= 1
     [task] = org.open("command-wudadao", "街道为部门评分")
     case = task["instance_id"]
-    figures = org.data(case)["figures"]
-    assert figures["cases"] == 36 and figures["year"] == 2026
+    data = org.data(case)
+    figures = data["figures"]
+    # Every case whistled in the year counts, the three still open as well, from the ledger.
+    assert figures["cases"] == 39 and figures["year"] == 2026
     assert len(figures["roster"]["departments"]) == 26 and figures["roster"]["streets"] == sorted(STREETS)
     fire, police, housing = (figures["departments"][f"dept-{d}"] for d in ("fire", "police", "housing"))
     assert (fire["records"], fire["late"], fire["supervised"], fire["rating_sum"]) == (12, 8, 8, 60)
     assert (police["records"], police["late"]) == (12, 3)
     assert (housing["records"], housing["lead"], housing["resolved"], housing["late"]) == (12, 12, 12, 0)
-    assert sum(figures["streets"][s]["whistles"] for s in STREETS) == 36
+    assert sum(figures["streets"][s]["whistles"] for s in STREETS) == 39
+    health = figures["departments"]["dept-health"]
+    assert (health["records"], health["never"], health["came"], health["never_signed"]) == (3, 3, 0, 3)
+    assert sorted(health["cases"]["never"]) == sorted(never)
+    assert sorted(data["departments"]) == sorted(set(figures["roster"]["departments"]) - UTILITIES)
 
-    for street in STREETS:  # every street gives full marks: the ranking comes from the whistle records alone
-        org.do(f"command-{street}", "街道为部门评分", {}, case)
+    ranked = data["departments"]
+    for street in STREETS:  # every street gives full marks, explicitly: the ranking comes from the ledger alone
+        org.do(f"command-{street}", "街道为部门评分", {"scores": [{"department": d, "score": 100} for d in ranked]}, case)
     org.do("org-officer", "组织部审核发布", {}, case)
     manual_clock.set(at(org.data(case)["appeal_due"]) + timedelta(minutes=1))
     org.w.fire_due_jobs()  # nobody appeals
@@ -270,14 +304,25 @@ def test_a_year_in_miniature_ranks_the_departments_by_what_they_did(org, manual_
     assert rank["housing"] < rank["fire"]
     assert rank["justice"] < rank["police"]
     # Same punctuality, worse ratings: lower.
-    assert rank["justice"] < rank["urban-management"] == rank["power-company"]
-    # Late in 8 of 12 cases: last of all, graded 一般.
-    assert rank["fire"] == max(rank.values()) and final["dept-fire"]["grade"] == "一般"
+    assert rank["justice"] < rank["urban-management"]
+    # Never came (three cases, still open at the cut-off): last of all; late in 8 of 12 cases: just above it.
+    assert rank["health"] == max(rank.values()) and final["dept-health"]["grade"] == "一般"
+    assert final["dept-health"]["cases"]["never"] == sorted(never)  # every point lost traced to its cases
+    assert rank["fire"] == max(rank.values()) - 1 and final["dept-fire"]["grade"] == "一般"
+    assert len(final["dept-fire"]["cases"]["late"]) == 8
     assert final["dept-fire"]["total"] < final["dept-police"]["total"] < final["dept-urban-management"]["total"]
-    assert final["dept-housing"]["grade"] == "优秀"
+    assert final["dept-housing"]["grade"] == "优秀" and rank["housing"] == 1
     assert (final["dept-fire"]["completion"], final["dept-fire"]["satisfaction"]) == (66.67, 100.0)
     assert (final["dept-police"]["completion"], final["dept-police"]["satisfaction"]) == (87.5, 80.0)
-    assert sum(record["grades"].values()) == 26
+    # Never called: the median of those that were, not full marks — not above the departments that worked well.
+    never_called = [d for d in final if d not in ("dept-housing", "dept-fire", "dept-urban-management", "dept-justice",
+                                                  "dept-police", "dept-civil-affairs", "dept-health")]
+    assert len(never_called) == 16
+    assert {final[d]["basis"]["completion"] for d in never_called} == {"not called: median"}
+    assert all(final[d]["total"] <= final["dept-justice"]["total"] < final["dept-housing"]["total"] for d in never_called)
+    assert not UTILITIES & set(final)  # utilities are not ranked unless the district's table says so
+    assert sum(record["grades"].values()) == 23
+    assert record["grades"] == {"优秀": 19, "良好": 2, "一般": 2}  # a tie of 18 at 96 straddles the 优秀 line (14)
 
 
 def test_services_run_inside_a_command_only_and_check_their_parameters():
