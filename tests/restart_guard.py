@@ -16,8 +16,8 @@ from typing import Any
 from sqlalchemy import select
 
 from engine.api import Whistle
-from engine.models import (AuditEvent, HumanTask, Incident, MessageSubscription, ProcessInstance, TaskCandidate,
-                           TimerJob)
+from engine.models import (AuditEvent, HumanTask, Incident, LedgerEntry, MessageSubscription, ProcessInstance,
+                           TaskCandidate, TimerJob)
 
 UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 # Wall-clock stamps SpiffWorkflow writes with time.time(), not the engine clock: they differ between any two runs.
@@ -77,6 +77,8 @@ def snapshot(engine: Whistle | ColdWhistle, tmp_path: str) -> dict:
             "subscriptions": [{"instance": s.instance_id, "message": s.message_name, "key": s.correlation_key,
                                "element": s.element_id}
                               for s in session.execute(select(MessageSubscription)).scalars()],
+            "ledger": [{c: _plain(getattr(e, c)) for c in LedgerEntry.__table__.columns.keys() if c != "id"}
+                       for e in session.execute(select(LedgerEntry).order_by(LedgerEntry.id)).scalars()],
             "incidents": [{"instance": i.instance_id, "command": i.command, "element": i.element_id,
                            "error": f"{i.error_type}: {i.message}", "resolved": i.resolved_at is not None}
                           for i in session.execute(select(Incident).order_by(Incident.id)).scalars()],
@@ -88,7 +90,7 @@ def snapshot(engine: Whistle | ColdWhistle, tmp_path: str) -> dict:
         text = json.dumps(value, ensure_ascii=False, default=str).replace(tmp_path, "<tmp>")
         return json.loads(UUID_TEXT.sub(lambda m: names.setdefault(m.group(0), f"<id {len(names) + 1:04}>"), text))
 
-    shot = {part: renamed(raw[part]) for part in ("audit", "instances", "incidents")}
+    shot = {part: renamed(raw[part]) for part in ("audit", "instances", "incidents", "ledger")}
     for part in ("tasks", "candidates", "jobs", "subscriptions"):
         shot[part] = sorted(renamed(raw[part]), key=lambda row: json.dumps(row, sort_keys=True, default=str))
     return shot
