@@ -163,7 +163,16 @@ def assessment_figures(session: Session, year, process: str = "whistle") -> dict
     ``signed_on_time`` / ``signed_late`` / ``never_signed``, ``lead`` (cases it led), ``resolved`` (led and
     accepted by the street), ``returned`` (led cases sent back at least once), ``returns`` (times sent back),
     ``handled_late``, ``rated`` (cases with a resident rating) and ``rating_sum``; ``cases``: the case ids behind
-    each count, so every point lost can be traced. Per street: ``cases`` and ``whistles`` (双考核).
+    each count, so every point lost can be traced.
+
+    Per street (Beijing's 双考核: the street that whistles is assessed too): ``cases`` (reported in the year),
+    ``whistles`` (cases with department obligations in the ledger: the whistle blew), ``self_handled`` (the
+    command centre handled it itself), ``rejected``, ``pending`` (not reviewed yet), ``closed`` (completed, not
+    rejected), ``rated`` / ``rating_sum`` (resident ratings of its closed cases, whatever the mode),
+    ``feedback_given`` / ``no_feedback`` (the resident's feedback recorded, or the wait ran out), ``returns``
+    (times it sent a lead department's result back); ``case_ids`` names the cases behind the whistles,
+    the self-handled, rejected and pending cases, those without feedback and those returned. Rates and bands
+    (吹哨率 and its band) are the evaluation's to compute (``evaluation.bpmn``, ``evaluation-weights.dmn``).
     """
     try:
         year = int(year)
@@ -179,7 +188,7 @@ def assessment_figures(session: Session, year, process: str = "whistle") -> dict
                                    ProcessInstance.started_at < end).order_by(ProcessInstance.id)).all()
     roster_departments, roster_streets = _department_groups(session)
     departments = {d: _empty_counts() for d in roster_departments}
-    streets: dict[str, dict] = {s: {"cases": 0, "whistles": 0} for s in roster_streets}
+    streets: dict[str, dict] = {s: _empty_street() for s in roster_streets}
     by_case: dict[int, list] = {}
     for obligation in ledger.obligations(session, cutoff, process_id=str(process), started_from=start,
                                          started_before=end):
@@ -187,12 +196,11 @@ def assessment_figures(session: Session, year, process: str = "whistle") -> dict
     whistles = 0
     for instance_id, data, status in cases:
         data = data or {}
-        street = streets.setdefault(str(data.get("street") or ""), {"cases": 0, "whistles": 0})
-        street["cases"] += 1
+        street = streets.setdefault(str(data.get("street") or ""), _empty_street())
         found = by_case.get(instance_id, [])
         if found:
             whistles += 1
-            street["whistles"] += 1
+        _count_street_case(street, instance_id, data, status, whistled=bool(found))
         rating = data.get("satisfaction") if status == "completed" else None
         accepted = status == "completed" and data.get("verification") == "accepted"
         for party in dict.fromkeys(o.party for o in found if o.party):
@@ -202,6 +210,49 @@ def assessment_figures(session: Session, year, process: str = "whistle") -> dict
     return {"year": year, "process": str(process), "from": start.isoformat(), "to": end.isoformat(),
             "cutoff": cutoff.isoformat(), "cases": len(cases), "whistles": whistles, "departments": departments,
             "streets": streets, "roster": {"departments": sorted(departments), "streets": sorted(streets)}}
+
+
+_STREET_COUNTS = ("cases", "whistles", "self_handled", "rejected", "pending", "closed", "rated", "rating_sum",
+                  "feedback_given", "no_feedback", "returns")
+_STREET_TRACED = ("whistles", "self_handled", "rejected", "pending", "no_feedback")  # case ids kept for these
+
+
+def _empty_street() -> dict:
+    counts = dict.fromkeys(_STREET_COUNTS, 0)
+    counts["case_ids"] = {}
+    return counts
+
+
+def _count_street_case(street: dict, instance_id: int, data: dict, status: str, whistled: bool) -> None:
+    """One case of the street that reported it (双考核): what the street did with it and what residents said."""
+    decision = data.get("decision")
+    seen = ["cases"]
+    if whistled:
+        seen.append("whistles")
+    elif decision == "self":
+        seen.append("self_handled")
+    if decision == "reject":
+        seen.append("rejected")
+    elif decision not in ("self", "whistle") and not whistled:
+        seen.append("pending")
+    if status == "completed" and decision != "reject":
+        seen.append("closed")
+        rating = data.get("satisfaction")
+        if isinstance(rating, (int, float)) and not isinstance(rating, bool):
+            seen.append("rated")
+            street["rating_sum"] += rating
+        if data.get("feedback_status") == "已评价":
+            seen.append("feedback_given")
+        elif data.get("feedback_status") == "未评价":
+            seen.append("no_feedback")
+    returns = data.get("returns")
+    if isinstance(returns, int) and not isinstance(returns, bool) and returns > 0:
+        street["returns"] += returns
+        street["case_ids"].setdefault("returned", []).append(instance_id)
+    for what in seen:
+        street[what] += 1
+        if what in _STREET_TRACED:
+            street["case_ids"].setdefault(what, []).append(instance_id)
 
 
 def _empty_counts() -> dict:

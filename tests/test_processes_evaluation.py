@@ -336,3 +336,86 @@ def test_services_run_inside_a_command_only_and_check_their_parameters():
         services.call("whistle.assessment_figures", {})
     with pytest.raises(services.ServiceError, match="unknown parameter month"):
         services.call("whistle.assessment_figures", {"year": 2026, "month": 4})
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 双考核: the street that whistles is assessed too (吹哨率 and its band, cases it handled itself, residents).
+
+def report(org: Org, street: str, index: int, situation: str = "building-repair-no-property") -> int:
+    return org.w.start("whistle", user=org.person(f"grid-worker-{street}"), data={
+        "street": street, "situation": situation, "location": f"示例路{index}号", "description": "居民反映的问题",
+        "resident": "resident-a"})
+
+
+def self_handled(org: Org, street: str, index: int, rating: int | None) -> int:
+    case = report(org, street, index)
+    org.do(f"command-{street}", "指挥中心审核", {"decision": "self"}, case)
+    org.do(f"command-{street}", "街道自行处置", {"handling_result": "街道协调物业修复"}, case)
+    if rating is not None:
+        org.do("resident-a", "居民评价", {"satisfaction": rating}, case)
+    return case
+
+
+def test_the_street_that_whistles_is_assessed_too(org, manual_clock):
+    # 五大道: one whistle (returned once, rated 4), four cases it handled itself (one never rated), one rejected.
+    whistled = report(org, "wudadao", 1)
+    org.do("command-wudadao", "指挥中心审核", {"decision": "whistle"}, whistled)
+    for dept in ("housing", "fire"):
+        org.do(f"liaison-{dept}", "签收哨令", {"signed_by": "值班员"}, whistled)
+        org.do(f"liaison-{dept}", "到场报到", {"acted": True, "action": "到场处置"}, whistled)
+    org.do("liaison-housing", "牵头部门处置", {"handling_result": "已修复"}, whistled)
+    org.do("command-wudadao", "街道核验", {"verification": "returned", "verification_note": "屋顶仍漏水"}, whistled)
+    org.do("liaison-housing", "牵头部门处置", {"handling_result": "重新修复"}, whistled)
+    org.do("command-wudadao", "街道核验", {"verification": "accepted"}, whistled)
+    org.do("resident-a", "居民评价", {"satisfaction": 4}, whistled)
+    own = [self_handled(org, "wudadao", 2 + n, rating) for n, rating in enumerate([5, 5, 3, None])]
+    rejected = report(org, "wudadao", 9)
+    org.do("command-wudadao", "指挥中心审核", {"decision": "reject", "reject_reason": "不属于街道职责范围"}, rejected)
+    org.do("grid-worker-wudadao", "驳回告知", {}, rejected)
+    # 劝业场: five whistles still open (the departments have not signed yet): a rate of 1, too high.
+    pushed = [report(org, "quanyechang", 20 + n) for n in range(5)]
+    for case in pushed:
+        org.do("command-quanyechang", "指挥中心审核", {"decision": "whistle"}, case)
+    # 南市: one report not reviewed yet: too few cases to judge.
+    waiting = report(org, "nanshi", 30)
+    manual_clock.advance(timedelta(days=3, minutes=1))
+    org.w.fire_due_jobs()  # the resident never rated the last self-handled case: 未评价
+    assert org.data(own[-1])["feedback_status"] == "未评价"
+
+    case = start(org, streets=("wudadao", "quanyechang", "nanshi"))
+    data = org.data(case)
+    figures = data["figures"]["streets"]
+    wudadao = figures["wudadao"]
+    assert {k: wudadao[k] for k in ("cases", "whistles", "self_handled", "rejected", "pending", "closed", "rated",
+                                     "rating_sum", "feedback_given", "no_feedback", "returns")} == {
+        "cases": 6, "whistles": 1, "self_handled": 4, "rejected": 1, "pending": 0, "closed": 5, "rated": 4,
+        "rating_sum": 17, "feedback_given": 4, "no_feedback": 1, "returns": 1}
+    assert wudadao["case_ids"] == {"whistles": [whistled], "self_handled": own, "rejected": [rejected],
+                                   "no_feedback": [own[-1]], "returned": [whistled]}
+    assert (figures["quanyechang"]["cases"], figures["quanyechang"]["whistles"]) == (5, 5)
+    assert (figures["nanshi"]["pending"], figures["nanshi"]["case_ids"]) == (1, {"pending": [waiting]})
+    assert data["street_band"] == {"low": 0.1, "high": 0.5, "min_cases": 5}  # evaluation-weights.dmn
+    rows = {row["street"]: row for row in data["street_assessment"]}
+    assert {s: (r["whistle_rate"], r["whistle_band"]) for s, r in rows.items()} == {
+        "wudadao": (0.1667, "适中"), "quanyechang": (1.0, "偏高"), "nanshi": (0.0, "样本不足")}
+    assert (rows["wudadao"]["self_rate"], rows["wudadao"]["satisfaction"], rows["wudadao"]["feedback_rate"]) == (
+        0.6667, 85.0, 0.8)
+    assert rows["quanyechang"]["satisfaction"] is None and rows["quanyechang"]["feedback_rate"] is None
+
+    # The organisation department sees it when it reviews, and it stays in the evaluation record.
+    assert org.open("org-officer", "组织部审核发布", case) == []  # the streets score first
+    for street in ("wudadao", "quanyechang", "nanshi"):
+        org.do(f"command-{street}", "街道为部门评分", {"scores": [{"department": d, "score": 100} for d in THREE]}, case)
+    [review_task] = org.open("org-officer", "组织部审核发布", case)
+    view = org.w.task_view("org-officer", review_task["task_id"])
+    assert {"street_assessment", "street_band"} <= set(org.w.version_forms(view["version_id"])["evaluation-review"]["show"])
+    assert [r["street"] for r in org.w.task_data(review_task["task_id"])["street_assessment"]] == [
+        "wudadao", "quanyechang", "nanshi"]
+    org.do("org-officer", "组织部审核发布", {}, case)
+    manual_clock.set(at(org.data(case)["appeal_due"]) + timedelta(minutes=1))
+    org.w.fire_due_jobs()
+    record = org.data(case)["evaluation_record"]
+    assert [r["street"] for r in record["street_assessment"]] == ["wudadao", "quanyechang", "nanshi"]
+    assert record["street_band"]["low"] == 0.1
+    # The street's figures never change the departments' totals: 吹哨率 is a hint for the organisation department.
+    assert {r["department"]: r["perceived"] for r in record["results"]} == {d: 100.0 for d in THREE}
