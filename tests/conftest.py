@@ -76,12 +76,13 @@ def db_url(request, tmp_path) -> str:
 
 
 @pytest.fixture(autouse=True)
-def cheap_password_hashes(monkeypatch):
-    """Test accounts hash with a small scrypt cost (the format is unchanged); the security tests that measure
-    the real cost set it back themselves."""
+def cheap_password_hashes(request, monkeypatch):
+    """Test accounts hash with a small scrypt cost (the format is unchanged); a test marked
+    ``real_password_cost`` keeps the module's own."""
     from engine import accounts
 
-    monkeypatch.setattr(accounts, "_N", 2**4)
+    if not request.node.get_closest_marker("real_password_cost"):
+        monkeypatch.setattr(accounts, "_N", 2**4)
 
 
 @pytest.fixture
@@ -96,6 +97,7 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "cold_warm: runs warm (one engine) and cold (a new engine per command, as "
                                        "after a restart) and checks both leave the same record (restart_guard)")
     config.addinivalue_line("markers", "fresh_process: its commands run in another process (the CLI): already cold")
+    config.addinivalue_line("markers", "real_password_cost: hash passwords at the real scrypt cost (no cheap fixture)")
 
 
 def pytest_generate_tests(metafunc):

@@ -261,7 +261,9 @@ try:
     outcome = "finished"
 except Exception as exc:
     outcome = type(exc).__name__ + ": " + str(exc)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+# VmHWM, not ru_maxrss: the rusage peak survives exec, so it would count the forking pytest process's size.
+with open("/proc/self/status") as f:
+    peak = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) * 1024
 print(json.dumps({{"outcome": outcome, "growth_mb": (peak - before) / 2**20}}))
 """
 

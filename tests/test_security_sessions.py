@@ -290,6 +290,7 @@ def test_lockout_minutes_from_the_configuration(whistle, cheap_hashes, manual_cl
 
 # -- password hashes ---------------------------------------------------------------------------------------
 
+@pytest.mark.real_password_cost
 def test_new_hashes_use_owasp_scrypt_parameters():
     stored = accounts.hash_password("correct horse")  # the real cost: 128 MiB, ≈0.3 s
     assert stored.startswith("scrypt$131072$8$1$")
