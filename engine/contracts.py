@@ -173,12 +173,12 @@ def check(form: dict | None, outputs: list[str] | None, data: Mapping[str, Any],
             if own:
                 submitted[name] = [own[0]]
             elif name in fixed and f.get("type") not in ("hidden", form_lib.LIST_TYPE):
-                submitted[name] = form_lib._strings(fixed[name])  # its prefill (the signer's name) or default
+                submitted[name] = form_lib.as_posted(fixed[name])  # its prefill (the signer's name) or default
             continue
         value = data[name]
         kind = f.get("type", "text")
         if kind == "hidden":
-            if name in fixed and form_lib._text(value) != form_lib._text(fixed[name]):
+            if name in fixed and form_lib.option_text(value) != form_lib.option_text(fixed[name]):
                 errors[name] = message("server_set", lang)
             continue
         problem = _json_shape(f, value, lang)
@@ -190,10 +190,10 @@ def check(form: dict | None, outputs: list[str] | None, data: Mapping[str, Any],
             if not own:
                 errors[name] = message("no_own", lang)
                 continue
-            if form_lib._text(value) not in own:
+            if form_lib.option_text(value) not in own:
                 errors[name] = message("not_own", lang, allowed=", ".join(own))
                 continue
-        submitted[name] = value if kind == form_lib.LIST_TYPE else form_lib._strings(value)
+        submitted[name] = value if kind == form_lib.LIST_TYPE else form_lib.as_posted(value)
     clean, field_errors = form_lib.validate(form, submitted, username=account.username, groups=account.groups,
                                             display_name=account.display_name, context=context, lang=lang, tz=tz)
     for name, text in field_errors.items():
@@ -206,15 +206,11 @@ def check(form: dict | None, outputs: list[str] | None, data: Mapping[str, Any],
 def own_values(field: dict, groups: Iterable[str]) -> list[str]:
     """The values a ``from_account`` field may take for these groups: what its ``prefill`` group patterns
     capture (``grid-{}`` → the street), and options that are one of the groups themselves (``dept-police``)."""
-    import re
-
-    groups = sorted(groups)
     source = field.get("prefill")
-    found: list[str] = []
-    for pattern in (source.get("groups", []) if isinstance(source, dict) else []):
-        regex = re.compile("^" + re.escape(pattern).replace(r"\{\}", "(.+?)") + "$")
-        found += [m.group(1) for m in (regex.match(g) for g in groups) if m]
-    found += [form_lib._text(o["value"]) for o in field.get("options") or [] if form_lib._text(o["value"]) in groups]
+    found = [part for pattern in (source.get("groups", []) if isinstance(source, dict) else [])
+             for part in form_lib.group_parts(pattern, groups)]
+    found += [form_lib.option_text(o["value"]) for o in field.get("options") or []
+              if form_lib.option_text(o["value"]) in set(groups)]
     return list(dict.fromkeys(found))
 
 

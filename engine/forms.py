@@ -508,6 +508,22 @@ def holds(condition: dict | None, values: Mapping[str, Any], context: Mapping[st
     return False
 
 
+def group_parts(pattern: str, groups: Iterable[str]) -> list[str]:
+    """The part in place of ``{}`` of every group matching ``pattern`` (``grid-{}`` → the grid worker's street)."""
+    regex = re.compile("^" + re.escape(pattern).replace(r"\{\}", "(.+?)") + "$")
+    return [m.group(1) for m in (regex.match(g) for g in sorted(groups)) if m]
+
+
+def as_posted(value) -> list[str]:
+    """A typed value as a browser would post it (the strings ``validate`` reads)."""
+    return _strings(value)
+
+
+def option_text(value) -> str:
+    """How an option value is compared: ``true``/``false`` for booleans, ``""`` for None, else ``str``."""
+    return _text(value)
+
+
 def prefill(form: dict, username: str | None, groups: Iterable[str], display_name: str | None = None) -> dict:
     """Initial values: defaults, the signed-in user (``"user"``: the account name, ``"display_name"``: the
     person's name), or a part of one of their groups (``{"groups": ["grid-{}"]}``: e.g. the street)."""
@@ -523,10 +539,9 @@ def prefill(form: dict, username: str | None, groups: Iterable[str], display_nam
             values[field["name"]] = display_name or username
         elif isinstance(source, dict):
             for pattern in source.get("groups", []):
-                regex = re.compile("^" + re.escape(pattern).replace(r"\{\}", "(.+?)") + "$")
-                match = next((m for m in (regex.match(g) for g in groups) if m), None)
-                if match:
-                    values[field["name"]] = match.group(1)
+                parts = group_parts(pattern, groups)
+                if parts:
+                    values[field["name"]] = parts[0]
                     break
     return values
 
