@@ -165,7 +165,13 @@ class Runtime:
         """A running case that can never move again by itself — no open task and no waiting timer or message,
         or a multi-instance activity whose every instance is done but that never went on — is recorded as an
         incident in the same transaction as the step that left it so: administrators see it (``whistle
-        incidents``) and can repair it. The step itself stands: what people did is kept."""
+        incidents``) and can repair it. The step itself stands: what people did is kept. One open incident per
+        case is enough: a timer that fires on a case already reported adds none."""
+        already = session.execute(select(Incident.id).where(
+            Incident.instance_id == instance.id, Incident.error_type == NO_WAY_FORWARD,
+            Incident.resolved_at.is_(None)).limit(1)).first()
+        if already is not None:
+            return
         if stuck:
             message = (f"the case is running but has no way forward: every instance of {', '.join(stuck)} is "
                        f"done but the activity never went on")

@@ -152,7 +152,7 @@ def _stall_like_the_old_engine(whistle, db_url: str, monkeypatch) -> tuple[Org, 
     return org, case
 
 
-def test_a_case_left_with_no_way_forward_is_an_incident(whistle, db_url, monkeypatch):
+def test_a_case_left_with_no_way_forward_is_an_incident(whistle, db_url, manual_clock, monkeypatch):
     org, case = _stall_like_the_old_engine(whistle, db_url, monkeypatch)
     audit = whistle.show(case)["audit"]
     assert ("task_completed", "liaison-fire") in [(e["event"], e["actor"]) for e in audit]  # what was done stands
@@ -161,6 +161,9 @@ def test_a_case_left_with_no_way_forward_is_an_incident(whistle, db_url, monkeyp
     assert "department_reports" in incident["error"] and incident["command"] == "complete"
     assert incident["resolved_at"] is None
     assert [e["event"] for e in whistle.show(case)["audit"]][-1] == "incident"
+    manual_clock.advance(timedelta(minutes=21))  # the reminder fires on the stalled case: no second incident
+    whistle.fire_due_jobs()
+    assert len(whistle.incidents(case)) == 1
     # The engine cannot tell how to move it: nothing changes and the incident stays open.
     with monkeypatch.context() as patched:
         patched.setattr(runtime, "merge_finished_children", lambda workflow: [])
