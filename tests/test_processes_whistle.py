@@ -16,10 +16,11 @@ import pytest
 from lxml import etree
 from SpiffWorkflow.dmn.parser.BpmnDmnParser import SCHEMAS as DMN_SCHEMAS
 
+from engine import clock, ledger, services
 from engine.accounts import authenticate
 from engine.errors import InvalidInput
 
-from process_helpers import BPMN, DEMO, DMN13, PROCESSES, Org
+from process_helpers import BPMN, DEMO, DMN13, PROCESSES, Org, diagram_problems
 
 # Every scenario also runs cold (a new engine per command, as after a restart) and must leave the same record.
 pytestmark = pytest.mark.cold_warm
@@ -445,3 +446,217 @@ def test_no_feedback_in_time_closes_the_case_as_unrated(district, manual_clock):
     assert district.open("resident-a", "居民评价", case) == []
     assert (shown["data"]["feedback_status"], shown["data"]["satisfaction"]) == ("未评价", None)
     assert shown["data"]["assessment"]["feedback"] == "未评价"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# 事不完、人不撤, to the end: 提醒 → 督办 → 通报 → 街道兜底 (tier-deadlines.dmn: reminder_after, onsite_deadline,
+# notice_after, fallback_after, all counted from the whistle).
+
+def test_whistle_diagram_draws_every_new_element_inside_its_lane():
+    assert diagram_problems(WHISTLE_DIR / "whistle.bpmn") == []
+
+
+def test_the_escalation_ladder_is_in_the_table_for_every_tier():
+    root = etree.parse(str(WHISTLE_DIR / "tier-deadlines.dmn")).getroot()
+    outputs = [o.get("name") for o in root.iter(f"{{{DMN13}}}output")]
+    assert {"reminder_after", "onsite_deadline", "notice_after", "fallback_after"} <= set(outputs)
+    description = root.find(f"{{{DMN13}}}decision/{{{DMN13}}}description").text
+    assert "notice_after" in description and "fallback_after" in description
+    for rule in root.iter(f"{{{DMN13}}}rule"):
+        cells = dict(zip(outputs, (e.findtext(f"{{{DMN13}}}text") for e in rule.findall(f"{{{DMN13}}}outputEntry"))))
+        assert cells["notice_after"] and cells["fallback_after"], rule.get("id")
+
+
+def _obligations(district: District, case: int) -> dict[tuple[str, str], str]:
+    """The case's obligations as the accountability ledger has them now: (party, kind) -> state."""
+    with district.w.db.read() as session:
+        found = ledger.obligations(session, clock.now(), instance_ids=[case])
+    return {(o.party, o.kind): o.state for o in found}
+
+
+def _timers(district: District, case: int) -> dict[str, datetime]:
+    return {t["element_id"]: datetime.fromisoformat(t["due_at"]) for t in district.w.show(case)["timers"]}
+
+
+def test_a_department_that_never_reports_is_reminded_supervised_noticed_and_the_street_closes_the_case(
+        district, manual_clock):
+    case = district.report("building-repair-no-property", resident="resident-a")
+    district.review(case, decision="whistle", tier_override="red")  # housing leads, the fire brigade co-responds
+    whistled = manual_clock.now()
+    timers = _timers(district, case)
+    assert timers["notice_timer"] == whistled + timedelta(hours=2)    # red notice_after PT2H
+    assert timers["fallback_timer"] == whistled + timedelta(hours=4)  # red fallback_after PT4H
+    district.arrive("housing", case)
+
+    manual_clock.advance(timedelta(minutes=21))  # 提醒
+    district.w.fire_due_jobs()
+    manual_clock.advance(timedelta(minutes=10))  # 31 min: 督办
+    district.w.fire_due_jobs()
+    district.do("supervisor", "区委督查室督办", {"supervision_note": "约谈支队负责人", "accountability": False}, case)
+    assert district.data_object(case, "ledger")["reminded"] == ["dept-fire"]
+
+    manual_clock.set(whistled + timedelta(hours=1, minutes=59))
+    district.w.fire_due_jobs()
+    assert district.open("supervisor", "区委督查室通报") == []
+    manual_clock.set(whistled + timedelta(hours=2, minutes=1))  # 通报: the further period after the deadline has passed
+    district.w.fire_due_jobs()
+    [notice] = district.open("supervisor", "区委督查室通报", case)
+    assert notice["candidate_groups"] == ["district-supervision"]
+    assert district.task_data(notice)["noticed_departments"] == ["dept-fire"]
+    assert district.data_object(case, "ledger")["noticed"] == ["dept-fire"]
+    # The department stays on the case: its tasks are still open after the notice.
+    assert len(district.open("liaison-fire", "到场报到", case)) == 1 and len(district.open("liaison-fire", "签收哨令", case)) == 1
+    with pytest.raises(InvalidInput, match="notice_text"):
+        district.w.complete(notice["task_id"], "supervisor", {})
+    district.do("supervisor", "区委督查室通报", {"notice_text": "区消防救援支队红色哨令逾期未报到，全区通报"}, case)
+
+    manual_clock.set(whistled + timedelta(hours=3, minutes=59))
+    district.w.fire_due_jobs()
+    assert district.open("command-wudadao", "街道兜底处置") == []
+    assert len(district.open("liaison-fire", "到场报到", case)) == 1
+    manual_clock.set(whistled + timedelta(hours=4, minutes=1))  # 兜底
+    district.w.fire_due_jobs()
+    assert district.open("liaison-fire", "到场报到", case) == [] and district.open("liaison-fire", "签收哨令", case) == []
+    [fallback] = district.open("command-wudadao", "街道兜底处置", case)
+    assert fallback["candidate_groups"] == ["street-wudadao-command"]
+    assert district.task_data(fallback)["missing_departments"] == ["dept-fire"]
+    with pytest.raises(InvalidInput, match="fallback_action"):
+        district.w.complete(fallback["task_id"], "command-wudadao", {})
+    district.do("command-wudadao", "街道兜底处置", {"fallback_action": "街道综合执法队代为检查消防设施并设置警示"}, case)
+
+    # The case goes on without the fire brigade: the lead handles, the street verifies, the resident rates.
+    district.do("liaison-housing", "牵头部门处置", {"handling_result": "已修复屋顶和消防设施"}, case)
+    district.do("command-wudadao", "街道核验", {"verification": "accepted"}, case)
+    district.do("resident-a", "居民评价", {"satisfaction": 4}, case)
+    shown = district.w.show(case)
+    assert shown["status"] == "completed" and shown["open_tasks"] == [] and shown["timers"] == []
+    data = shown["data"]
+    record = data["data_objects"]["ledger"]
+    assert record["arrivals"] == ["dept-housing"] and record["overdue"] == ["dept-fire"]
+    assert record["noticed"] == ["dept-fire"]
+    assert record["notices"] == [{"departments": ["dept-fire"], "text": "区消防救援支队红色哨令逾期未报到，全区通报"}]
+    assert record["fallback"] == {"departments": ["dept-fire"], "action": "街道综合执法队代为检查消防设施并设置警示"}
+    assert data["assessment"]["fallback"] is True
+    by_dept = {d["department"]: d for d in data["assessment"]["departments"]}
+    assert list(by_dept) == ["dept-housing", "dept-fire"]
+    fire, housing = by_dept["dept-fire"], by_dept["dept-housing"]
+    assert (fire["came"], fire["on_time"], fire["acted"], fire["never_reported"]) == (False, False, False, True)
+    assert (fire["reminded"], fire["supervised"], fire["noticed"]) == (True, True, True)
+    assert (housing["came"], housing["on_time"], housing["noticed"], housing["never_reported"]) == (True, True, False, False)
+    assert housing["resolved"] is True
+
+    # The accountability ledger: the fire brigade never reported (its tasks withdrawn after their due time).
+    states = _obligations(district, case)
+    assert states[("dept-fire", "on_site")] == ledger.OVERDUE
+    assert states[("dept-fire", "sign")] == ledger.OVERDUE
+    assert states[("dept-housing", "on_site")] == ledger.DONE_ON_TIME
+    assert states[("dept-housing", "sign")] == ledger.DONE_ON_TIME
+    assert states[("dept-housing", "handle")] == ledger.DONE_ON_TIME
+    with district.w.db.read() as session:
+        figures = services.assessment_figures(session, 2026)["departments"]
+    assert (figures["dept-fire"]["never"], figures["dept-fire"]["came"], figures["dept-fire"]["records"]) == (1, 0, 1)
+    assert figures["dept-fire"]["cases"]["never"] == [case]
+    assert (figures["dept-housing"]["on_time"], figures["dept-housing"]["never"]) == (1, 0)
+
+
+def test_a_late_department_that_reports_after_supervision_is_not_noticed(district, manual_clock):
+    case = district.report("building-repair-no-property", resident="resident-a")
+    district.review(case, decision="whistle", tier_override="red")
+    whistled = manual_clock.now()
+    district.arrive("housing", case)
+    manual_clock.advance(timedelta(minutes=31))
+    district.w.fire_due_jobs()
+    assert len(district.open("supervisor", "区委督查室督办", case)) == 1
+    manual_clock.set(whistled + timedelta(hours=1))
+    district.arrive("fire", case)  # late, after supervision, before the notice
+    assert set(_timers(district, case)) == set()  # the ladder stops: no notice, no 兜底 is waiting
+    for hours in (2, 4, 24):
+        manual_clock.set(whistled + timedelta(hours=hours, minutes=1))
+        district.w.fire_due_jobs()
+    assert district.open("supervisor", "区委督查室通报") == []
+    assert district.open("command-wudadao", "街道兜底处置") == []
+    district.do("liaison-housing", "牵头部门处置", {"handling_result": "已修复"}, case)
+    district.do("command-wudadao", "街道核验", {"verification": "accepted"}, case)
+    district.do("resident-a", "居民评价", {"satisfaction": 5}, case)
+    assert district.w.show(case)["status"] == "running"  # the supervision is still open
+    district.do("supervisor", "区委督查室督办", {"supervision_note": "已督促到场", "accountability": False}, case)
+    shown = district.w.show(case)
+    assert shown["status"] == "completed"
+    # The supervision ended after the case closed: its branch did not bring back the whistle-time values.
+    assert (shown["data"]["outcome"], shown["data"]["satisfaction"]) == ("已办结", 5)
+    assert [r["department"] for r in shown["data"]["reports"]] == ["dept-housing", "dept-fire"]
+    record = shown["data"]["data_objects"]["ledger"]
+    assert (record["noticed"], record["notices"], record["fallback"]) == ([], [], None)
+    assert record["arrivals"] == ["dept-housing", "dept-fire"] and record["overdue"] == ["dept-fire"]
+    assert shown["data"]["assessment"]["fallback"] is False
+    fire = {d["department"]: d for d in shown["data"]["assessment"]["departments"]}["dept-fire"]
+    assert (fire["came"], fire["on_time"], fire["supervised"], fire["noticed"], fire["never_reported"]) == (
+        True, False, True, False, False)
+    states = _obligations(district, case)
+    assert states[("dept-fire", "on_site")] == ledger.DONE_LATE
+    assert states[("dept-housing", "on_site")] == ledger.DONE_ON_TIME
+
+
+def test_when_the_lead_never_reports_the_street_handles_it_and_the_case_goes_to_feedback(district, manual_clock):
+    # Yellow (3 working days on site) from Monday 28 September 2026, 17:00: the ladder counts working days too.
+    case = district.report("private-courtyard-parking", resident="resident-a")  # parking leads; police, enforcement
+    district.review(case, decision="whistle")
+    whistled = manual_clock.now()
+    timers = _timers(district, case)
+    assert timers["onsite_timer"] == whistled + timedelta(days=10)    # 29, 30 September, 8 October
+    assert timers["notice_timer"] == whistled + timedelta(days=11)    # then 9 October
+    assert timers["fallback_timer"] == whistled + timedelta(days=12)  # then Saturday 10 October, a make-up working day
+    for dept in ("police", "law-enforcement"):
+        district.arrive(dept, case)
+    manual_clock.set(whistled + timedelta(days=10, minutes=1))
+    district.w.fire_due_jobs()
+    district.do("supervisor", "区委督查室督办", {"supervision_note": "督促停管办到场", "accountability": True,
+                                              "accountability_reason": "逾期未到场"}, case)
+    manual_clock.set(whistled + timedelta(days=11, minutes=1))
+    district.w.fire_due_jobs()
+    [notice] = district.open("supervisor", "区委督查室通报", case)
+    assert district.task_data(notice)["noticed_departments"] == ["dept-parking"]
+    manual_clock.set(whistled + timedelta(days=12, minutes=1))
+    district.w.fire_due_jobs()
+    assert district.open("liaison-parking", "到场报到", case) == []
+    district.do("command-wudadao", "街道兜底处置", {"fallback_action": "街道协调物业恢复院落绿化并安装石墩"}, case)
+    # No lead came: nobody is asked to handle; the street's action is the result and the resident rates it.
+    assert district.open("liaison-parking", "牵头部门处置") == [] and district.open("liaison-police", "牵头部门处置") == []
+    assert district.open("command-wudadao", "街道核验", case) == []
+    district.do("resident-a", "居民评价", {"satisfaction": 3}, case)
+    # The notice, still open, is the district's own work: the case completes once it is done.
+    assert district.w.show(case)["status"] == "running"
+    district.do("supervisor", "区委督查室通报", {"notice_text": "区停管办黄色哨令逾期未报到"}, case)
+    shown = district.w.show(case)
+    assert shown["status"] == "completed"
+    data = shown["data"]
+    assert data["handling_result"] == "街道协调物业恢复院落绿化并安装石墩"
+    assert (data["outcome"], data["satisfaction"], data["feedback_status"]) == ("已办结", 3, "已评价")  # the notice ended last
+    # reports come in the order the departments finished (the one withdrawn by 兜底 last)
+    assert {r["department"]: r["reported"] for r in data["reports"]} == {
+        "dept-parking": False, "dept-police": True, "dept-law-enforcement": True}
+    assert data["data_objects"]["ledger"]["never_reported"] == ["dept-parking"]
+    by_dept = {d["department"]: d for d in data["assessment"]["departments"]}
+    assert set(by_dept) == {"dept-parking", "dept-police", "dept-law-enforcement"}
+    parking = by_dept["dept-parking"]
+    assert (parking["role"], parking["came"], parking["resolved"], parking["never_reported"]) == ("lead", False, False, True)
+    assert all(by_dept[d]["came"] and by_dept[d]["on_time"] for d in ("dept-police", "dept-law-enforcement"))
+    states = _obligations(district, case)
+    assert states[("dept-parking", "on_site")] == ledger.OVERDUE
+    assert ("dept-parking", "handle") not in states
+    assert states[("dept-police", "on_site")] == ledger.DONE_ON_TIME
+    assert states[("dept-law-enforcement", "on_site")] == ledger.DONE_ON_TIME
+
+
+def test_a_worker_that_was_behind_climbs_the_whole_ladder_in_one_run(district, manual_clock):
+    case = district.report("building-repair-no-property", resident="resident-a")
+    district.review(case, decision="whistle", tier_override="red")
+    district.arrive("housing", case)
+    manual_clock.advance(timedelta(hours=5))  # reminder, supervision, notice and 兜底 all due; nothing fired yet
+    district.w.fire_due_jobs()
+    assert district.w.incidents(case) == []
+    assert district.names(case) == ["区委督查室督办", "区委督查室通报", "街道兜底处置"]
+    assert district.data_object(case, "ledger") == {
+        "arrivals": ["dept-housing"], "overdue": ["dept-fire"], "reminded": ["dept-fire"], "supervision": [],
+        "noticed": ["dept-fire"], "notices": [], "never_reported": ["dept-fire"], "fallback": None}
+    assert _obligations(district, case)[("dept-fire", "on_site")] == ledger.OVERDUE
