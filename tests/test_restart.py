@@ -200,3 +200,22 @@ def test_a_long_case_is_not_cut_off_at_depth_one_thousand(whistle):
         whistle.start("endless", data={"n": 0})
     [incident] = whistle.incidents()
     assert "EngineBudgetExceeded" in incident["error"]  # never a silent stop with nothing ready
+
+
+def test_an_administrator_repairs_a_stalled_case_from_the_admin_page(whistle, db_url, manual_clock, monkeypatch):
+    import re
+
+    from webui import create_app
+
+    org, case = _stall_like_the_old_engine(whistle, db_url, monkeypatch)
+    whistle.add_user("admin", ["admins"], password="pw")
+    client = create_app({"ENGINE": whistle, "TESTING": True}).test_client()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").get_data(as_text=True)).group(1)
+    client.post("/login", data={"username": "admin", "password": "pw", "csrf_token": token})
+    page = client.get("/admin").get_data(as_text=True)
+    assert "NoWayForward" in page and f"/admin/instances/{case}/repair" in page
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    answer = client.post(f"/admin/instances/{case}/repair", data={"csrf_token": token})
+    assert answer.status_code in (302, 303)
+    assert org.names(case) == ["牵头部门处置"]
+    assert f"/admin/instances/{case}/repair" not in client.get("/admin").get_data(as_text=True)

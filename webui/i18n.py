@@ -63,6 +63,7 @@ EN = {
     # designer / admin
     "流程定义": "Process definitions", "表单": "Forms", "表单预览": "Form preview", "运行中": "Running",
     "部署时间": "Deployed at", "故障列表": "Incidents", "没有故障": "No incidents",
+    "修复": "Repair", "案件已恢复流转": "The case moves again", "无法自动修复": "Cannot be repaired automatically",
     "只有法定节假日，国务院的放假安排尚未导入：跨该年的时限为暂定。请用 whistle calendar import 导入。":
         "only the statutory holidays; the State Council's schedule is not loaded, so deadlines across the year are "
         "provisional. Load it with whistle calendar import.",

@@ -579,6 +579,18 @@ def admin():
     return render_template("admin.html", incidents=incidents, jobs=jobs, clock_info=clock_info, calendar=calendar)
 
 
+@pages.post("/admin/instances/<int:instance_id>/repair")
+@login_required(role="admin")
+def admin_repair(instance_id: int):
+    """A case with no way forward (a NoWayForward incident): the engine moves it on where it can tell how."""
+    try:
+        result = engine().repair(instance_id, current_user()["username"])
+        flash(_("案件已恢复流转") + f"：#{instance_id}（{', '.join(result['moved']) or '—'}）", "ok")
+    except (Conflict, NotFound) as exc:
+        flash(_("无法自动修复") + f"：{exc.message}", "error")
+    return redirect(url_for("pages.admin"))
+
+
 @pages.post("/admin/clock")
 @login_required(role="admin")
 def admin_clock():
