@@ -57,6 +57,8 @@ RULES: dict[str, tuple[str, str]] = {
     "max-branches": ("error", "a split makes at most WHISTLE_DEPLOY_MAX_BRANCHES paths (default 100), a "
                               "multi-instance activity's literal cardinality at most as many instances"),
     "max-path-length": ("error", "a process or sub-process has no path of more than 600 elements in a row"),
+    "no-interrupting-multi-instance": ("error", "no interrupting boundary event on a multi-instance sub-process or "
+                                                "call activity (SpiffWorkflow 3.2 leaves its instances running)"),
 }
 
 DEFAULT_MAX_BRANCHES = 100
@@ -455,6 +457,15 @@ class _Linter:
             element = loop.find(_b("loopCondition"))
             if element is not None and element.text and element.text.strip():
                 self.expression(element, element.text, f"the loop condition of {label}", owner=node)
+        if kind == "boundaryEvent" and node.get("cancelActivity", "true").strip().lower() != "false":
+            host = next((el for el in self.root.iter(_b("subProcess"), _b("callActivity"), _b("transaction"))
+                         if el.get("id") == node.get("attachedToRef")), None)
+            if host is not None and host.find(_b("multiInstanceLoopCharacteristics")) is not None:
+                self.report(node, "no-interrupting-multi-instance",
+                            f"{label} interrupts the multi-instance {_label(host)}: SpiffWorkflow 3.2 cancels the "
+                            f"activity but leaves each instance's sub-process running, and the next step of the case "
+                            f"fails; put the interrupting event inside the instances (wrap their work in an embedded "
+                            f"sub-process and attach it there) or make it non-interrupting")
         for definition in _event_definitions(node):
             if local(definition) == "timerEventDefinition":
                 self.timer(node, definition, label)

@@ -273,3 +273,10 @@ def test_other_names_spiffworkflow_uses_for_its_own_tasks_are_refused(tmp_path, 
     message = expect(problems, path, "modeler-compatibility", reserved, "error", needle=f'id="{reserved}" name')
     assert f"the id '{reserved}' is the name SpiffWorkflow gives its own" in message
     assert [element for rule, element in problems if rule == "modeler-compatibility"] == [reserved]
+
+
+def test_an_interrupting_event_on_a_multi_instance_activity_is_refused():
+    path = LINT / "interrupting_multi_instance.bpmn"
+    problems = found(path)
+    expect(problems, path, "no-interrupting-multi-instance", "cut_off", "error", contains="leaves each instance")
+    assert ("no-interrupting-multi-instance", "reminder") not in problems  # non-interrupting is fine
