@@ -49,6 +49,7 @@ def option_lists() -> dict[str, list[dict]]:
 SOURCES = {
     "consultation-open": {"department": "departments", "item": "items", "streets": "streets"},
     "consultation-proposal": {"street": "streets", "department": "departments", "item": "items"},
+    "unconsulted-report": {"street": "streets", "department": "departments", "item": "items"},
     "personnel-letter": {"department": "departments", "street": "streets"},
     "personnel-suggestion": {"street": "streets", "department": "departments"},
     "evaluation-start": {"departments": "departments", "streets": "streets"},
