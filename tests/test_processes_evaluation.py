@@ -173,9 +173,10 @@ def test_the_annual_timer_starts_the_evaluation_every_april(org, manual_clock):
     assert at(job["due_at"]) == datetime(2027, 4, 1, 9, 0, tzinfo=BEIJING)  # the next 1 April after deployment
     org.person("command-wudadao")
     manual_clock.set(datetime(2027, 3, 31, 17, 0, tzinfo=BEIJING))
-    assert org.w.fire_due_jobs() == 0
+    org.w.fire_due_jobs()  # the monthly analyses (processes/analysis) start on the 1st of every month
+    assert org.open("command-wudadao", "街道为部门评分") == []
     manual_clock.set(datetime(2027, 4, 1, 9, 1, tzinfo=BEIJING))
-    assert org.w.fire_due_jobs() == 1
+    assert org.w.fire_due_jobs() >= 1
     [task] = org.open("command-wudadao", "街道为部门评分")
     data = org.data(task["instance_id"])
     assert data["year"] == 2026  # April assesses the year before

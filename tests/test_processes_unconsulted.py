@@ -111,9 +111,10 @@ def test_a_late_correction_is_urged_and_counted_late(org, manual_clock):
     assert data["correct_days"] == 15 and data["review_record"]["criticism_circulated"] is False
     due = at(data["correct_due"])
     manual_clock.set(due - timedelta(minutes=1))
-    assert org.w.fire_due_jobs() == 0
+    org.w.fire_due_jobs()  # (the monthly analysis starts on 1 October: another process's timer)
+    assert org.names(case) == ["部门整改答复"]
     manual_clock.set(due + timedelta(minutes=1))
-    assert org.w.fire_due_jobs() == 1
+    org.w.fire_due_jobs()
     # District supervision urges; the department's task stays open: it must still answer.
     assert org.names(case) == ["区委督查室督促整改", "部门整改答复"]
     assert org.data_object(case, "correction_ledger")["late"]["due"] == data["correct_due"]
