@@ -6,12 +6,16 @@ department's liaison sees the task arrive without reloading, signs and reports o
 past the 30-minute on-site deadline (``whistle clock advance PT31M``) and the fire brigade's overdue badge and the
 district supervision task appear; the case page shows the diagram with the right elements highlighted.
 
+A second test restarts the server between the last-but-one and the last report of a red whistle and submits
+the last one in the browser: the lead department's task must appear (issue 10).
+
 Screenshots go to ``tests/screenshots/`` (git-ignored). With ``WHISTLE_DOC_SCREENSHOTS=1`` the inbox and case
 page shots are also written to ``docs/screenshots/`` for the README's tour.
 These tests never skip: CI installs chromium (``.ci/run``).
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -50,40 +54,54 @@ def cli(env: dict, *args: str, timeout: float = 120) -> str:
     return result.stdout
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """``whistle serve`` on a fresh demo database (migrated, whistle deployed, demo accounts imported)."""
-    folder = tmp_path_factory.mktemp("browser")
+def demo_database(folder: Path) -> dict:
+    """A fresh demo database (migrated, whistle deployed, demo accounts imported) and the environment to serve it."""
     env = {**os.environ, "WHISTLE_MODE": "demo", "WHISTLE_DATABASE_URL": f"sqlite:///{folder / 'whistle.sqlite'}",
            "WHISTLE_ATTACHMENTS_DIR": str(folder / "attachments"), "WHISTLE_SECRET_KEY": "browser-test-secret",
            "WHISTLE_POLL_SECONDS": "2", "PYTHONUNBUFFERED": "1"}
     cli(env, "migrate")
     cli(env, "deploy", "processes/whistle")
     cli(env, "user", "import", "processes/demo-accounts.json")
-    port = _free_port()
-    log = open(folder / "serve.log", "w")
+    return env
+
+
+def start_server(env: dict, folder: Path, port: int) -> tuple[subprocess.Popen, object]:
+    """``whistle serve`` on ``port``, once ``/health`` answers."""
+    log = open(folder / "serve.log", "a")
     process = subprocess.Popen([sys.executable, "-m", "engine.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
                                cwd=PROJECT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
-    while True:
+    while True:  # another process starting up, not a timer: the clock is never waited for
         try:
-            with urllib.request.urlopen(f"{base}/health", timeout=2) as response:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
                 if response.status == 200:
-                    break
+                    return process, log
         except OSError:
             pass
         if process.poll() is not None or time.monotonic() > deadline:
             log.close()
             raise AssertionError("whistle serve did not start:\n" + (folder / "serve.log").read_text())
         time.sleep(0.2)
-    yield {"base": base, "env": env, "folder": folder}
+
+
+def stop_server(process: subprocess.Popen, log) -> None:
     process.terminate()
     try:
         process.wait(timeout=10)
     except subprocess.TimeoutExpired:
         process.kill()
     log.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """``whistle serve`` on a fresh demo database."""
+    folder = tmp_path_factory.mktemp("browser")
+    env = demo_database(folder)
+    port = _free_port()
+    process, log = start_server(env, folder, port)
+    yield {"base": f"http://127.0.0.1:{port}", "env": env, "folder": folder}
+    stop_server(process, log)
     banner = (folder / "serve.log").read_text()
     assert "demo account" in banner and "command-wudadao" in banner  # `make run` tells people who to sign in as
 
@@ -267,3 +285,47 @@ def test_whistle_scenario_in_the_browser(server, browser, tmp_path):
 
 def re_class(name: str):
     return re.compile(rf"(^|\s){re.escape(name)}")
+
+
+def test_the_last_report_after_a_server_restart_moves_the_case_on(browser, tmp_path):
+    """Issue 10: a red whistle, housing signs and reports, fire signs; the server restarts; fire reports on site in
+    the browser — and the lead department's 牵头部门处置 appears (it used to stall with 已提交 and nothing after)."""
+    env = demo_database(tmp_path)
+    port = _free_port()
+    process, log = start_server(env, tmp_path, port)
+    server = {"base": f"http://127.0.0.1:{port}", "env": env, "folder": tmp_path}
+    try:
+        case = int(json.loads(cli(env, "start", "whistle", "--user", "grid-worker-wudadao", "--json", "--data", json.dumps({
+            "situation": "building-repair-no-property", "location": "睦南道12号院", "description": "屋顶漏水，灭火器过期"},
+            ensure_ascii=False)))["instance_id"])
+
+        def do(user: str, name: str, data: dict) -> None:
+            tasks = json.loads(cli(env, "tasks", "--user", user, "--json"))
+            [task] = [t for t in tasks if t["name"] == name and t["instance_id"] == case]
+            cli(env, "claim", task["task_id"], "--user", user)
+            cli(env, "complete", task["task_id"], "--user", user, "--data", json.dumps(data, ensure_ascii=False))
+
+        do("command-wudadao", "指挥中心审核", {"decision": "whistle", "tier_override": "red"})
+        do("liaison-housing", "签收哨令", {})
+        do("liaison-housing", "到场报到", {"acted": True, "action": "到场核查"})
+        do("liaison-fire", "签收哨令", {})
+        stop_server(process, log)  # the restart: nothing of the case is in any process's memory now
+        process, log = start_server(env, tmp_path, port)
+
+        fire = sign_in(browser, server, "liaison-fire", PHONE)
+        fire.get_by_role("link", name="组任务").click()
+        task_card(fire, "到场报到").get_by_role("link", name="办理").click()
+        fire.get_by_label("已到场处置或配合").check()
+        fire.get_by_label("到场情况说明").fill("到场检查消防设施")
+        fire.get_by_role("button", name="报到").click()
+        expect(fire.locator(".flash-ok")).to_contain_text("已提交：到场报到")
+
+        housing = sign_in(browser, server, "liaison-housing")
+        housing.get_by_role("link", name="组任务").click()
+        expect(task_card(housing, "牵头部门处置")).to_be_visible()
+        shown = json.loads(cli(env, "show", str(case), "--json"))
+        assert [t["name"] for t in shown["open_tasks"]] == ["牵头部门处置"] and shown["incidents"] == []
+        for page in (fire, housing):
+            assert page.errors == [], page.errors
+    finally:
+        stop_server(process, log)
