@@ -165,6 +165,19 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default 30)")
     p.add_argument("--name", help="lock owner name (default host:pid:random)")
 
+    p = command("outbox", "outbound webhooks (the 12345 hotline's replies): list, deliver, retry")
+    outbox_sub = p.add_subparsers(dest="outbox_command", required=True, metavar="ACTION")
+    q = outbox_sub.add_parser("list", help="the newest deliveries: pending, delivered, failed", parents=[common])
+    q.add_argument("--status", choices=["pending", "delivered", "failed"])
+    q.add_argument("--limit", type=int, default=50)
+    q = outbox_sub.add_parser("deliver", help="send what is due (the worker does this too): until stopped, or once "
+                                              "with --once", parents=[common])
+    q.add_argument("--once", action="store_true", help="send what is due now, print what happened, and exit")
+    q.add_argument("--poll", type=float, default=1.0, metavar="SECONDS", help="sleep when idle (default 1)")
+    q = outbox_sub.add_parser("retry", help="give a failed delivery new attempts, due now", parents=[common])
+    q.add_argument("delivery_id", type=int, metavar="ID")
+    q.add_argument("--user", default="system")
+
     p = command("jobs", "list timer jobs that are due, locked by a worker, or failed")
     p.add_argument("--all", action="store_true", help="also list jobs scheduled for later")
     p.add_argument("--retry", type=int, metavar="JOB_ID", help="give a failed job new attempts, due now")
@@ -248,6 +261,8 @@ def _dispatch(args) -> int:
     engine = Whistle(args.db)
     if args.command == "worker":
         return _worker(args, engine)
+    if args.command == "outbox":
+        return _outbox(args, engine)
     if args.command == "deploy":
         results = [r.to_dict() for r in engine.deploy(args.paths, actor=args.user)]
         _print(args, results, lambda rows: "\n".join(
@@ -475,6 +490,36 @@ def _worker(args, engine) -> int:
     total = executor.run(stop, poll_interval=args.poll, batch=args.batch)
     _print(args, {"fired": total.fired, "failed": total.failed, "skipped": total.skipped, "owner": executor.owner},
            lambda v: f"timer worker stopped: fired {v['fired']}, failed {v['failed']}")
+    return 0
+
+
+def _outbox(args, engine) -> int:
+    """``whistle outbox list | deliver [--once] | retry ID`` (engine.outbox)."""
+    from . import outbox
+
+    if args.outbox_command == "retry":
+        _print(args, outbox.retry(engine.db, args.delivery_id, args.user),
+               lambda v: f"delivery {v['delivery_id']} ({v['event_id']}) will be sent again, due now")
+        return 0
+    if args.outbox_command == "deliver" and args.once:
+        result = outbox.deliver_due(engine.db)
+        _print(args, result.to_dict(), lambda v: ", ".join(f"{k} {n}" for k, n in v.items() if n) or "nothing due")
+        return 0
+    if args.outbox_command == "deliver":
+        import signal
+        import threading
+
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        if not args.json:
+            print(f"outbox delivery started (poll {args.poll:g} s); stop with Ctrl-C or SIGTERM", flush=True)
+        outbox.run_in_background(engine.db, stop, poll_seconds=args.poll).join()
+        return 0
+    with engine.db.read() as session:
+        rows = outbox.listing(session, args.status, args.limit)
+    _print(args, rows, lambda rows: _table(rows, ["delivery_id", "event_id", "key", "status", "attempts",
+                                                  "next_attempt_at", "last_status", "last_error", "delivered_at"]))
     return 0
 
 

@@ -46,7 +46,7 @@ from sqlalchemy import func, inspect, or_, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from . import clock, timers
+from . import clock, outbox, timers
 from .audit import AuditLog, PendingEvent
 from .errors import Conflict, NotFound, first_line, is_lock_conflict
 from .models import DefinitionVersion, Incident, TimerJob
@@ -467,6 +467,7 @@ class JobExecutor:
         """Fire due jobs until ``stop`` is set. Idle, it sleeps until the next due time or ``poll_interval``,
         whichever comes first (one small indexed query per wake-up)."""
         total = RunResult()
+        outbox.run_in_background(self.db, stop, self.owner)  # outbound webhooks, beside the timers (engine.outbox)
         while not stop.is_set():
             try:
                 upcoming = self.next_due()

@@ -373,3 +373,34 @@ class LedgerEntry(Base):
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # on the assigned row
     actor: Mapped[str | None] = mapped_column(String(128))  # who did it (done rows)
     detail: Mapped[dict | None] = mapped_column(JSON)  # what the completion submitted (done rows)
+
+
+class OutboxDelivery(Base):
+    """An outbound webhook delivery (engine.outbox): written in the same transaction as the step that causes it (a
+    service task ``whistle.notify``), so a delivery exists exactly when its step committed; delivered by the worker
+    loop with retries and backoff, HMAC-signed, until the receiver answers 2xx or the last attempt fails (migration
+    0012). ``event_id`` is the delivery's stable identity, sent with every attempt so receivers can drop repeats."""
+
+    __tablename__ = "outbox_delivery"
+    __table_args__ = (
+        UniqueConstraint("event_id", name="uq_outbox_delivery_event_id"),
+        Index("ix_outbox_delivery_due", "status", "next_attempt_at"),
+        Index("ix_outbox_delivery_instance", "instance_id"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(255))  # e.g. hotline-17-response: one per case and event
+    channel: Mapped[str] = mapped_column(String(64))  # hotline: WHISTLE_HOTLINE_WEBHOOK_URL / _SECRET
+    event: Mapped[str] = mapped_column(String(64))  # response | resolution | satisfaction …
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instance.id"))
+    correlation_key: Mapped[str | None] = mapped_column(String(255))  # the receiver's key (the 12345 ticket number)
+    body: Mapped[str] = mapped_column(Text)  # the exact JSON text signed and sent on every attempt
+    status: Mapped[str] = mapped_column(String(16))  # pending | delivered | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    lock_owner: Mapped[str | None] = mapped_column(String(128))
+    lock_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_status: Mapped[int | None] = mapped_column(Integer)  # the receiver's last HTTP status
+    last_error: Mapped[str | None] = mapped_column(Text)
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incident.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -17,7 +17,9 @@ expressions over the case data; the result (JSON) lands in the task data under `
 The script engine dispatches ``call_service`` here (``engine.scripting``). A service runs inside the current
 command's transaction (the session ``Database.write`` publishes in :data:`engine.db.current_session`), so
 what it reads is consistent with the step that asked, and a failure rolls the whole step back like a
-failing script (an incident, nothing changed). Services only read; they never change other instances.
+failing script (an incident, nothing changed). Services only read, with one exception: ``whistle.notify`` records an
+outbound webhook of the running case in the outbox (``engine.outbox``), in the same transaction — the transactional
+outbox, so an event exists exactly when its step committed. No service changes another instance.
 
 Deploy-time lint (``engine.modelers``) accepts a service task only when its operator is registered here
 and its parameters are the ones the service takes (:func:`operator_problems`).
@@ -418,3 +420,22 @@ def _analyse(cases: list, by_case: dict, min_repeats: int, top: int) -> dict:
                          key=lambda r: (-(r["late"] + r["never"]), -r["never"], r["department"]))[:top]
     return dict(counts, situations=sorted(situations.values(), key=lambda s: (-s["count"], s["situation"])),
                 repeats=repeats, late_departments=departments)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# whistle.notify: an outbound webhook of the running case (the outbox), the one service that writes
+
+@service("whistle.notify", required=("channel", "event", "key"), optional=("payload",),
+         description="向外部系统（如12345热线）发送本案件的一个事件：与本步骤同一事务写入发件箱，由工作进程签名投递、失败重试。"
+                     "An outbound webhook event of this case, written with this step, delivered (signed, retried) later.")
+def notify(session: Session, channel, event, key, payload=None) -> dict:
+    """Record ``event`` of the running case for ``channel`` (``WHISTLE_<CHANNEL>_WEBHOOK_URL``), with the receiver's
+    correlation ``key`` (the 12345 ticket number) and ``payload`` (an object), in this step's transaction
+    (``engine.outbox``): it is sent after the step commits, once per case and event. The one service that writes —
+    its own case's outbox row, nothing else. Returns ``{"event_id", "delivery_id", "status"}``."""
+    from . import outbox
+
+    try:
+        return outbox.enqueue(session, channel, event, key, payload)
+    except outbox.OutboxError as exc:
+        raise ServiceError(str(exc)) from None
