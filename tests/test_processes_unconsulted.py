@@ -152,3 +152,23 @@ def test_a_criticism_alone_needs_no_correction(org):
     record = org.data(case)["unconsulted_record"]
     assert record["item_category"] == "其他重大决策" and record["item_name"] == "睦南道全天禁止机动车通行"
     assert record["review"]["criticism_text"] == "予以通报批评" and record["correction"] is None
+
+
+def test_an_urge_after_the_correction_leaves_the_record_as_it_was(org, manual_clock):
+    case = report(org)
+    org.do("supervisor", "区委督查室审查", {"finding": "confirmed", "review_opinion": "属实",
+                                         "correction_required": "补充征求街道意见"}, case)
+    manual_clock.set(at(org.data(case)["correct_due"]) + timedelta(minutes=1))
+    org.w.fire_due_jobs()
+    # The department answers and the street reads it before district supervision gets to its urging.
+    org.do("liaison-traffic", "部门整改答复", {"correction_action": "已补充征求街道意见"}, case)
+    org.do("party-wudadao", "街道阅知处理结果", {"ack_note": "已阅"}, case)
+    assert org.w.show(case)["status"] == "running"
+    org.do("supervisor", "区委督查室督促整改", {"urge_note": "今后须按规定征求街道意见"}, case)
+    data = org.w.show(case)
+    assert data["status"] == "completed"
+    data = data["data"]
+    # The urging path ended last: its copy of the case from the timer's moment does not undo the correction.
+    assert data["correction_record"]["action"] == "已补充征求街道意见" and data["ack_note"] == "已阅"
+    assert data["unconsulted_record"]["correction"]["on_time"] is False
+    assert org.data_object(case, "correction_ledger")["urge"]["note"] == "今后须按规定征求街道意见"
