@@ -167,6 +167,7 @@ def http_post(url: str, body: bytes, headers: dict, timeout: float) -> int:
             response.read(65536)
             return response.status
     except urllib.error.HTTPError as exc:  # an answer, but not a 2xx
+        exc.close()
         return exc.code
 
 
