@@ -9,7 +9,6 @@ instance's stored state.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import secrets
 import threading
@@ -591,14 +590,7 @@ class CaseWork:
                 rows = session.execute(select(VersionSource.file_name, SourceBlob.content)
                                        .join(SourceBlob, SourceBlob.sha256 == VersionSource.blob_sha256)
                                        .where(VersionSource.version_id == version_id)).all()
-            found = {}
-            for file_name, content in rows:
-                if form_lib.is_form_file(file_name):
-                    try:
-                        found[form_lib.key_of_file(file_name)] = form_lib.normalize(json.loads(content))
-                    except json.JSONDecodeError:  # checked at deploy; never stored broken
-                        continue
-            return found
+            return form_lib.forms_in(rows)
 
         return self._cache.get(("forms", version_id), build)
 

@@ -20,7 +20,6 @@ A version's forms and its start facts (who may start it, the start form) hang on
 from __future__ import annotations
 
 import fnmatch
-import json
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
@@ -128,18 +127,13 @@ def _text_of(element) -> str:
 
 def bind(spec, key: str, files: Iterable[tuple[str, str]]) -> None:
     """Hang a version's forms and start facts on its parsed top-level spec (next to its catalogs)."""
-    forms: dict[str, dict] = {}
+    files = list(files)
     process = None
     for name, content in files:
-        if form_lib.is_form_file(name):
-            try:
-                forms[form_lib.key_of_file(name)] = form_lib.normalize(json.loads(content))
-            except json.JSONDecodeError:  # checked at deploy; never stored broken
-                continue
-        elif name.lower().endswith((".bpmn", ".bpmn20.xml")) and process is None:
+        if name.lower().endswith((".bpmn", ".bpmn20.xml")) and process is None:
             root = read_xml(content).getroot()  # stored sources passed the same reader at deploy
             process = next((p for p in root.iter(f"{{{BPMN_NS}}}process") if p.get("id") == key), None)
-    setattr(spec, FORMS_ATTRIBUTE, forms)
+    setattr(spec, FORMS_ATTRIBUTE, form_lib.forms_in(files))
     setattr(spec, START_ATTRIBUTE, start_facts(process))
 
 

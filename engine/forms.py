@@ -99,6 +99,18 @@ def is_form_file(name: str) -> bool:
     return str(name).lower().endswith(FORM_SUFFIX)
 
 
+def forms_in(files: Iterable[tuple[str, str]]) -> dict[str, dict]:
+    """The forms among a version's stored files (name, content), normalized, by form key."""
+    found: dict[str, dict] = {}
+    for name, content in files:
+        if is_form_file(name):
+            try:
+                found[key_of_file(name)] = normalize(json.loads(content))
+            except json.JSONDecodeError:  # checked at deploy; never stored broken
+                continue
+    return found
+
+
 def key_of_file(name: str) -> str:
     base = str(name).replace("\\", "/").rsplit("/", 1)[-1]
     return base[: -len(FORM_SUFFIX)]

@@ -89,7 +89,7 @@ def _load(env_key: str | None, env_old: str | None, path_text: str) -> Keyring:
     if env_key is not None and env_key.strip():
         current, source = _checked(env_key.strip(), KEY_ENV), "environment"
     else:
-        current, source = _checked(_persistent_key(path), str(path)), str(path)
+        current, source = _checked(persistent_key(path), str(path)), str(path)
     retired = [_checked(k, OLD_KEYS_ENV) for k in re.split(r"[\s,]+", env_old or "") if k]
     retired += [_checked(k, str(old_keys_file(path))) for k in _key_lines(old_keys_file(path))]
     keys = {key_id(k): k for k in retired}
@@ -111,8 +111,9 @@ def _key_lines(path: Path) -> list[str]:
     return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 
-def _persistent_key(path: Path) -> str:
-    """The key in ``path``, created once (0600) when there is none; as ``webui.web.persistent_secret``."""
+def persistent_key(path: Path) -> str:
+    """The key in ``path``, created once (0600, exclusive create, so racing processes agree) when there is none.
+    The audit key and the web session secret (``webui.web``) are both kept this way."""
     try:
         existing = path.read_text(encoding="utf-8").strip()
         if existing:
@@ -136,7 +137,7 @@ def rotate_key_file() -> dict:
     if (os.environ.get(KEY_ENV) or "").strip():
         raise AuditKeyError(f"the audit key comes from {KEY_ENV}: rotate it there (README, 'Audit key')")
     path = key_file()
-    old = _persistent_key(path)
+    old = persistent_key(path)
     retired_file = old_keys_file(path)
     descriptor = os.open(retired_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     with os.fdopen(descriptor, "a", encoding="utf-8") as handle:

@@ -34,6 +34,7 @@ from flask import Flask, g, render_template, request
 from engine import clock
 from engine.accounts import SignInLimits
 from engine.db import PROJECT_ROOT
+from engine.keys import persistent_key
 
 from . import csrf, dbloss, display, i18n, inputs
 
@@ -46,22 +47,8 @@ def _flag(name: str, default: bool) -> bool:
 
 
 def persistent_secret(path: Path) -> str:
-    """A random key kept in a file readable only by this user, created on first use."""
-    try:
-        existing = path.read_text(encoding="utf-8").strip()
-        if existing:
-            return existing
-    except FileNotFoundError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_hex(32)
-    try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process wrote it a moment ago
-        return path.read_text(encoding="utf-8").strip()
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        handle.write(key + "\n")
-    return key
+    """A random key kept in a file readable only by this user, created on first use (``engine.keys``)."""
+    return persistent_key(path)
 
 
 def configure(app: Flask) -> None:
