@@ -37,7 +37,8 @@ def children(pid: int) -> dict[int, str]:
         except OSError:
             continue
         fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
-        if int(fields.get("PPid", "0").strip()) == pid and not fields.get("State", "").startswith("Z"):
+        # A child caught between fork and exec has no command line yet: it is not one of the settled children.
+        if int(fields.get("PPid", "0").strip()) == pid and not fields.get("State", "").startswith("Z") and cmdline:
             found[int(entry.name)] = cmdline
     return found
 
