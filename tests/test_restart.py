@@ -26,14 +26,7 @@ RESTART = FIXTURES / "restart"
 
 def _whistle_until_last_report(org: Org) -> int:
     """A red whistle: housing signs and reports, fire signs; fire's 到场报到 is the last step left."""
-    reporter = org.person("grid-worker-wudadao")
-    case = org.w.start("whistle", user=reporter, data={
-        "street": "wudadao", "community": "sanshengli", "situation": "building-repair-no-property",
-        "location": "睦南道12号", "description": "消防设施失修", "photos": [], "reporter": reporter,
-        "resident": "resident-a"})
-    org.do("command-wudadao", "指挥中心审核", {"decision": "whistle", "tier_override": "red"}, case)
-    org.do("liaison-housing", "签收哨令", {"signed_by": "住建委值班员"}, case)
-    org.do("liaison-housing", "到场报到", {"acted": True, "action": "到场核查"}, case)
+    case = _late_fire_case(org)
     org.do("liaison-fire", "签收哨令", {"signed_by": "消防支队值班员"}, case)
     return case
 
@@ -81,6 +74,7 @@ def test_the_last_report_through_a_restarted_web_server_moves_the_case_on(db_url
 
 
 def _late_fire_case(org: Org) -> int:
+    """A red whistle where housing signs and reports at once and the fire brigade has done nothing yet."""
     reporter = org.person("grid-worker-wudadao")
     case = org.w.start("whistle", user=reporter, data={
         "street": "wudadao", "community": "sanshengli", "situation": "building-repair-no-property",
