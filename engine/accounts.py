@@ -165,6 +165,17 @@ def find_user(session: Session, username: str) -> UserAccount:
     return user
 
 
+def identity(session: Session, username: str) -> tuple[str | None, set[str]]:
+    """An active account's display name and groups in one query (a command checking a submission); NotFound
+    for an unknown or inactive account."""
+    rows = session.execute(select(UserAccount.display_name, Membership.group_name)
+                           .outerjoin(Membership, Membership.user_id == UserAccount.id)
+                           .where(UserAccount.username == username, UserAccount.active.is_(True))).all()
+    if not rows:
+        raise NotFound(f"no user '{username}'")
+    return rows[0][0], {group for _, group in rows if group}
+
+
 def groups_of(session: Session, user: UserAccount) -> set[str]:
     return set(session.execute(select(Membership.group_name).where(Membership.user_id == user.id)).scalars())
 

@@ -46,7 +46,7 @@ from sqlalchemy import func, inspect, or_, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from . import clock, outbox, timers
+from . import clock, incidents, outbox, timers
 from .audit import AuditLog, PendingEvent
 from .errors import Conflict, NotFound, first_line, is_lock_conflict
 from .models import DefinitionVersion, Incident, TimerJob
@@ -447,10 +447,7 @@ class JobExecutor:
             if job is None:
                 raise NotFound(f"no timer job {job_id}")
             now = clock.now()
-            if job.incident_id is not None:
-                incident = session.get(Incident, job.incident_id)
-                if incident is not None and incident.resolved_at is None:
-                    incident.resolved_at = now
+            incidents.resolve(session, job.incident_id, now)
             job.retries, job.last_error, job.incident_id = DEFAULT_RETRIES, None, None
             job.lock_owner = job.lock_expires_at = None
             job.due_at = min(job.due_at, now)

@@ -46,7 +46,7 @@ from typing import Callable
 from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from . import clock
+from . import clock, incidents
 from .audit import AuditLog
 from .errors import Conflict, NotFound, first_line
 from .models import Incident, OutboxDelivery, ProcessInstance
@@ -352,10 +352,7 @@ def retry(db, delivery_id: int, actor: str = "system") -> dict:
         if row.status == DELIVERED:
             raise Conflict(f"delivery {delivery_id} ({row.event_id}) was delivered at {row.delivered_at.isoformat()}")
         now = clock.now()
-        if row.incident_id is not None:
-            incident = session.get(Incident, row.incident_id)
-            if incident is not None and incident.resolved_at is None:
-                incident.resolved_at = now
+        incidents.resolve(session, row.incident_id, now)
         row.status, row.attempts, row.next_attempt_at = PENDING, 0, now
         row.lock_owner = row.lock_expires_at = row.incident_id = None
         audit = AuditLog()

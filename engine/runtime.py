@@ -25,7 +25,7 @@ from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
 from SpiffWorkflow.util.task import TaskState
 
 from . import clock, contracts, jobs, ledger, timers, workdays
-from .accounts import find_user, groups_of
+from .accounts import identity
 from .audit import AuditLog
 from .bpmn import Assignment, dump_state, expression_of, load_state, merge_finished_children, to_json_value
 from .db import Database, UTCDateTime
@@ -532,8 +532,8 @@ class Runtime:
 
     @staticmethod
     def _account(session: Session, username: str) -> contracts.Account:
-        account = find_user(session, username)
-        return contracts.Account(username, frozenset(groups_of(session, account)), account.display_name)
+        display_name, groups = identity(session, username)
+        return contracts.Account(username, frozenset(groups), display_name)
 
     def _open_task(self, session: Session, task_id: str, ctx: CommandContext,
                    username: str) -> tuple[HumanTask, ProcessInstance, tuple[bool | None, bool]]:
