@@ -32,6 +32,13 @@ run: install
 test: install
 	WHISTLE_MODE=test $(BIN)/pytest -q
 
+# Checked habits (issue 13): ruff (ruff.toml), mypy (mypy.ini), the import layers (.importlinter).
+.PHONY: lint
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
 bench: install
 	$(BIN)/python bench/engine_step.py
 
