@@ -57,9 +57,9 @@ from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG  # noqa: E402
 from SpiffWorkflow.util.task import TaskState  # noqa: E402
 
 from engine.api import Whistle  # noqa: E402
-from engine.bpmn import WhistleParser  # noqa: E402
-from engine.db import normalise_url  # noqa: E402
-from engine.models import ProcessInstance  # noqa: E402
+from engine.bpmn.parser import WhistleParser  # noqa: E402
+from engine.store.db import normalise_url  # noqa: E402
+from engine.store.models import ProcessInstance  # noqa: E402
 
 FIXTURE = ROOT / "bench" / "fixtures" / "ten_tasks.bpmn"
 PROCESS_ID = "bench_ten_tasks"
@@ -213,18 +213,18 @@ class StatementCounter:
 # Where a completion spends its time, measured by wrapping engine functions with wall-clock timers
 # (inclusive times; indented rows are inside the row above). Points that no longer exist are skipped.
 BREAKDOWN_POINTS = [
-    ("engine.runtime", "Runtime.run_command", "complete command, whole transaction"),
-    ("engine.runtime", "Runtime._open_task", "  find task, lock instance, re-read task"),
-    ("engine.runtime", "Runtime._authorize", "  authorize (user, candidates, groups)"),
-    ("engine.runtime", "Runtime.load", "  load (version row, spec cache, state)"),
-    ("engine.runtime", "load_state", "    load_state: JSON -> workflow"),
-    ("engine.runtime", "Runtime._engine_steps", "  do_engine_steps"),
-    ("engine.runtime", "Runtime.save", "  save"),
-    ("engine.runtime", "Runtime._inbox_changes", "    inbox changes (no SQL)"),
-    ("engine.runtime", "Runtime._new_human_task", "      new task row: assignment expressions"),
-    ("engine.runtime", "dump_state", "    dump_state: workflow -> JSON"),
-    ("engine.runtime", "Runtime._write_step", "    write state, inbox rows, audit rows"),
-    ("engine.audit", "AuditLog.flush", "  audit flush (other chains)"),
+    ("engine.runtime.commands", "Runtime.run_command", "complete command, whole transaction"),
+    ("engine.runtime.commands", "Runtime._open_task", "  find task, lock instance, re-read task"),
+    ("engine.runtime.commands", "Runtime._authorize", "  authorize (user, candidates, groups)"),
+    ("engine.runtime.commands", "Runtime.load", "  load (version row, spec cache, state)"),
+    ("engine.runtime.commands", "load_state", "    load_state: JSON -> workflow"),
+    ("engine.runtime.commands", "Runtime._engine_steps", "  do_engine_steps"),
+    ("engine.runtime.commands", "Runtime.save", "  save"),
+    ("engine.runtime.commands", "Runtime._inbox_changes", "    inbox changes (no SQL)"),
+    ("engine.runtime.commands", "Runtime._new_human_task", "      new task row: assignment expressions"),
+    ("engine.runtime.commands", "dump_state", "    dump_state: workflow -> JSON"),
+    ("engine.runtime.commands", "Runtime._write_step", "    write state, inbox rows, audit rows"),
+    ("engine.audit.chain", "AuditLog.flush", "  audit flush (other chains)"),
 ]
 OTHER = "  other (session, ORM, task.run, JSON)"
 

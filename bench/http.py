@@ -67,8 +67,8 @@ if str(ROOT) not in sys.path:
 from sqlalchemy import create_engine, event, select, text  # noqa: E402
 
 from engine.api import Whistle  # noqa: E402
-from engine.migrate import upgrade  # noqa: E402
-from engine.models import DefinitionVersion  # noqa: E402
+from engine.store.migrate import upgrade  # noqa: E402
+from engine.store.models import DefinitionVersion  # noqa: E402
 
 DEFAULT_POSTGRES_URL = os.environ.get("WHISTLE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 STREETS = ["quanyechang", "xiaobailou", "wudadao", "xinxing", "nanshi", "nanyingmen"]
@@ -308,7 +308,7 @@ def start_server(url: str, port: int, log, processes: int = 2, threads: int = 8)
     """``whistle serve --no-worker`` on ``port``; its output goes to ``log`` (a file: a pipe nobody reads
     would fill up and stall the server)."""
     env = {**os.environ, "WHISTLE_MODE": "production"}
-    server = subprocess.Popen([sys.executable, "-m", "engine.cli", "serve", "--no-worker", "--db", url,
+    server = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--no-worker", "--db", url,
                                "--host", "127.0.0.1", "--port", str(port), "--processes", str(processes),
                                "--threads", str(threads)],
                               cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)

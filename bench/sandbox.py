@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from engine.helpers import HELPERS  # noqa: E402
+from engine.scripting.helpers import HELPERS  # noqa: E402
 
 SCRIPT = """\
 row = {"id": situation, "lead": "housing", "co_responders": "fire;police;", "tier": "red"}
@@ -77,7 +77,7 @@ ATTACKS = [
 def load_sandbox(revision: str | None):
     """The working tree's engine.sandbox, or that file at ``revision`` as a private module."""
     if revision is None:
-        from engine import sandbox
+        from engine.scripting import sandbox
         return sandbox
     source = subprocess.run(["git", "show", f"{revision}:engine/sandbox.py"], cwd=ROOT, check=True,
                             capture_output=True, text=True).stdout
@@ -136,8 +136,8 @@ def print_table(medians: dict) -> None:
 ATTACK_CHILD = """
 import json, os, resource, sys, time
 sys.path.insert(0, {root!r})
-from engine.helpers import HELPERS
-from engine.sandbox import SandboxEnvironment
+from engine.scripting.helpers import HELPERS
+from engine.scripting.sandbox import SandboxEnvironment
 def rss():
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")

@@ -48,10 +48,10 @@ os.environ["WHISTLE_MODE"] = "test"  # the shared database clock; inherited by h
 
 from sqlalchemy import create_engine, text  # noqa: E402
 
-from engine import clock  # noqa: E402
+from engine.time import clock  # noqa: E402
 from engine.api import Whistle  # noqa: E402
-from engine.db import make_engine  # noqa: E402
-from engine.migrate import upgrade  # noqa: E402
+from engine.store.db import make_engine  # noqa: E402
+from engine.store.migrate import upgrade  # noqa: E402
 
 FIXTURE = ROOT / "bench" / "fixtures" / "timer_deadline.bpmn"
 PROCESS_ID = "bench_timer_deadline"
@@ -154,7 +154,7 @@ def start_workers(url: str, count: int, poll: float, batch: int) -> list[subproc
     workers = []
     url = f"{url}&application_name={WORKER_APP}"
     for i in range(count):
-        proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "--db", url, "worker", "--poll", str(poll),
+        proc = subprocess.Popen([sys.executable, "-m", "cli", "--db", url, "worker", "--poll", str(poll),
                                  "--batch", str(batch), "--name", f"bench-worker-{i + 1}"],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
         workers.append(proc)
@@ -306,9 +306,9 @@ def raw_fire_ms(samples: int = 300) -> float:
     from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
     from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 
-    from engine import timers
-    from engine.bpmn import WhistleParser
-    from engine.scripting import script_engine
+    from engine.bpmn import timers
+    from engine.bpmn.parser import WhistleParser
+    from engine.scripting.script_engine import script_engine
 
     manual = clock.ManualClock(EPOCH)
     previous = clock.active()

@@ -9,21 +9,23 @@ from pathlib import Path
 from sqlalchemy import bindparam, func, select, true, union_all
 from sqlalchemy.orm import Session
 
-from . import audit as audit_log
-from . import clock, migrate, workdays
-from . import jobs as timer_jobs
-from .accounts import ensure_user, groups_of, import_accounts
-from .audit import AuditLog, VerifyReport
-from .db import Database
-from .deployment import DeployedDefinition, Deployer, SpecCache
-from .errors import DeploymentInvalid, Forbidden, InvalidInput, NotFound, NotMigrated
-from .jobs import JobExecutor
-from .models import (DefinitionVersion, HumanTask, Incident, MessageSubscription, ProcessInstance,
+from engine.audit import chain as audit_log
+from engine.time import clock
+from engine.store import migrate
+from engine.time import workdays
+from engine.jobs import executor as timer_jobs
+from engine.identity.accounts import ensure_user, groups_of, import_accounts
+from engine.audit.chain import AuditLog, VerifyReport
+from engine.store.db import Database
+from engine.deploy.deployer import DeployedDefinition, Deployer, SpecCache
+from engine.errors import DeploymentInvalid, Forbidden, InvalidInput, NotFound, NotMigrated
+from engine.jobs.executor import JobExecutor
+from engine.store.models import (DefinitionVersion, HumanTask, Incident, MessageSubscription, ProcessInstance,
                      Membership, TaskCandidate, UserAccount)
-from . import timers
-from . import tokens as api_tokens
-from .runtime import CommandContext, Runtime, task_dict
-from .casework import CaseWork, inbox_order
+from engine.bpmn import timers
+from engine.identity import tokens as api_tokens
+from engine.runtime.commands import CommandContext, Runtime, task_dict
+from engine.casework.service import CaseWork, inbox_order
 
 INBOX_ORDER = inbox_order(HumanTask.due_at, HumanTask.priority, HumanTask.created_at, HumanTask.id)
 TOKEN_CACHE_SECONDS = 2.0  # how long a checked bearer token is trusted without reading the database again

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from .errors import Problem
+from engine.errors import Problem
 
 
 def take_checked(sources: list, kind: str, key_of: Callable[[str], str],

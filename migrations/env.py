@@ -1,8 +1,8 @@
 """Alembic environment: the URL comes from the caller (``whistle migrate``) or WHISTLE_DATABASE_URL."""
 from alembic import context
 
-from engine.db import default_url, make_engine
-from engine.models import Base
+from engine.store.db import default_url, make_engine
+from engine.store.models import Base
 
 config = context.config
 target_metadata = Base.metadata

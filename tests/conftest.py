@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from engine import clock
+from engine.time import clock
 from engine.api import Whistle
-from engine.db import make_engine
-from engine.migrate import upgrade
-from engine.models import Base
+from engine.store.db import make_engine
+from engine.store.migrate import upgrade
+from engine.store.models import Base
 
 from restart_guard import ColdWhistle, compare_with_twin, snapshot
 
@@ -79,7 +79,7 @@ def db_url(request, tmp_path) -> str:
 def cheap_password_hashes(request, monkeypatch):
     """Test accounts hash with a small scrypt cost (the format is unchanged); a test marked
     ``real_password_cost`` keeps the module's own."""
-    from engine import accounts
+    from engine.identity import accounts
 
     if not request.node.get_closest_marker("real_password_cost"):
         monkeypatch.setattr(accounts, "_N", 2**4)

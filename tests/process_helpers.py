@@ -58,7 +58,7 @@ class Org:
         from uuid import UUID
 
         with self.w.db.read() as session:
-            from engine.models import ProcessInstance
+            from engine.store.models import ProcessInstance
 
             instance = session.get(ProcessInstance, task["instance_id"])
             workflow = self.w.runtime.load(session, instance)
@@ -67,7 +67,7 @@ class Org:
     def data_object(self, instance_id: int, name: str):
         """A data object of a running instance (the case data projection shows them only once it completes)."""
         with self.w.db.read() as session:
-            from engine.models import ProcessInstance
+            from engine.store.models import ProcessInstance
 
             workflow = self.w.runtime.load(session, session.get(ProcessInstance, instance_id))
         return workflow.data["data_objects"][name]

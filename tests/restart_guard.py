@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 
 from engine.api import Whistle
-from engine.models import (AuditEvent, HumanTask, Incident, LedgerEntry, MessageSubscription, ProcessInstance,
+from engine.store.models import (AuditEvent, HumanTask, Incident, LedgerEntry, MessageSubscription, ProcessInstance,
                            TaskCandidate, TimerJob)
 
 UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")

@@ -18,10 +18,10 @@ from openapi_spec_validator import validate as validate_spec
 from sqlalchemy import select
 
 import engine.api as engine_api
-from engine import accounts
+from engine.identity import accounts
 from engine.api import Whistle
-from engine.cli import run as cli_run
-from engine.models import ApiToken, AuditEvent
+from cli.main import run as cli_run
+from engine.store.models import ApiToken, AuditEvent
 from webui import create_app
 from webui.openapi import openapi_document
 

@@ -1,8 +1,8 @@
 """The audit log is a signed chain: it verifies, and a changed or removed row is detected."""
 from sqlalchemy import text
 
-from engine.audit import link_after, sign_head
-from engine.keys import audit_keyring
+from engine.audit.chain import link_after, sign_head
+from engine.audit.keys import audit_keyring
 
 
 def _busy_history(whistle, fixtures):

@@ -48,7 +48,7 @@ def _free_port() -> int:
 
 
 def cli(env: dict, *args: str, timeout: float = 120) -> str:
-    result = subprocess.run([sys.executable, "-m", "engine.cli", *args], cwd=PROJECT, env=env, capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "cli", *args], cwd=PROJECT, env=env, capture_output=True,
                             text=True, timeout=timeout)
     assert result.returncode == 0, f"whistle {' '.join(args)}: {result.stderr}"
     return result.stdout
@@ -68,7 +68,7 @@ def demo_database(folder: Path) -> dict:
 def start_server(env: dict, folder: Path, port: int) -> tuple[subprocess.Popen, object]:
     """``whistle serve`` on ``port``, once ``/health`` answers."""
     log = open(folder / "serve.log", "a")
-    process = subprocess.Popen([sys.executable, "-m", "engine.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+    process = subprocess.Popen([sys.executable, "-m", "cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
                                cwd=PROJECT, env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 30
     while True:  # another process starting up, not a timer: the clock is never waited for

@@ -15,8 +15,8 @@ import chinese_calendar
 import pytest
 
 from conftest import FIXTURES, PROJECT
-from engine import workdays
-from engine.cli import run as cli
+from engine.time import workdays
+from cli.main import run as cli
 from engine.errors import DeploymentInvalid
 from process_helpers import Org
 
@@ -110,7 +110,7 @@ def test_calendar_loads_are_audited(whistle):
     whistle.deploy([CALENDARS])
     from sqlalchemy import select
 
-    from engine.models import AuditEvent
+    from engine.store.models import AuditEvent
 
     with whistle.db.read() as session:
         loaded = [json.loads(e.details) for e in session.execute(
@@ -245,7 +245,7 @@ DEADLINE_AFTER_TIMER = """<?xml version="1.0" encoding="UTF-8"?>
 def other_process(db_url: str, *args, mode: str = "test") -> subprocess.CompletedProcess:
     """A separate `whistle` process on the same database (a worker on another machine, say)."""
     env = {**os.environ, "WHISTLE_MODE": mode}
-    return subprocess.run([sys.executable, "-m", "engine.cli", "--db", db_url, *map(str, args)], cwd=PROJECT,
+    return subprocess.run([sys.executable, "-m", "cli", "--db", db_url, *map(str, args)], cwd=PROJECT,
                           env=env, capture_output=True, text=True, timeout=120)
 
 

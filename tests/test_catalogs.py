@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from engine import catalogs
+from engine.scripting import catalogs
 from engine.api import Whistle
 from engine.errors import DeploymentInvalid, IncidentRaised
-from engine.lint import lint_paths
+from engine.deploy.lint import lint_paths
 
 FOLDER = Path(__file__).parent / "fixtures" / "catalogs"
 PROJECT = Path(__file__).parent.parent

@@ -9,7 +9,7 @@ from conftest import PROJECT
 
 
 def whistle_cli(db_url, *args, check=True):
-    result = subprocess.run([sys.executable, "-m", "engine.cli", "--db", db_url, *map(str, args)],
+    result = subprocess.run([sys.executable, "-m", "cli", "--db", db_url, *map(str, args)],
                             capture_output=True, text=True, cwd=PROJECT, timeout=60)
     assert "Traceback" not in result.stderr, result.stderr
     if check:
@@ -103,7 +103,7 @@ def test_two_processes_completing_one_task(db_url, fixtures, whistle):
     whistle.add_user("bob", ["command-centre"])
     whistle.start("review", data={"situation": "x"})
     [task] = whistle.tasks("alice")
-    procs = [subprocess.Popen([sys.executable, "-m", "engine.cli", "--db", db_url, "complete", task["task_id"],
+    procs = [subprocess.Popen([sys.executable, "-m", "cli", "--db", db_url, "complete", task["task_id"],
                                "--user", user, "--data", '{"decision": "self"}'],
                               cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for user in ("alice", "bob")]
@@ -115,5 +115,5 @@ def test_two_processes_completing_one_task(db_url, fixtures, whistle):
 
 @pytest.mark.parametrize("argv", [["--help"], ["deploy", "--help"]])
 def test_help(argv, tmp_path):
-    result = subprocess.run([sys.executable, "-m", "engine.cli", *argv], capture_output=True, text=True, cwd=PROJECT)
+    result = subprocess.run([sys.executable, "-m", "cli", *argv], capture_output=True, text=True, cwd=PROJECT)
     assert result.returncode == 0 and "whistle" in result.stdout

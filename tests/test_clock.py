@@ -10,14 +10,14 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from conftest import PROJECT
-from engine import clock
+from engine.time import clock
 from engine.api import Whistle
 from engine.errors import Forbidden, InvalidInput
 
 
 def cli(db_url: str, *args, mode: str = "test") -> subprocess.CompletedProcess:
     env = {**os.environ, "WHISTLE_MODE": mode}
-    result = subprocess.run([sys.executable, "-m", "engine.cli", "--db", db_url, *map(str, args)],
+    result = subprocess.run([sys.executable, "-m", "cli", "--db", db_url, *map(str, args)],
                             capture_output=True, text=True, cwd=PROJECT, timeout=60, env=env)
     assert "Traceback" not in result.stderr, result.stderr
     return result
@@ -63,7 +63,7 @@ def test_every_process_sees_the_same_shifted_time(db_url, system_clock, monkeypa
 def _audit(engine: Whistle) -> list[str]:
     from sqlalchemy import select
 
-    from engine.models import AuditEvent
+    from engine.store.models import AuditEvent
 
     with engine.db.read() as session:
         return list(session.execute(select(AuditEvent.event_type).order_by(AuditEvent.id)).scalars())

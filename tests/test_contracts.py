@@ -14,7 +14,7 @@ from base64 import b64encode
 
 import pytest
 
-from engine import casework
+from engine.casework import service as casework
 from engine.errors import Forbidden, InvalidInput
 from webui import create_app
 
@@ -41,7 +41,7 @@ class Channels:
                                 headers=_basic(user))
 
     def cli(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "engine.cli", "--db", self.url, *args], capture_output=True,
+        return subprocess.run([sys.executable, "-m", "cli", "--db", self.url, *args], capture_output=True,
                               text=True, cwd=PROJECT, timeout=120, env=dict(os.environ, WHISTLE_MODE="test"))
 
 
@@ -202,7 +202,7 @@ def test_a_resident_cannot_start_the_organisation_departments_evaluation(org, ch
 
 
 def test_a_written_adoption_reply_needs_a_letter_or_a_text(org):
-    from engine.contracts import check, Account
+    from engine.forms.contracts import check, Account
 
     form = {"fields": [{"name": "feedback_letter", "label": "反馈函", "type": "file", "multiple": True},
                        {"name": "feedback_note", "label": "反馈内容", "type": "textarea"}],

@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 
 from engine.api import Whistle
 from engine.errors import DeploymentInvalid, NotFound
-from engine.models import DefinitionVersion, SourceBlob
+from engine.store.models import DefinitionVersion, SourceBlob
 
 
 def _count(whistle, model):
@@ -118,7 +118,7 @@ def test_folder_deploy_is_recursive_and_missing_path_is_named(whistle, fixtures,
 def test_deploy_is_audited(whistle, fixtures):
     whistle.deploy([fixtures / "review.bpmn"], actor="designer1")
     with whistle.db.read() as s:
-        from engine.models import AuditEvent
+        from engine.store.models import AuditEvent
         [event] = s.execute(select(AuditEvent)).scalars().all()
     assert (event.event_type, event.actor) == ("deployed", "designer1")
     assert '"key":"review"' in event.details

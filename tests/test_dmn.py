@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from conftest import FIXTURES, START
-from engine.deployment import latest_version
-from engine.dmn import DecisionEngine, cells_overlap, classify, entry_test
+from engine.deploy.deployer import latest_version
+from engine.dmn.decisions import DecisionEngine, cells_overlap, classify, entry_test
 from engine.errors import DeploymentInvalid, IncidentRaised
 
 DMN = FIXTURES / "dmn"
@@ -35,7 +35,7 @@ def line_of(path: Path, needle: str) -> int:
     ('"a, b"', "a, b", True), ("-", "anything", True), ("", "anything", True), (None, 42, True),
 ])
 def test_input_entries_as_python_tests(entry, value, matches):
-    from engine.sandbox import SandboxEnvironment
+    from engine.scripting.sandbox import SandboxEnvironment
 
     test = entry_test(entry, "dmninput0")
     if test is None:

@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from engine.helpers import median, rank_and_grade
+from engine.scripting.helpers import median, rank_and_grade
 
 BANDS = [("优秀", 0.6), ("良好", 0.3), ("一般", 0.1)]
 ORDER = ["total", "completion", "perceived", "satisfaction"]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from engine import forms
+from engine.forms import schema as forms
 from engine.errors import DeploymentInvalid, Forbidden
 
 PROJECT = Path(__file__).parent.parent
@@ -112,7 +112,7 @@ def test_validation_types_values_and_keeps_messages_per_field():
 
 
 def _zone():
-    from engine.workdays import timezone
+    from engine.time.workdays import timezone
 
     return timezone()
 

@@ -14,9 +14,9 @@ import pytest
 
 from conftest import PROJECT, START as START_AT
 from process_helpers import wait_for
-from engine import clock
+from engine.time import clock
 from engine.api import Whistle
-from engine.jobs import DEFAULT_BATCH, DEFAULT_LOCK_SECONDS, JobExecutor, start_worker_thread
+from engine.jobs.executor import DEFAULT_BATCH, DEFAULT_LOCK_SECONDS, JobExecutor, start_worker_thread
 
 SECOND = timedelta(seconds=1)
 
@@ -43,7 +43,7 @@ def shared_whistle(db_url, monkeypatch):
 
 
 def cli(db_url: str, *args, env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", "engine.cli", "--db", db_url, *map(str, args)],
+    result = subprocess.run([sys.executable, "-m", "cli", "--db", db_url, *map(str, args)],
                             capture_output=True, text=True, cwd=PROJECT, timeout=timeout,
                             env={**os.environ, "WHISTLE_MODE": "test", **(env or {})})
     assert "Traceback" not in result.stderr, result.stderr
@@ -51,7 +51,7 @@ def cli(db_url: str, *args, env: dict | None = None, timeout: float = 60) -> sub
 
 
 def worker_process(db_url: str, *args, env: dict | None = None) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "engine.cli", "--db", db_url, "worker", *map(str, args)],
+    return subprocess.Popen([sys.executable, "-m", "cli", "--db", db_url, "worker", *map(str, args)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=PROJECT,
                             env={**os.environ, "WHISTLE_MODE": "test", **(env or {})})
 

@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 
 from conftest import FIXTURES, PROJECT
 from engine.errors import DeploymentInvalid
-from engine.lint import RULES, lint_paths
-from engine.models import DefinitionVersion
+from engine.deploy.lint import RULES, lint_paths
+from engine.store.models import DefinitionVersion
 
 LINT = FIXTURES / "lint"
 
@@ -177,7 +177,7 @@ def test_warnings_are_returned_and_stored_with_the_version(whistle, tmp_path):
 # -- whistle lint --------------------------------------------------------------------------------------------
 
 def lint_cli(*args, cwd=PROJECT):
-    result = subprocess.run([sys.executable, "-m", "engine.cli", "lint", *map(str, args)], capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "cli", "lint", *map(str, args)], capture_output=True,
                             text=True, cwd=cwd, timeout=60)
     assert "Traceback" not in result.stderr, result.stderr
     return result

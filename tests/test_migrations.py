@@ -11,8 +11,8 @@ from sqlalchemy import create_engine, text
 
 from conftest import POSTGRES_URL
 from engine.api import Whistle
-from engine.db import make_engine
-from engine.migrate import current_revision, head_revision, upgrade
+from engine.store.db import make_engine
+from engine.store.migrate import current_revision, head_revision, upgrade
 
 NOW = datetime(2026, 11, 30, 9, 0, tzinfo=timezone.utc)
 

@@ -8,10 +8,10 @@ from sqlalchemy import select
 
 from conftest import FIXTURES
 from engine.api import Whistle
-from engine.deployment import latest_version
+from engine.deploy.deployer import latest_version
 from engine.errors import DeploymentInvalid
-from engine.lint import lint_paths
-from engine.models import HumanTask, SourceBlob
+from engine.deploy.lint import lint_paths
+from engine.store.models import HumanTask, SourceBlob
 
 MODELERS = FIXTURES / "modelers"
 UNSUPPORTED = MODELERS / "unsupported"

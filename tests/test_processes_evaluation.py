@@ -327,7 +327,7 @@ def test_a_year_in_miniature_ranks_the_departments_by_what_they_did(org, manual_
 
 
 def test_services_run_inside_a_command_only_and_check_their_parameters():
-    from engine import services
+    from engine.scripting import services
 
     with pytest.raises(services.ServiceError, match="inside an engine command"):
         services.call("whistle.assessment_figures", {"year": {"value": 2026, "type": "int"}})

@@ -16,8 +16,10 @@ import pytest
 from lxml import etree
 from SpiffWorkflow.dmn.parser.BpmnDmnParser import SCHEMAS as DMN_SCHEMAS
 
-from engine import clock, ledger, services
-from engine.accounts import authenticate
+from engine.time import clock
+from engine.audit import ledger
+from engine.scripting import services
+from engine.identity.accounts import authenticate
 from engine.errors import InvalidInput
 
 from process_helpers import BPMN, DEMO, DMN13, PROCESSES, Org, diagram_problems

@@ -14,7 +14,8 @@ from datetime import timedelta
 
 import pytest
 
-from engine import bpmn, runtime
+from engine.bpmn import parser as bpmn
+from engine.runtime import commands as runtime
 from engine.api import Whistle
 from engine.errors import Conflict, IncidentRaised
 
@@ -34,7 +35,7 @@ def _whistle_until_last_report(org: Org) -> int:
 def _cli(db_url: str, manual_clock, *args: str) -> subprocess.CompletedProcess:
     """The CLI in its own process, on the test's time (it reads the shared database clock in test mode)."""
     env = dict(os.environ, WHISTLE_MODE="test")
-    run = lambda *a: subprocess.run([sys.executable, "-m", "engine.cli", "--db", db_url, *a],  # noqa: E731
+    run = lambda *a: subprocess.run([sys.executable, "-m", "cli", "--db", db_url, *a],  # noqa: E731
                                     capture_output=True, text=True, cwd=PROJECT, timeout=120, env=env)
     assert run("clock", "set", manual_clock.now().isoformat()).returncode == 0
     result = run(*args)
@@ -123,7 +124,7 @@ def test_timers_fired_one_by_one_or_together_give_the_same_case(db_url, manual_c
 def _empty_sqlite(url: str) -> None:
     from sqlalchemy import create_engine, text
 
-    from engine.models import Base
+    from engine.store.models import Base
 
     engine = create_engine(url)
     with engine.begin() as conn:

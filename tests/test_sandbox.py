@@ -8,9 +8,9 @@ from decimal import Decimal
 
 import pytest
 
-from engine import scripting
+from engine.scripting import script_engine as scripting
 from engine.errors import IncidentRaised
-from engine.sandbox import (MAX_CHARS, SandboxEnvironment, ScriptRefused, ScriptTimeout, _compile,
+from engine.scripting.sandbox import (MAX_CHARS, SandboxEnvironment, ScriptRefused, ScriptTimeout, _compile,
                             compile_errors)
 
 SHORT = 0.5  # seconds: the time limit used by these tests

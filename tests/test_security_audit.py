@@ -12,12 +12,13 @@ import pytest
 from alembic import command
 from sqlalchemy import select, text
 
-from engine import cli, keys
+from cli import main as cli
+from engine.audit import keys
 from engine.api import Whistle
-from engine.audit import GENESIS, row_hash, sign_head, signed_row_hash
-from engine.db import make_engine
-from engine.migrate import alembic_config, upgrade
-from engine.models import AuditEvent, ProcessInstance
+from engine.audit.chain import GENESIS, row_hash, sign_head, signed_row_hash
+from engine.store.db import make_engine
+from engine.store.migrate import alembic_config, upgrade
+from engine.store.models import AuditEvent, ProcessInstance
 
 
 @pytest.fixture(autouse=True)

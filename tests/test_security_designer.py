@@ -16,12 +16,12 @@ from xml.sax.saxutils import escape
 import pytest
 from sqlalchemy import select
 
-from engine import scripting
+from engine.scripting import script_engine as scripting
 from engine.api import Whistle
 from engine.errors import DeploymentInvalid, IncidentRaised
-from engine.lint import lint_paths
-from engine.models import SourceBlob
-from engine.sandbox import SandboxEnvironment, SandboxError, ScriptRefused, ScriptTimeout, compile_errors
+from engine.deploy.lint import lint_paths
+from engine.store.models import SourceBlob
+from engine.scripting.sandbox import SandboxEnvironment, SandboxError, ScriptRefused, ScriptTimeout, compile_errors
 
 PROJECT = Path(__file__).parent.parent
 SHORT = 0.5  # seconds: the time limit used in-process
@@ -250,7 +250,7 @@ def _cap_child() -> None:
 CHILD = """
 import json, os, resource, sys
 sys.path.insert(0, {project!r})
-from engine.sandbox import SandboxEnvironment
+from engine.scripting.sandbox import SandboxEnvironment
 env = SandboxEnvironment(timeout=10)  # the default 256 MB; a generous time so memory is what stops it
 def rss():
     with open("/proc/self/statm") as f:

@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import create_engine, event, func, select, text, update
 
 from conftest import POSTGRES_URL
-from engine import accounts
+from engine.identity import accounts
 from engine.errors import InvalidInput
-from engine.limits import check_data
-from engine.models import ProcessInstance
+from engine.forms.limits import check_data
+from engine.store.models import ProcessInstance
 from webui import create_app
 
 PASSWORD = "s3cret-pw"

@@ -12,10 +12,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import func, select
 
-from engine import accounts
-from engine.accounts import SignInLimits
+from engine.identity import accounts
+from engine.identity.accounts import SignInLimits
 from engine.api import Whistle
-from engine.models import AuditEvent, SignInAttempt, UserAccount
+from engine.store.models import AuditEvent, SignInAttempt, UserAccount
 from webui import create_app
 
 PASSWORD = "s3cret-pw"

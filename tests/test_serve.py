@@ -15,7 +15,7 @@ import pytest
 
 from conftest import PROJECT
 from process_helpers import wait_for
-from engine import clock
+from engine.time import clock
 from engine.api import Whistle
 
 
@@ -62,7 +62,7 @@ def serve_env(**extra) -> dict:
 
 
 def cli(db_url: str, *args, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "engine.cli", "--db", db_url, *map(str, args)],
+    return subprocess.run([sys.executable, "-m", "cli", "--db", db_url, *map(str, args)],
                           capture_output=True, text=True, cwd=PROJECT, timeout=60, env=env or serve_env())
 
 
@@ -85,7 +85,7 @@ def test_several_processes_serve_fire_timers_and_stop_together(shared_whistle, d
     port = free_port()
     log_path = tmp_path / "serve.log"
     with open(log_path, "w") as log:  # a file, not a pipe nobody reads
-        server = subprocess.Popen([sys.executable, "-m", "engine.cli", "--db", db_url, "serve", "--host", "127.0.0.1",
+        server = subprocess.Popen([sys.executable, "-m", "cli", "--db", db_url, "serve", "--host", "127.0.0.1",
                                    "--port", str(port), "--processes", "2", "--threads", "4"],
                                   cwd=PROJECT, env=serve_env(), stdout=log, stderr=subprocess.STDOUT)
     output = lambda: log_path.read_text()  # noqa: E731
@@ -161,6 +161,6 @@ def test_serve_refuses_bad_settings_in_one_sentence(tmp_path):
          "or use PostgreSQL"),
     ]
     for args, env, message in cases:
-        result = subprocess.run([sys.executable, "-m", "engine.cli", *args, "--port", str(free_port())],
+        result = subprocess.run([sys.executable, "-m", "cli", *args, "--port", str(free_port())],
                                 capture_output=True, text=True, cwd=PROJECT, timeout=60, env=serve_env(**env))
         assert (result.returncode, result.stderr.strip()) == (1, message), result.stderr

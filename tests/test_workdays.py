@@ -11,9 +11,10 @@ import chinese_calendar
 import pytest
 
 from conftest import PROJECT
-from engine import helpers, workdays
-from engine.sandbox import SandboxEnvironment
-from engine.workdays import (add_working_days, is_working_day, next_working_day, working_days,
+from engine.scripting import helpers
+from engine.time import workdays
+from engine.scripting.sandbox import SandboxEnvironment
+from engine.time.workdays import (add_working_days, is_working_day, next_working_day, working_days,
                              working_days_at, working_days_between)
 
 BEIJING = timezone(timedelta(hours=8))
@@ -125,7 +126,7 @@ def test_without_calendars_in_the_database_the_package_still_knows_2026(whistle)
 
 def test_a_year_nobody_knows_counts_weekdays_is_provisional_and_is_logged(caplog):
     assert not workdays.is_known_year(2150) and workdays.year_status(2150) == "none"
-    with caplog.at_level(logging.WARNING, logger="engine.workdays"):
+    with caplog.at_level(logging.WARNING, logger="engine.time.workdays"):
         assert is_working_day(date(2150, 1, 2))  # a Friday
         assert not is_working_day(date(2150, 1, 3))  # a Saturday
     assert "no working-day calendar for 2150" in caplog.text  # once per year and process

@@ -24,12 +24,12 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound as RoutingNotFound
 
-from engine.accounts import check_password, groups_of
+from engine.identity.accounts import check_password, groups_of
 from engine.api import Whistle
-from engine.contracts import InvalidSubmission
+from engine.forms.contracts import InvalidSubmission
 from engine.errors import DeploymentInvalid, IncidentRaised, NotFound, WhistleError
-from engine.limits import BIGINT_MAX, DataOutOfBounds, data_problem
-from engine.models import UserAccount
+from engine.forms.limits import BIGINT_MAX, DataOutOfBounds, data_problem
+from engine.store.models import UserAccount
 
 from . import dbloss, signin
 from .openapi import openapi_document

@@ -5,7 +5,7 @@ import json
 import os
 from pathlib import Path
 
-from engine.db import PROJECT_ROOT
+from engine.store.db import PROJECT_ROOT
 
 DEMO_PASSWORD = "whistle-demo"
 # (role, role in English, account, what they find)

@@ -5,8 +5,8 @@ import json
 import re
 from datetime import datetime
 
-from engine import clock
-from engine.workdays import timezone as local_zone
+from engine.time import clock
+from engine.time.workdays import timezone as local_zone
 
 from .i18n import current, gettext as _
 

@@ -5,8 +5,8 @@ import json
 
 from flask import Request
 
-from engine import forms as form_lib
-from engine.casework import AttachmentRejected
+from engine.forms import schema as form_lib
+from engine.casework.service import AttachmentRejected
 
 from .i18n import current, gettext as _, pick
 

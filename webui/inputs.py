@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import Flask, render_template, request
 
-from engine.limits import BIGINT_MAX, INT4_MAX
+from engine.forms.limits import BIGINT_MAX, INT4_MAX
 
 PAGE_SIZE_BOUND = 1000  # no list page shows more rows than this, so page × size stays far below bigint
 MAX_PAGE = BIGINT_MAX // PAGE_SIZE_BOUND

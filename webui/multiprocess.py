@@ -71,9 +71,9 @@ def serve_processes(database_url: str | None, host: str, port: int, threads: int
 def check_database(database_url: str | None) -> None:
     """Fail fast with the engine's own one-sentence error (e.g. not migrated) before forking. The probe's
     connections are closed again, so no worker inherits one."""
-    from engine import clock
+    from engine.time import clock
     from engine.api import Whistle
-    from engine.db import default_url
+    from engine.store.db import default_url
 
     url = database_url or default_url()
     if url.startswith("sqlite") and url.split(":///", 1)[-1] in ("", ":memory:", url):
@@ -90,7 +90,7 @@ def ensure_secret_key() -> None:
     do not race to create it and sign sessions with different keys."""
     if os.environ.get("WHISTLE_SECRET_KEY"):
         return
-    from engine.db import PROJECT_ROOT
+    from engine.store.db import PROJECT_ROOT
 
     from .web import persistent_secret
 
@@ -167,7 +167,7 @@ class ExecutorChild:
     HEALTHY_AFTER = 60.0  # a child that ran this long before dying is restarted after MIN_BACKOFF again
 
     def __init__(self, database_url: str | None):
-        self.command = [sys.executable, "-m", "engine.cli", *(["--db", database_url] if database_url else []),
+        self.command = [sys.executable, "-m", "cli", *(["--db", database_url] if database_url else []),
                         "worker"]
         self.owner_pid = os.getpid()
         self.process: subprocess.Popen | None = None

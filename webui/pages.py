@@ -15,12 +15,12 @@ from urllib.parse import urlencode
 from flask import (Blueprint, abort, current_app, flash, g, jsonify, redirect, render_template, request,
                    send_file, send_from_directory, session, url_for)
 
-from engine import clock
-from engine import forms as form_lib
+from engine.time import clock
+from engine.forms import schema as form_lib
 from engine.api import Whistle
-from engine.contracts import InvalidSubmission
+from engine.forms.contracts import InvalidSubmission
 from engine.errors import Conflict, Forbidden, IncidentRaised, InvalidInput, NotFound, WhistleError
-from engine.workdays import timezone as local_zone
+from engine.time.workdays import timezone as local_zone
 
 from . import csrf, display, formview, inputs, signin
 from .i18n import current as current_lang, gettext as _, pick
@@ -488,7 +488,7 @@ def case_diagram(instance_id: int):
     w.require_case(user["username"], instance_id)
     shown = w.show(instance_id)
     with w.db.read() as session:
-        from engine.models import ProcessInstance
+        from engine.store.models import ProcessInstance
 
         version_id = session.get(ProcessInstance, instance_id).version_id
     states = w.element_states(instance_id)
@@ -545,7 +545,7 @@ def definitions():
     with w.db.read() as session:
         from sqlalchemy import select
 
-        from engine.models import DefinitionVersion
+        from engine.store.models import DefinitionVersion
 
         ids = {(v.key, v.version): v.id for v in session.execute(select(DefinitionVersion)).scalars()}
     for row in rows:

@@ -13,7 +13,7 @@ import os
 from waitress import serve as waitress_serve
 
 from engine.errors import InvalidInput
-from engine.jobs import start_worker_thread
+from engine.jobs.executor import start_worker_thread
 
 from . import create_app
 
@@ -78,7 +78,7 @@ def print_banner(host: str, port: int) -> None:
 
 def _print_demo_logins(url: str) -> None:
     """In demo mode (``make run``), who to sign in as."""
-    from engine import clock
+    from engine.time import clock
 
     from .demo import banner
 

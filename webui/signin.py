@@ -17,10 +17,11 @@ from typing import Protocol
 
 from flask import current_app, request
 
-from engine import accounts, clock
-from engine.accounts import SignInLimits
-from engine.casework import roles_of
-from engine.runtime import CommandContext
+from engine.identity import accounts
+from engine.time import clock
+from engine.identity.accounts import SignInLimits
+from engine.casework.service import roles_of
+from engine.runtime.commands import CommandContext
 
 
 @dataclass(frozen=True)

@@ -31,10 +31,10 @@ from pathlib import Path
 
 from flask import Flask, g, render_template, request
 
-from engine import clock
-from engine.accounts import SignInLimits
-from engine.db import PROJECT_ROOT
-from engine.keys import persistent_key
+from engine.time import clock
+from engine.identity.accounts import SignInLimits
+from engine.store.db import PROJECT_ROOT
+from engine.audit.keys import persistent_key
 
 from . import csrf, dbloss, display, i18n, inputs
 

@@ -41,10 +41,10 @@ def upgrade() -> None:
     instances = bind.execute(sa.text("SELECT id, audit_head FROM process_instance ORDER BY id")).all()
     if not instances and not ends:
         return  # a new database: nothing to sign, and no key needed yet
-    from engine import clock
-    from engine.audit import SYSTEM_CHAIN, chain_name, sign_head
-    from engine.db import UTCDateTime
-    from engine.keys import audit_keyring
+    from engine.time import clock
+    from engine.audit.chain import SYSTEM_CHAIN, chain_name, sign_head
+    from engine.store.db import UTCDateTime
+    from engine.audit.keys import audit_keyring
 
     ring = audit_keyring()
     kid, key = ring.current_id, ring.current

@@ -1,0 +1,4 @@
+"""``python -m cli``: the ``whistle`` command."""
+from cli.main import main
+
+main()

@@ -1,0 +1,105 @@
+"""The accountability ledger: what each party was obliged to do on each case, and whether it did, in time.
+
+A diagram marks a user task as an obligation with an extension property (``obligation`` = ``sign``,
+``on_site``, ``handle``, ``reply``, ``feedback``, ``answer``…; docs/processes.md). The runtime writes the rows
+in the same transaction as the step (``Runtime._inbox_changes``), from the task itself: an ``assigned`` row
+when it opens (its party — the candidate group, or the assignee — and its due time), a ``done`` row when
+someone completes it (when, by whom, what they submitted), a ``cancelled`` row when the process withdraws it.
+Rows are only ever added. Lateness is the completion time against the due time, never the order in which
+timers fired; an obligation still open after its due time at a cut-off is a failure (``state_at``).
+
+The evaluation and the dashboards read this table, never the case data.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Iterable
+
+from sqlalchemy import and_, insert, select
+from sqlalchemy.orm import Session, aliased
+
+from engine.store.models import LedgerEntry, ProcessInstance
+
+DONE_ON_TIME, DONE_LATE, OVERDUE, OPEN, WITHDRAWN = "done_on_time", "done_late", "overdue", "open", "withdrawn"
+_INSERT = insert(LedgerEntry.__table__)
+
+
+def assigned_row(instance, task_id: str, element_id: str, kind: str, party: str | None, due_at, now) -> dict:
+    return {"instance_id": instance.id, "process_id": instance.process_id, "task_id": task_id,
+            "element_id": element_id, "kind": kind, "party": party, "event": "assigned", "at": now,
+            "due_at": due_at, "actor": None, "detail": None}
+
+
+def closed_row(instance, task_id: str, element_id: str, kind: str, party: str | None, done: bool,
+               actor: str | None, detail: dict | None, now) -> dict:
+    return {"instance_id": instance.id, "process_id": instance.process_id, "task_id": task_id,
+            "element_id": element_id, "kind": kind, "party": party, "event": "done" if done else "cancelled",
+            "at": now, "due_at": None, "actor": actor if done else None, "detail": detail if done else None}
+
+
+def write(session: Session, rows: list[dict]) -> None:
+    if rows:
+        session.execute(_INSERT, rows)
+
+
+@dataclass(frozen=True)
+class Obligation:
+    """One obligation as it stood at a cut-off."""
+
+    instance_id: int
+    task_id: str
+    element_id: str
+    kind: str
+    party: str | None
+    assigned_at: datetime
+    due_at: datetime | None
+    done_at: datetime | None
+    done_by: str | None
+    detail: dict | None
+    state: str  # done_on_time | done_late | overdue | open | withdrawn
+
+    def to_dict(self) -> dict:
+        return {"instance_id": self.instance_id, "task_id": self.task_id, "element_id": self.element_id,
+                "kind": self.kind, "party": self.party, "assigned_at": self.assigned_at.isoformat(),
+                "due_at": self.due_at.isoformat() if self.due_at else None,
+                "done_at": self.done_at.isoformat() if self.done_at else None, "done_by": self.done_by,
+                "state": self.state}
+
+
+def state_of(due_at: datetime | None, closed_event: str | None, closed_at: datetime | None, cutoff: datetime) -> str:
+    """An obligation's state at ``cutoff``. Withdrawn by the process after its due time counts as overdue: the
+    party did not do what it was due to do (a case closed without it, 兜底)."""
+    if closed_event == "done" and closed_at is not None and closed_at <= cutoff:
+        return DONE_ON_TIME if due_at is None or closed_at <= due_at else DONE_LATE
+    if closed_event == "cancelled" and closed_at is not None and closed_at <= cutoff:
+        return OVERDUE if due_at is not None and due_at < closed_at else WITHDRAWN
+    return OVERDUE if due_at is not None and due_at < cutoff else OPEN
+
+
+def obligations(session: Session, cutoff: datetime, *, process_id: str | None = None,
+                started_from: datetime | None = None, started_before: datetime | None = None,
+                instance_ids: Iterable[int] | None = None) -> list[Obligation]:
+    """Every obligation assigned by ``cutoff`` (of cases of ``process_id`` started in the range), with its state."""
+    assigned, closed = aliased(LedgerEntry), aliased(LedgerEntry)
+    query = (select(assigned, closed.event, closed.at, closed.actor, closed.detail)
+             .join(ProcessInstance, ProcessInstance.id == assigned.instance_id)
+             .outerjoin(closed, and_(closed.task_id == assigned.task_id, closed.event != "assigned"))
+             .where(assigned.event == "assigned", assigned.at <= cutoff)
+             .order_by(assigned.instance_id, assigned.id))
+    if process_id is not None:
+        query = query.where(assigned.process_id == process_id)
+    if started_from is not None:
+        query = query.where(ProcessInstance.started_at >= started_from)
+    if started_before is not None:
+        query = query.where(ProcessInstance.started_at < started_before)
+    if instance_ids is not None:
+        query = query.where(assigned.instance_id.in_(list(instance_ids)))
+    found = []
+    for row, event, at, actor, detail in session.execute(query).all():
+        state = state_of(row.due_at, event, at, cutoff)
+        done = state in (DONE_ON_TIME, DONE_LATE)
+        found.append(Obligation(row.instance_id, row.task_id, row.element_id, row.kind, row.party, row.at,
+                                row.due_at, at if done else None, actor if done else None,
+                                detail if done else None, state))
+    return found

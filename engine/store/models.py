@@ -1,0 +1,406 @@
+"""The schema. Changed only through Alembic migrations (``migrations/``)."""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import JSON, BigInteger, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from engine.store.db import UTCDateTime
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class SourceBlob(Base):
+    """A deployed file's content, stored once however many versions use it."""
+
+    __tablename__ = "source_blob"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    content: Mapped[str] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(Integer)
+
+
+class DefinitionVersion(Base):
+    """One deployed version of a process (BPMN) or a decision (DMN)."""
+
+    __tablename__ = "definition_version"
+    __table_args__ = (UniqueConstraint("key", "version", name="uq_definition_key_version"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "process" | "decision"
+    version: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str | None] = mapped_column(String(255))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    source_file: Mapped[str] = mapped_column(String(512))
+    deployed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    deployed_by: Mapped[str] = mapped_column(String(128))
+    warnings: Mapped[list] = mapped_column(JSON, default=list)
+
+
+class VersionSource(Base):
+    """The files a version was built from: its own file and those of what it calls or decides with."""
+
+    __tablename__ = "version_source"
+    version_id: Mapped[int] = mapped_column(ForeignKey("definition_version.id"), primary_key=True)
+    file_name: Mapped[str] = mapped_column(String(512), primary_key=True)
+    blob_sha256: Mapped[str] = mapped_column(ForeignKey("source_blob.sha256"))
+
+
+class ProcessInstance(Base):
+    __tablename__ = "process_instance"
+    __table_args__ = (Index("ix_instance_process_status", "process_id", "status"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("definition_version.id"))
+    process_id: Mapped[str] = mapped_column(String(255))
+    business_key: Mapped[str | None] = mapped_column(String(255), index=True)
+    status: Mapped[str] = mapped_column(String(16))  # running | completed | cancelled
+    state: Mapped[str] = mapped_column(Text)  # SpiffWorkflow state as JSON, without the spec
+    data: Mapped[dict] = mapped_column(JSON, default=dict)  # the case data as of the last step
+    started_by: Mapped[str | None] = mapped_column(String(128))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revision: Mapped[int] = mapped_column(Integer, nullable=False)
+    # Hash of the newest audit row of this instance's chain: a removed tail is detectable too.
+    audit_head: Mapped[str | None] = mapped_column(String(64))
+
+    __mapper_args__ = {"version_id_col": revision}
+
+
+class HumanTask(Base):
+    """The inbox projection: one row per user/manual task that is or was READY."""
+
+    __tablename__ = "human_task"
+    __table_args__ = (
+        Index("ix_human_task_status_assignee_due", "status", "assignee", "due_at"),  # the inbox (migration 0004)
+        Index("ix_human_task_instance", "instance_id", "status"),
+        Index("ix_human_task_status_due", "status", "due_at"),
+    )
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # SpiffWorkflow task id
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"))
+    process_id: Mapped[str] = mapped_column(String(255))
+    version_id: Mapped[int] = mapped_column(ForeignKey("definition_version.id"))
+    element_id: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(255))
+    lane: Mapped[str | None] = mapped_column(String(255))
+    form_key: Mapped[str | None] = mapped_column(String(255))
+    documentation: Mapped[str | None] = mapped_column(Text)
+    priority: Mapped[int] = mapped_column(Integer, default=50)
+    status: Mapped[str] = mapped_column(String(16))  # open | completed | cancelled
+    assignee: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    completed_by: Mapped[str | None] = mapped_column(String(128))
+
+
+class TaskCandidate(Base):
+    """Who may work on a human task: a group or a user, one row each, so the inbox is an indexed join.
+
+    ``offered`` is true while the task is open and nobody has claimed it; with it the row carries a copy of
+    the task's inbox order (due, priority, created) and process, so that one group's claimable tasks are
+    one ordered range of a partial index however long the group's history grows (migration 0007).
+    ``Runtime`` keeps these in step with ``human_task``.
+    """
+
+    __tablename__ = "task_candidate"
+    __table_args__ = (Index("ix_task_candidate_kind_name", "kind", "name"),)
+    task_id: Mapped[str] = mapped_column(ForeignKey("human_task.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)  # group | user
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    offered: Mapped[bool] = mapped_column(default=False)
+    process_id: Mapped[str | None] = mapped_column(String(255))
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    priority: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Incident(Base):
+    __tablename__ = "incident"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    process_id: Mapped[str | None] = mapped_column(String(255))
+    version_id: Mapped[int | None] = mapped_column(ForeignKey("definition_version.id"))
+    task_id: Mapped[str | None] = mapped_column(String(36))
+    element_id: Mapped[str | None] = mapped_column(String(255))
+    command: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str | None] = mapped_column(String(128))
+    error_type: Mapped[str] = mapped_column(String(255))
+    message: Mapped[str] = mapped_column(Text)
+    traceback: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AuditEvent(Base):
+    """Append-only, hash-chained record of every state change (一次一留痕)."""
+
+    __tablename__ = "audit_event"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    event_type: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str | None] = mapped_column(String(128))
+    instance_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    task_id: Mapped[str | None] = mapped_column(String(36))
+    details: Mapped[str] = mapped_column(Text)  # canonical JSON, hashed as stored
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+    # The audit key that signed the row (``engine.keys.key_id``); NULL for plain SHA-256 rows written before
+    # migration 0009, which verify by their links and the signed head of their chain.
+    key_id: Mapped[str | None] = mapped_column(String(16))
+
+
+class AuditChainHead(Base):
+    """The signed head of a chain that has no row of its own to keep it: the system chain (deployments,
+    accounts, tokens, timer schedules). ``head`` is ``engine.audit``'s signed "rows:key id:tag" text."""
+
+    __tablename__ = "audit_chain_head"
+    chain: Mapped[str] = mapped_column(String(32), primary_key=True)
+    rows: Mapped[int] = mapped_column(Integer)
+    head: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class UserAccount(Base):
+    __tablename__ = "user_account"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(128), unique=True)
+    display_name: Mapped[str | None] = mapped_column(String(255))
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Signed into every session cookie and compared on each request: bumping it (sign-out, a new password)
+    # ends every session of the account at once, though the cookies themselves live on in browsers.
+    session_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+
+
+class SignInAttempt(Base):
+    """Failed sign-ins counted per account name (``scope`` user) and per client address (``scope`` address),
+    shared by every server process; ``locked_until`` set when a limit is reached (``engine.accounts``)."""
+
+    __tablename__ = "sign_in_attempt"
+    __table_args__ = (Index("ix_sign_in_attempt_last_failure", "last_failure_at"),)
+    scope: Mapped[str] = mapped_column(String(8), primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    window_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_failure_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class UserGroup(Base):
+    __tablename__ = "user_group"
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    display_name: Mapped[str | None] = mapped_column(String(255))
+
+
+class Membership(Base):
+    __tablename__ = "membership"
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), primary_key=True)
+    group_name: Mapped[str] = mapped_column(ForeignKey("user_group.name"), primary_key=True)
+
+
+class MessageSubscription(Base):
+    """A waiting message catch event or receive task, with the correlation key it waits for."""
+
+    __tablename__ = "message_subscription"
+    __table_args__ = (Index("ix_message_subscription_name_key", "message_name", "correlation_key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    task_id: Mapped[str] = mapped_column(String(36))
+    element_id: Mapped[str] = mapped_column(String(255))
+    message_name: Mapped[str] = mapped_column(String(255))
+    correlation_key: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class MessageStart(Base):
+    """A message that starts a process: only the latest deployed version of each process subscribes."""
+
+    __tablename__ = "message_start"
+    message_name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    process_key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("definition_version.id"))
+    element_id: Mapped[str] = mapped_column(String(255))
+
+
+class TimerJob(Base):
+    """A timer waiting to fire: one row per waiting timer of an instance, or per timer start event of the
+    deployed version that owns the schedule (``instance_id`` is then NULL).
+
+    Rows are written with the instance state (``Runtime.save``) or at deploy, and taken by job executors:
+    a worker sets ``lock_owner``/``lock_expires_at`` to claim a due job; a crashed worker's lock expires.
+    """
+
+    __tablename__ = "timer_job"
+    __table_args__ = (Index("ix_timer_job_due_at", "due_at"),
+                      Index("ix_timer_job_instance", "instance_id"),
+                      Index("ix_timer_job_process_kind", "process_id", "kind"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instance.id"))
+    version_id: Mapped[int] = mapped_column(ForeignKey("definition_version.id"))
+    process_id: Mapped[str] = mapped_column(String(255))
+    task_id: Mapped[str | None] = mapped_column(String(36))  # the waiting SpiffWorkflow task
+    element_id: Mapped[str] = mapped_column(String(255))  # the timer event's BPMN id
+    kind: Mapped[str] = mapped_column(String(32))  # boundary | boundary_non_interrupting | intermediate | ...
+    timer_type: Mapped[str] = mapped_column(String(16))  # date | duration | cycle
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    schedule: Mapped[dict | None] = mapped_column(JSON)  # timer start cycles: repetitions left, period
+    lock_owner: Mapped[str | None] = mapped_column(String(128))
+    lock_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    retries: Mapped[int] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incident.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ClockSetting(Base):
+    """The shift of the engine clock in demo and test mode (one row), shared by every process."""
+
+    __tablename__ = "clock_setting"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    offset_us: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_by: Mapped[str | None] = mapped_column(String(128))
+
+
+class ApiToken(Base):
+    """A bearer token for a system client (a 12345 hotline, a grid platform). Only its SHA-256 is stored;
+    the token acts as ``username`` within its ``scopes`` (``engine.tokens.SCOPES``)."""
+
+    __tablename__ = "api_token"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    username: Mapped[str] = mapped_column(String(128))
+    scopes: Mapped[list] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str | None] = mapped_column(String(128))
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Attachment(Base):
+    """A file attached to a case (a photo of the problem, a signed letter). The bytes live under the
+    attachments folder with a random name (``storage_name``); ``id`` is the random public id used in case data.
+    Until its case exists (a start form), ``instance_id`` is NULL and only the uploader may read it."""
+
+    __tablename__ = "attachment"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instance.id"), index=True)
+    task_id: Mapped[str | None] = mapped_column(String(64))
+    field: Mapped[str | None] = mapped_column(String(128))
+    file_name: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    storage_name: Mapped[str] = mapped_column(String(64), unique=True)
+    uploaded_by: Mapped[str] = mapped_column(String(128))
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TaskDraft(Base):
+    """A form saved but not yet submitted, per user: ``task_key`` is a task id, or ``start:<process id>``."""
+
+    __tablename__ = "task_draft"
+    task_key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    username: Mapped[str] = mapped_column(String(128), primary_key=True)
+    data: Mapped[dict] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# "Done by me" in the inbox and "cases I started" (migration 0005).
+Index("ix_human_task_completed_by", HumanTask.completed_by, HumanTask.completed_at)
+Index("ix_process_instance_started_by", ProcessInstance.started_by)
+# A group's (or user's) claimable tasks in inbox order (migration 0007); PostgreSQL keeps NULL due dates last.
+Index("ix_task_candidate_offered", TaskCandidate.kind, TaskCandidate.name, TaskCandidate.due_at,
+      TaskCandidate.priority.desc(), TaskCandidate.created_at, TaskCandidate.task_id,
+      postgresql_where=TaskCandidate.offered, sqlite_where=TaskCandidate.offered)
+
+
+class CalendarVersion(Base):
+    """One loaded version of one year's working-day calendar (``engine.workdays``): from a deployment
+    (``processes/calendars/*.csv``) or ``whistle calendar import``. Rows are only ever added, so the newest row
+    of a year is its calendar and the row count tells every process when to reread (migration 0011)."""
+
+    __tablename__ = "calendar_version"
+    __table_args__ = (UniqueConstraint("year", "version", name="uq_calendar_version_year_version"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    year: Mapped[int] = mapped_column(Integer)
+    version: Mapped[int] = mapped_column(Integer)  # 1, 2, … per year
+    status: Mapped[str] = mapped_column(String(16))  # official | statutory only
+    source: Mapped[str | None] = mapped_column(Text)  # the notice or the law the days come from
+    file_name: Mapped[str] = mapped_column(String(512))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    loaded_via: Mapped[str] = mapped_column(String(16))  # deploy | import
+    loaded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    loaded_by: Mapped[str] = mapped_column(String(128))
+
+
+class CalendarDay(Base):
+    """A day of a calendar version that differs from "Monday to Friday": a holiday, or a make-up working day."""
+
+    __tablename__ = "calendar_day"
+    version_id: Mapped[int] = mapped_column(ForeignKey("calendar_version.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))  # holiday | workday
+    name: Mapped[str | None] = mapped_column(String(255))
+
+
+class LedgerEntry(Base):
+    """The accountability ledger (engine.ledger): append-only facts about the obligations a diagram declares on
+    its tasks (``obligation`` property: sign, on_site, handle, reply, feedback, answer…). One ``assigned`` row
+    when the task opens (with its party and due time), one ``done`` or ``cancelled`` row when it closes, written
+    by the engine in the step's transaction from the task itself — never from case data a submission could set."""
+
+    __tablename__ = "ledger_entry"
+    __table_args__ = (
+        Index("ix_ledger_entry_task", "task_id", "event"),
+        Index("ix_ledger_entry_party", "process_id", "party", "kind"),
+        Index("ix_ledger_entry_instance", "instance_id"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"))
+    process_id: Mapped[str] = mapped_column(String(255))
+    task_id: Mapped[str] = mapped_column(String(36))
+    element_id: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(32))
+    party: Mapped[str | None] = mapped_column(String(255))  # the group (or user) the obligation falls on
+    event: Mapped[str] = mapped_column(String(16))  # assigned | done | cancelled
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # on the assigned row
+    actor: Mapped[str | None] = mapped_column(String(128))  # who did it (done rows)
+    detail: Mapped[dict | None] = mapped_column(JSON)  # what the completion submitted (done rows)
+
+
+class OutboxDelivery(Base):
+    """An outbound webhook delivery (engine.outbox): written in the same transaction as the step that causes it (a
+    service task ``whistle.notify``), so a delivery exists exactly when its step committed; delivered by the worker
+    loop with retries and backoff, HMAC-signed, until the receiver answers 2xx or the last attempt fails (migration
+    0012). ``event_id`` is the delivery's stable identity, sent with every attempt so receivers can drop repeats."""
+
+    __tablename__ = "outbox_delivery"
+    __table_args__ = (
+        UniqueConstraint("event_id", name="uq_outbox_delivery_event_id"),
+        Index("ix_outbox_delivery_due", "status", "next_attempt_at"),
+        Index("ix_outbox_delivery_instance", "instance_id"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(255))  # e.g. hotline-17-response: one per case and event
+    channel: Mapped[str] = mapped_column(String(64))  # hotline: WHISTLE_HOTLINE_WEBHOOK_URL / _SECRET
+    event: Mapped[str] = mapped_column(String(64))  # response | resolution | satisfaction …
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instance.id"))
+    correlation_key: Mapped[str | None] = mapped_column(String(255))  # the receiver's key (the 12345 ticket number)
+    body: Mapped[str] = mapped_column(Text)  # the exact JSON text signed and sent on every attempt
+    status: Mapped[str] = mapped_column(String(16))  # pending | delivered | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    lock_owner: Mapped[str | None] = mapped_column(String(128))
+    lock_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_status: Mapped[int | None] = mapped_column(Integer)  # the receiver's last HTTP status
+    last_error: Mapped[str | None] = mapped_column(Text)
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incident.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
