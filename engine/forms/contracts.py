@@ -25,6 +25,7 @@ from typing import Any, Iterable, Mapping
 
 from lxml import etree
 
+from engine import i18n
 from engine.forms import schema as form_lib
 from engine.bpmn.parser import read_assignment, read_xml
 from engine.errors import InvalidInput
@@ -36,23 +37,13 @@ FORMS_ATTRIBUTE = "whistle_forms"
 START_ATTRIBUTE = "whistle_start"
 SCALARS = (str, int, float, bool, type(None))
 
-MESSAGES = {
-    "unknown": ("表单中没有这些字段：{names}；可填写：{allowed}", "unknown fields {names}; allowed: {allowed}"),
-    "unknown_none": ("这项任务不接受字段：{names}", "this task accepts no fields; got {names}"),
-    "server_set": ("由系统按你的账号填写，不能更改", "set by the server from your account; it cannot be changed"),
-    "not_own": ("只能填写你所在的单位：{allowed}", "must be your own: {allowed}"),
-    "no_own": ("你的账号不属于可以填写此项的单位", "your account belongs to no group this field accepts"),
-    "type": ("格式不正确：应为{kind}", "wrong type: expected {kind_en}"),
-    "exists": ("案件中已有这些数据，无表单的任务只能新增：{names}",
-               "the case already has {names}; a task without a form may only add new names"),
-}
 _KIND_NAMES = {"text": ("文字", "text"), "list": ("列表", "a list"), "rows": ("行的列表", "a list of rows"),
                "value": ("单个值", "a single value")}
 
 
 def message(code: str, lang: str = "zh", **values) -> str:
-    zh, en = MESSAGES[code]
-    return (en if lang == "en" else zh).format(**values)
+    """A contract message in Chinese or English (the catalogs: ``engine.i18n``)."""
+    return i18n.message("CONTRACTS", code, lang, **values)
 
 
 class InvalidSubmission(InvalidInput):

@@ -34,6 +34,7 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Iterable, Mapping
 
+from engine import i18n
 from engine.errors import Problem
 from engine.sidefiles import take_checked
 
@@ -67,32 +68,10 @@ FORM_KEYS = {"key", "title", "title_en", "description", "description_en", "field
 TEXT_LIMIT = {"text": 500, "textarea": 10000}
 NUMBER_DIGITS = 30  # a number field takes magnitudes up to 10^30 (and as many decimals down)
 
-MESSAGES = {
-    "required": ("此项必须填写", "This field is required"),
-    "choose": ("请选择一项", "Choose one of the options"),
-    "not_option": ("所选内容不在可选范围内", "Not one of the options"),
-    "number": ("请输入数字", "Enter a number"),
-    "integer": ("请输入整数", "Enter a whole number"),
-    "min": ("不能小于 {min}", "Must be at least {min}"),
-    "max": ("不能大于 {max}", "Must be at most {max}"),
-    "min_length": ("至少填写 {min_length} 个字", "Write at least {min_length} characters"),
-    "max_length": ("最多填写 {max_length} 个字", "Write at most {max_length} characters"),
-    "date": ("请输入日期（年-月-日）", "Enter a date (YYYY-MM-DD)"),
-    "datetime": ("请输入日期和时间", "Enter a date and time"),
-    "files": ("最多上传 {max_files} 个文件", "Upload at most {max_files} files"),
-    "rule": ("填写内容不符合要求", "This does not meet the form's rules"),
-    "rows_required": ("至少填写一行", "Fill in at least one row"),
-    "min_rows": ("至少填写 {min_rows} 行", "Fill in at least {min_rows} rows"),
-    "max_rows": ("最多填写 {max_rows} 行", "Fill in at most {max_rows} rows"),
-    "duplicate": ("与第{other}行重复", "the same as row {other}"),
-    "row": ("第{row}行：{text}", "row {row}: {text}"),
-    "row_cell": ("第{row}行「{label}」：{text}", "row {row}, {label}: {text}"),
-}
-
 
 def message(code: str, lang: str = "zh", **values) -> str:
-    zh, en = MESSAGES[code]
-    return (en if lang == "en" else zh).format(**values)
+    """A validation message in Chinese or English (the catalogs: ``engine.i18n``)."""
+    return i18n.message("FORMS", code, lang, **values)
 
 
 def is_form_file(name: str) -> bool:
