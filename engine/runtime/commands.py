@@ -33,7 +33,8 @@ from engine.time import workdays
 from engine.identity.accounts import identity
 from engine.audit.chain import AuditLog
 from engine.bpmn.parser import Assignment, dump_state, expression_of, load_state, merge_finished_children, to_json_value
-from engine.store.db import Database, UTCDateTime
+from engine.store.columns import UTCDateTime
+from engine.store.db import Database
 from engine.deploy.deployer import SpecCache, find_version
 from engine.errors import (Conflict, Forbidden, IncidentRaised, InvalidInput, NotFound, WhistleError, first_line,
                      is_lock_conflict)

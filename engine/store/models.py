@@ -6,7 +6,7 @@ from datetime import date, datetime
 from sqlalchemy import JSON, BigInteger, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from engine.store.db import UTCDateTime
+from engine.store.columns import UTCDateTime
 
 
 class Base(DeclarativeBase):

@@ -43,7 +43,7 @@ def upgrade() -> None:
         return  # a new database: nothing to sign, and no key needed yet
     from engine.time import clock
     from engine.audit.chain import SYSTEM_CHAIN, chain_name, sign_head
-    from engine.store.db import UTCDateTime
+    from engine.store.columns import UTCDateTime
     from engine.audit.keys import audit_keyring
 
     ring = audit_keyring()
