@@ -22,7 +22,7 @@ from engine.errors import DeploymentInvalid, Forbidden, InvalidInput, NotFound, 
 from engine.jobs.executor import JobExecutor
 from engine.store.models import (DefinitionVersion, HumanTask, Incident, MessageSubscription, ProcessInstance,
                      Membership, TaskCandidate, UserAccount)
-from engine.bpmn import timers
+from engine.time import iso8601
 from engine.identity import tokens as api_tokens
 from engine.runtime.commands import CommandContext, Runtime, task_dict
 from engine.casework.service import CaseWork, inbox_order
@@ -267,16 +267,16 @@ class Whistle(CaseWork):  # CaseWork: inbox, forms, drafts, attachments, case di
         sign = -1 if text.startswith("-") else 1
         try:
             now = clock.now()
-            delta = timers.duration_after(text.lstrip("+-"), now) - now
-        except timers.TimerValueError as exc:
+            delta = iso8601.duration_after(text.lstrip("+-"), now) - now
+        except iso8601.TimerValueError as exc:
             raise InvalidInput(str(exc))
         return self._shift_clock(lambda offset: offset + sign * delta, actor, f"advance {text}")
 
     def clock_set(self, when: str, actor: str = "system") -> dict:
         """Set the shared clock to a date-time with an explicit UTC offset."""
         try:
-            target = timers.parse_date(when)
-        except timers.TimerValueError as exc:
+            target = iso8601.parse_date(when)
+        except iso8601.TimerValueError as exc:
             raise InvalidInput(str(exc))
         return self._shift_clock(lambda offset: target - clock.SystemClock().now(), actor, f"set {when}")
 

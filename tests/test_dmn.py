@@ -7,7 +7,8 @@ import pytest
 
 from conftest import FIXTURES, START
 from engine.deploy.deployer import latest_version
-from engine.dmn.decisions import DecisionEngine, cells_overlap, classify, entry_test
+from engine.dmn.decisions import DecisionEngine
+from engine.dmn.entries import cells_overlap, classify, entry_test
 from engine.errors import DeploymentInvalid, IncidentRaised
 
 DMN = FIXTURES / "dmn"

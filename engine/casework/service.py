@@ -24,7 +24,8 @@ from engine.time import clock
 from engine.forms import contracts
 from engine.forms import schema as form_lib
 from engine.identity.accounts import authenticate, find_user, groups_of
-from engine.bpmn.parser import BPMN_NS, read_xml
+from engine.bpmn.namespaces import BPMN_NS
+from engine.bpmn.reading import read_xml
 from engine.store.db import PROJECT_ROOT
 from engine.errors import Forbidden, InvalidInput, NotFound
 from engine.store.models import (Attachment, DefinitionVersion, HumanTask, Incident, ProcessInstance, SourceBlob,
@@ -476,7 +477,7 @@ class CaseWork:
         departments), read from the stored state; the case data once the task is closed."""
         from uuid import UUID
 
-        from engine.bpmn.parser import to_json_value
+        from engine.bpmn.state import to_json_value
 
         with self.db.read() as session:
             row = session.get(HumanTask, task_id)

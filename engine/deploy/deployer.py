@@ -19,8 +19,10 @@ from engine.deploy import lint
 from engine.scripting import catalogs as catalog_files
 from engine.forms import contracts
 from engine.forms import schema as form_files
-from engine.bpmn.parser import BPMN_NS, WhistleParser, XmlRefused, deep_recursion, file_kind, read_xml, schema_validator
-from engine.dmn.decisions import decision_ref
+from engine.bpmn.business_rules import decision_ref
+from engine.bpmn.namespaces import BPMN_NS
+from engine.bpmn.parser import WhistleParser, deep_recursion
+from engine.bpmn.reading import XmlRefused, file_kind, read_xml, schema_validator
 from engine.errors import DeploymentInvalid, NotFound, Problem
 from engine.runtime.messages import register_message_starts
 from engine.store.models import DefinitionVersion, SourceBlob, VersionSource
@@ -453,7 +455,7 @@ class Deployer:
                                own: SourceFile, actor: str) -> None:
         """The new version owns the process's timer start schedule; older versions' jobs are dropped."""
         from engine.jobs.executor import schedule_timer_starts
-        from engine.bpmn.timers import TimerValueError
+        from engine.time.iso8601 import TimerValueError
 
         try:
             schedule_timer_starts(session, audit, version, spec, actor)

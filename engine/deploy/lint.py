@@ -20,10 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-from engine.dmn import decisions as dmn
-from engine.bpmn import modelers
+from engine.dmn import checks as dmn
+from engine.bpmn import modeler_checks, modelers
 from engine.bpmn import timers
-from engine.bpmn.parser import BPMN_NS, SPIFF_NS, expression_of, read_assignment
+from engine.bpmn.assignments import expression_of, read_assignment
+from engine.bpmn.namespaces import BPMN_NS, SPIFF_NS
+from engine.time import iso8601
 from engine.errors import DeploymentInvalid, Problem
 from engine.scripting.sandbox import compile_errors
 
@@ -144,7 +146,7 @@ def precheck(sources, bad: set[str]) -> list[Problem]:
             findings = [_Finding(_tagged(p, "decision-table"), key) for p in dmn.check_dmn(source.name, root)]
         else:
             findings = [_Finding(_tagged(p, "modeler-compatibility"), _process_of(root, p.element_id))
-                        for p in modelers.check(source.name, root) + reserved_ids(source.name, root)]
+                        for p in modeler_checks.check(source.name, root) + reserved_ids(source.name, root)]
         _keep_warnings(source, findings)
         found = [f.problem for f in findings if f.problem.severity == "error"]
         if found:
@@ -528,8 +530,8 @@ class _Linter:
                                                       f"(like PT30M) or an expression")
             elif literal is not None:
                 try:
-                    timers.validate_literal(kind, literal)
-                except timers.TimerValueError as exc:
+                    iso8601.validate_literal(kind, literal)
+                except iso8601.TimerValueError as exc:
                     self.report(node, "timer-expression", f"the {tag} of {label}: {exc}")
             else:
                 errors = compile_errors(expression, "eval")

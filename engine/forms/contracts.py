@@ -27,7 +27,8 @@ from lxml import etree
 
 from engine import i18n
 from engine.forms import schema as form_lib
-from engine.bpmn.parser import read_assignment, read_xml
+from engine.bpmn.assignments import read_assignment
+from engine.bpmn.reading import read_xml
 from engine.errors import InvalidInput
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"

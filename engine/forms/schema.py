@@ -359,7 +359,8 @@ def _condition_problems(condition, names: Mapping[str, dict], noun: str = "field
 
 def referenced_keys(process_node) -> set[str]:
     """Literal form keys of the user tasks, manual tasks and start events inside a process element."""
-    from engine.bpmn.parser import BPMN_NS, expression_of, read_assignment
+    from engine.bpmn.assignments import expression_of, read_assignment
+    from engine.bpmn.namespaces import BPMN_NS
 
     keys = set()
     for tag in ("userTask", "manualTask", "startEvent"):
@@ -428,7 +429,7 @@ def carry_over(session, plan: dict) -> None:
 
 def wanted_keys(files: Mapping[str, Any]) -> set[str]:
     """Form keys named by the BPMN files of one version's file set."""
-    from engine.bpmn.parser import BPMN_NS
+    from engine.bpmn.namespaces import BPMN_NS
 
     keys: set[str] = set()
     for source in files.values():

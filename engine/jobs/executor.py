@@ -49,7 +49,7 @@ from sqlalchemy.orm import Session
 from engine.time import clock
 from engine.runtime import incidents
 from engine.outbox import delivery as outbox
-from engine.bpmn import timers
+from engine.bpmn import timer_dues, timers
 from engine.audit.chain import AuditLog, PendingEvent
 from engine.errors import Conflict, NotFound, first_line, is_lock_conflict
 from engine.store.models import DefinitionVersion, Incident, TimerJob
@@ -72,11 +72,11 @@ TEST_HANG_ENV = "WHISTLE_TEST_HANG_IN_JOB"  # test mode only: block before commi
 def sync_instance_jobs(session: Session, audit: AuditLog, actor: str | None, instance, workflow, now: datetime) -> None:
     """Make the instance's job rows match its waiting timers, and audit every timer that fired."""
     fired = timers.take_fired(workflow)
-    if not fired and not timers.spec_has_timers(workflow.spec, workflow.subprocess_specs):
+    if not fired and not timer_dues.spec_has_timers(workflow.spec, workflow.subprocess_specs):
         return  # nothing can wait on a timer in this process: no query at all
     waiting = {}
     if instance.status == "running" and not workflow.completed:
-        waiting = {(t.task_id, t.element_id): t for t in timers.waiting_timers(workflow)}
+        waiting = {(t.task_id, t.element_id): t for t in timer_dues.waiting_timers(workflow)}
     loaded = workflow.__dict__.pop("_whistle_job_rows", None)  # read already by the executor, under the lock
     if loaded is None:
         loaded = session.execute(select(TimerJob).where(TimerJob.instance_id == instance.id)).scalars().all()
@@ -113,8 +113,8 @@ def schedule_timer_starts(session: Session, audit: AuditLog, version: Definition
                      element_id=row.element_id, replaced_by_version=version.version)
         session.delete(row)
     now = clock.now()
-    for start in timers.start_timers(spec):
-        due, schedule = timers.first_start_due(start, script_engine(), now)
+    for start in timer_dues.start_timers(spec):
+        due, schedule = timer_dues.first_start_due(start, script_engine(), now)
         if due is None:
             continue
         row = TimerJob(instance_id=None, version_id=version.id, process_id=version.key, task_id=None,
@@ -385,7 +385,7 @@ class JobExecutor:
         ctx.element_id = None
         self.runtime._engine_steps(workflow, ctx)
         self.runtime.save(session, audit, ctx, instance, workflow)
-        due, schedule = timers.next_start_due(job.due_at, job.schedule or {}, now)
+        due, schedule = timer_dues.next_start_due(job.due_at, job.schedule or {}, now)
         if due is None:
             session.delete(job)
         else:

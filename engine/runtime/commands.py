@@ -28,11 +28,14 @@ from engine.time import clock
 from engine.forms import contracts
 from engine.jobs import executor as jobs
 from engine.audit import ledger
-from engine.bpmn import timers
+from engine.bpmn import timer_dues
 from engine.time import workdays
 from engine.identity.accounts import identity
 from engine.audit.chain import AuditLog
-from engine.bpmn.parser import Assignment, dump_state, expression_of, load_state, merge_finished_children, to_json_value
+from engine.bpmn.assignments import Assignment, expression_of
+from engine.bpmn.parser import merge_finished_children
+from engine.bpmn.state import dump_state, load_state, to_json_value
+from engine.time import iso8601
 from engine.store.columns import UTCDateTime
 from engine.store.db import Database
 from engine.deploy.deployer import SpecCache, find_version
@@ -340,7 +343,7 @@ class Runtime:
         setattr(workflow, WAITED_ON_LOAD, 0)
         _remember_open_tasks(workflow)  # none yet: the engine has not stepped
         # A process that starts only with timers begins now; a due timer-start job names its start event.
-        timers.fire_start_event(workflow, start_event)
+        timer_dues.fire_start_event(workflow, start_event)
         now = clock.now()
         instance = ProcessInstance(version_id=definition.id, process_id=definition.key, business_key=business_key,
                                    status="running", state="", data={}, started_by=user, started_at=now,
@@ -784,6 +787,6 @@ def _due_at(value, now: datetime) -> datetime | None:
     if value is None or value == "":
         return None
     if isinstance(value, str) and value.strip().upper().startswith("P"):
-        return timers.duration_after(value, now)
-    return timers.parse_date(value)
+        return iso8601.duration_after(value, now)
+    return iso8601.parse_date(value)
 
