@@ -48,6 +48,7 @@ def init_app(app: Flask, exempt_prefixes: tuple[str, ...] = ("/api/",)) -> None:
         if valid():
             return None
         return render_template("error.html", status=400, title="表单校验失败",
-                               message="表单已过期或来源不明（CSRF 校验失败），没有做任何更改。请返回上一页，刷新后重新提交。",
+                               message="表单已过期或来源不明（CSRF 校验失败），没有做任何更改。"
+                                       "请返回上一页，刷新后重新提交。",
                                message_en="The form has expired or did not come from this site (CSRF check failed); "
                                           "nothing was changed. Go back, reload the page and submit again."), 400

@@ -1,94 +1,27 @@
-"""Chinese first, English on request: a small message catalog keyed by the Chinese text.
+"""Chinese first, English on request: the reader's language and the page texts in it.
 
-Templates write ``_('我的任务')``; with English chosen (``/lang/en``) the catalog's translation is shown, and any
-text without one stays Chinese. Form labels come from the form files (``label`` / ``label_en``).
+Templates write ``_('我的任务')``; with English chosen (``?lang=en``, kept in the session) the catalog's
+translation is shown, and any text without one stays Chinese. The catalogs are the engine's (``engine.i18n``),
+shared with the engine's own messages; form labels come from the form files (``label`` / ``label_en``).
 """
 from __future__ import annotations
 
-from flask import request, session
+from flask import Flask, request, session
 
-LANGS = ("zh", "en")
+from engine import i18n as catalogs
 
-EN = {
-    # frame
-    "吹哨报到": "Whistle", "街乡吹哨、部门报到": "Streets whistle, departments report",
-    "待办": "Inbox", "发起": "Start", "案件查询": "Cases", "管理": "Admin",
-    "退出": "Sign out", "登录": "Sign in", "用户名": "User name", "密码": "Password",
-    "用户名或密码不正确": "Wrong user name or password", "请先登录": "Please sign in first",
-    "登录失败次数过多，请 {n} 分钟后再试": "Too many failed sign-ins; try again in {n} minutes",
-    "已退出登录": "You have signed out", "演示账号": "Demo accounts", "密码均为": "Password for all",
-    "角色": "Role", "账号": "Account", "能做什么": "What they do", "跳到正文": "Skip to content",
-    "中文": "中文", "English": "English", "返回": "Back", "返回待办": "Back to the inbox",
-    # inbox
-    "我的任务": "My tasks", "组任务": "Group tasks", "我已完成": "Done by me",
-    "流程": "Process", "全部": "All", "响应级别": "Tier", "时限": "Deadline", "搜索": "Search",
-    "已超时": "Overdue", "今天到期": "Due today", "本周到期": "Due this week", "无时限": "No deadline",
-    "红色": "red", "黄色": "yellow", "蓝色": "blue", "筛选": "Filter", "清除": "Clear",
-    "关键词：案件编号、情形、地点": "Text: case number, situation, place",
-    "没有待办任务": "Nothing to do", "办理": "Open", "查看": "View", "认领": "Claim", "退回组任务": "Release",
-    "已认领": "Claimed", "已完成": "Completed", "待办任务": "Task", "截止": "Due",
-    "同案其他待办": "Also working on this case", "下一计时": "Next timer", "无": "none",
-    "有新任务，列表已更新": "New tasks arrived; the list was updated", "更多": "More", "上一页": "Previous",
-    "下一页": "Next", "完成于": "Completed at", "由": "by", "案件": "Case", "已由 {who} 认领": "Claimed by {who}",
-    "剩余 {n} 天": "{n} days left", "剩余 {n} 小时": "{n} hours left", "剩余 {n} 分钟": "{n} minutes left",
-    "已超时 {n} 天": "Overdue by {n} days", "已超时 {n} 小时": "Overdue by {n} hours",
-    "已超时 {n} 分钟": "Overdue by {n} minutes", "即将到期": "Due now",
-    "条": "", "每 10 秒自动刷新": "refreshes every 10 seconds",
-    # task
-    "提交": "Submit", "保存草稿": "Save draft", "草稿已保存": "Draft saved",
-    "已载入 {when} 保存的草稿": "Loaded the draft saved {when}", "已提交": "Submitted",
-    "请修改标红的内容后再提交": "Please correct the fields marked in red", "必填": "required",
-    "案件信息": "About the case", "这项任务要做什么": "What this task asks",
-    "你不能办理这项任务": "You cannot work on this task", "这项任务已结束": "This task is closed",
-    "提交失败": "Could not submit", "已上传": "Uploaded", "选择文件": "Choose files",
-    "任务已认领": "Task claimed", "任务已退回组任务": "Task released to the group",
-    "该任务已被他人处理或变更，请刷新后查看": "Someone else changed this task first; reload to see it",
-    "没有需要填写的内容": "Nothing to fill in", "是": "yes", "否": "no",
-    "认领后别人就看不到这项组任务": "Once claimed, the group no longer sees this task",
-    "第 {n} 行": "Row {n}", "删除第 {n} 行": "Remove row {n}", "删除": "Remove", "添加一行": "Add a row",
-    "行": "Row", "操作": "Actions", "最多 {n} 行": "at most {n} rows", "{n} 行": "{n} rows",
-    # start
-    "发起工作": "Start work", "你可以发起的流程": "Processes you may start",
-    "没有你可以发起的流程": "There is nothing you may start", "开始填写": "Fill in",
-    "已提交，案件编号 {key}": "Submitted; case {key}",
-    # case
-    "我的案件": "My cases", "案件编号": "Case number", "状态": "Status", "发起人": "Started by",
-    "发起时间": "Started at", "流程图": "Diagram", "案件数据": "Case data", "附件": "Attachments",
-    "办理记录": "Timeline", "当前待办": "Open tasks", "办理中": "Running", "已办结": "Closed",
-    "已取消": "Cancelled", "已完成环节": "Done", "正在办理": "Active", "等待计时": "Waiting on a timer",
-    "故障": "Incident", "其他数据": "Other data", "没有附件": "No attachments", "下载": "Download",
-    "没有案件": "No cases", "版本": "version", "时间": "Time", "经办人": "Who", "事项": "What",
-    "流程图需要先运行 make install 安装前端资源": "Run make install to install the diagram viewer",
-    "计时到期": "Timer due", "无权查看": "Forbidden", "找不到": "Not found",
-    # designer / admin
-    "流程定义": "Process definitions", "表单": "Forms", "表单预览": "Form preview", "运行中": "Running",
-    "部署时间": "Deployed at", "故障列表": "Incidents", "没有故障": "No incidents",
-    "修复": "Repair", "案件已恢复流转": "The case moves again", "无法自动修复": "Cannot be repaired automatically",
-    "只有法定节假日，国务院的放假安排尚未导入：跨该年的时限为暂定。请用 whistle calendar import 导入。":
-        "only the statutory holidays; the State Council's schedule is not loaded, so deadlines across the year are "
-        "provisional. Load it with whistle calendar import.",
-    "没有工作日日历（按周一至周五计算）：跨该年的时限为暂定。请用 whistle calendar import 导入。":
-        "no working-day calendar (Monday to Friday are counted), so deadlines across the year are provisional. Load "
-        "it with whistle calendar import.",
-    "演示时钟": "Demo clock", "快进": "Advance", "当前引擎时间": "Engine time", "时钟已快进": "Clock advanced",
-    "只有演示或测试模式可以调整时钟": "The clock can only move in demo or test mode",
-    "计时任务": "Timer jobs", "到期时间": "Due at", "名称": "Name", "图例": "Legend", "导航": "Navigation",
-    "环节": "Element", "规则": "Rules", "流程说明": "From the process model",
-    "只能上传 JPG、PNG 或 PDF 文件（「{name}」未上传）": "Only JPG, PNG and PDF files can be attached ({name} was not)",
-    "文件「{name}」是空的，未上传": "{name} is empty and was not attached",
-    "文件「{name}」超过 {mb} MB，未上传": "{name} is larger than {mb} MB and was not attached",
-}
+LANGS = catalogs.LANGS
 
 
 def current() -> str:
+    """The reader's language: ``en`` when chosen, else ``zh`` (also outside a request)."""
     lang = session.get("lang") if request else None
     return lang if lang in LANGS else "zh"
 
 
-def gettext(text: str, **values) -> str:
-    translated = EN.get(text) if current() == "en" else None
-    result = translated if translated is not None else text
-    return result.format(**values) if values else result
+def gettext(text: str, **values: object) -> str:
+    """A page text (written in Chinese) in the reader's language."""
+    return catalogs.translate(text, current(), **values)
 
 
 def pick(obj: dict | None, key: str, default: str = "") -> str:
@@ -98,3 +31,17 @@ def pick(obj: dict | None, key: str, default: str = "") -> str:
     if current() == "en" and obj.get(f"{key}_en"):
         return obj[f"{key}_en"]
     return obj.get(key) or default
+
+
+def event_template(event: str) -> str:
+    """The timeline's sentence for an audit event, unformatted; the event's name when it has none."""
+    found = catalogs.template("EVENTS", event, current())
+    return found if found is not None else event
+
+
+def init_app(app: Flask) -> None:
+    """``?lang=`` on a page chooses the language for the session (the API has none)."""
+    @app.before_request
+    def _language() -> None:
+        if request.args.get("lang") in LANGS and request.method == "GET" and not request.path.startswith("/api/"):
+            session["lang"] = request.args["lang"]

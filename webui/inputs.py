@@ -3,13 +3,15 @@ beyond the database's ``integer``, a page number whose offset leaves ``bigint``,
 PostgreSQL text cannot hold) in the path, the query or a submitted form. Each is refused with 422 — the
 API's error shape under ``/api/``, the error page elsewhere — instead of failing in the database as a 500.
 
-JSON bodies are checked by ``webui.api.json_body`` with the engine's own rule (``engine.limits``).
+JSON bodies are checked by ``webui.rest.body.json_body`` with the engine's own rule (``engine.forms.limits``).
 """
 from __future__ import annotations
 
 from flask import Flask, render_template, request
+from flask.typing import ResponseReturnValue
 
 from engine.forms.limits import BIGINT_MAX, INT4_MAX
+from webui.errors import error_response
 
 PAGE_SIZE_BOUND = 1000  # no list page shows more rows than this, so page × size stays far below bigint
 MAX_PAGE = BIGINT_MAX // PAGE_SIZE_BOUND
@@ -22,12 +24,11 @@ class OutOfBounds(Exception):
         self.message, self.details = message, details
 
 
-def refused(message: str, details: dict):
+def refused(message: str, details: dict) -> ResponseReturnValue:
     if request.path.startswith("/api/"):
-        from .api import error_response
-
         return error_response(422, "invalid", message, details)
-    return render_template("error.html", status=422, title="输入超出范围", message="请求中的内容超出允许的范围，没有做任何更改。",
+    return render_template("error.html", status=422, title="输入超出范围",
+                           message="请求中的内容超出允许的范围，没有做任何更改。",
                            message_en=f"Nothing was changed: {message}."), 422
 
 

@@ -1,6 +1,6 @@
 """Signing in, for the staff pages and for HTTP Basic on the API, and which session cookies still hold.
 
-A sign-in reads the account and the sign-in limits in one statement (``engine.accounts.login_state``): a
+A sign-in reads the account and the sign-in limits in one statement (``engine.queries.accounts``): a
 locked name or address is refused before any password is checked; a wrong password (or an unknown name,
 which costs the same scrypt time) is counted and audited (``record_failure``); a right one forgets the
 name's failures and, when the stored hash has old scrypt parameters, replaces it.
@@ -17,11 +17,13 @@ from typing import Protocol
 
 from flask import current_app, request
 
-from engine.identity import accounts
-from engine.time import clock
-from engine.identity.accounts import SignInLimits
+from engine.api import Whistle
 from engine.casework.service import roles_of
+from engine.identity import accounts
+from engine.identity.accounts import SignInLimits
+from engine.queries import accounts as account_queries
 from engine.runtime.commands import CommandContext
+from engine.time import clock
 
 
 @dataclass(frozen=True)
@@ -42,14 +44,14 @@ class Outcome:
 
 
 class PasswordCache(Protocol):
-    """Verified passwords remembered per process (``webui.api.VerifiedPasswords``)."""
+    """Verified passwords remembered per process (``webui.rest.auth.VerifiedPasswords``)."""
 
     def known(self, username: str, stored: str, password: str) -> bool: ...
 
     def remember(self, username: str, stored: str, password: str) -> None: ...
 
 
-def _engine():
+def _engine() -> Whistle:
     return current_app.extensions["whistle"]
 
 
@@ -58,8 +60,7 @@ def limits() -> SignInLimits:
 
 
 def _state(username: str, address: str | None) -> accounts.LoginState:
-    with _engine().db.read() as session:
-        return accounts.login_state(session, username, address, clock.now())
+    return account_queries.sign_in_state(_engine().db, username, address, clock.now())
 
 
 def attempt(username: str, password: str, channel: str, cache: PasswordCache | None = None) -> Outcome:
@@ -107,13 +108,11 @@ def attempt(username: str, password: str, channel: str, cache: PasswordCache | N
 def session_user(username: str, version: object) -> dict | None:
     """Name, groups and roles of the account a session cookie names, or None when the account is gone or
     inactive or the session was ended (its version is not the account's any more). One read per request."""
-    with _engine().db.read() as session:
-        account = accounts.session_account(session, username, version)
-        if account is None:
-            return None
-        groups = sorted(accounts.groups_of(session, account))
-        return {"username": account.username, "display_name": account.display_name or account.username,
-                "groups": groups, "roles": roles_of(groups)}
+    account = account_queries.session_account(_engine().db, username, version)
+    if account is None:
+        return None
+    return {"username": account.username, "display_name": account.display_name, "groups": account.groups,
+            "roles": roles_of(account.groups)}
 
 
 def end_sessions(username: str) -> None:

@@ -1,4 +1,5 @@
-"""How things read on screen: local times, time left to a deadline, labelled case data, the timeline."""
+"""How things read on screen: local times, time left to a deadline, labelled case data, the timeline (its
+sentences are in the catalogs, ``engine.i18n``)."""
 from __future__ import annotations
 
 import json
@@ -7,8 +8,8 @@ from datetime import datetime
 
 from engine.time import clock
 from engine.time.workdays import timezone as local_zone
-
-from .i18n import current, gettext as _
+from webui.i18n import current, event_template
+from webui.i18n import gettext as _
 
 CJK = re.compile(r"[\u3400-\u9fff]")
 ISO_DURATION = re.compile(r"^P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$")
@@ -209,31 +210,12 @@ def label_of(name: str, labels: dict) -> str:
     return entry.get("label_en") if current() == "en" and entry.get("label_en") else entry.get("label") or name
 
 
-EVENT_TEXT = {
-    "started": ("发起案件", "started the case"),
-    "task_created": ("生成待办「{name}」", "opened task “{name}”"),
-    "task_claimed": ("认领「{name}」", "claimed “{name}”"),
-    "task_unclaimed": ("把「{name}」退回组任务", "released “{name}”"),
-    "task_completed": ("完成「{name}」", "completed “{name}”"),
-    "task_cancelled": ("「{name}」已取消", "“{name}” was cancelled"),
-    "timer_fired": ("计时到期：{element}", "timer due: {element}"),
-    "timer_failed": ("计时处理失败，将重试", "a timer failed and will be retried"),
-    "timer_retried": ("重新执行计时", "timer retried"),
-    "message_received": ("收到消息 {message}", "message {message} received"),
-    "incident": ("发生故障：{error}", "incident: {error}"),
-    "finished": ("案件办结", "case closed"),
-    "attachment_added": ("上传附件「{file_name}」", "attached “{file_name}”"),
-    "attachments_linked": ("附件归入案件：{files}", "attachments filed: {files}"),
-}
-
-
 def timeline(events: list[dict], users: dict, groups: dict, element_names: dict, labels: dict) -> list[dict]:
     """The audit trail of a case as sentences (一次一留痕: who did what when)."""
     rows = []
     for event in events:
         details = event.get("details") or {}
-        zh, en = EVENT_TEXT.get(event["event"], (event["event"], event["event"]))
-        template = en if current() == "en" else zh
+        template = event_template(event["event"])
         values = {"name": details.get("name", ""), "message": details.get("message", ""),
                   "error": details.get("error", ""), "file_name": details.get("file_name", ""),
                   "files": "、".join(details.get("files") or []),
@@ -260,4 +242,23 @@ def timeline(events: list[dict], users: dict, groups: dict, element_names: dict,
             who = users.get(actor, actor)
         rows.append({"at": event["at"], "who": who, "text": text, "extra": "；".join(extra),
                      "event": event["event"]})
+    return rows
+
+
+def shown_fields(keys: list[str], data: dict, labels: dict, groups: dict, people: dict,
+                 attachments: dict) -> list[dict]:
+    """The case data named by ``keys``, labelled, for a task's "about the case" and a case's page: a table for
+    a dynamiclist's rows, the files of an attachment list, else the value as text; empty values left out."""
+    rows = []
+    for key in keys:
+        if key not in data or data[key] in (None, "", [], {}):
+            continue
+        value = data[key]
+        table = rows_table(key, value, labels, groups, people)
+        if table:
+            rows.append({"label": label_of(key, labels), "table": table})
+        elif is_file_list(value, attachments):
+            rows.append({"label": label_of(key, labels), "files": [attachments[v] for v in value]})
+        else:
+            rows.append({"label": label_of(key, labels), "text": value_text(key, value, labels, groups, people)})
     return rows

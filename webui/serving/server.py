@@ -3,19 +3,20 @@
 ``whistle serve`` runs waitress, a multi-threaded WSGI server, in this one process, with the timer job
 executor in a background thread. All its threads share one GIL. ``whistle serve --processes N`` (N > 1, or
 ``WHISTLE_SERVER_PROCESSES``) serves with gunicorn instead, the executor then being one supervised
-``whistle worker`` child process (``webui.multiprocess``).
+``whistle worker`` child process (``webui.serving.processes``).
 """
 from __future__ import annotations
 
-import logging
 import os
 
 from waitress import serve as waitress_serve
 
 from engine.errors import InvalidInput
 from engine.jobs.executor import start_worker_thread
-
-from . import create_app
+from webui import create_app
+from webui.serving.banner import print_banner
+from webui.serving.logs import configure_logging
+from webui.serving.processes import serve_processes
 
 PROCESSES_ENV = "WHISTLE_SERVER_PROCESSES"
 
@@ -27,7 +28,7 @@ def configured_processes(value: int | None = None) -> int:
         try:
             value = int(text) if text else 1
         except ValueError:
-            raise InvalidInput(f"{PROCESSES_ENV} must be a whole number of server processes, not '{text}'")
+            raise InvalidInput(f"{PROCESSES_ENV} must be a whole number of server processes, not '{text}'") from None
     if value < 1:
         raise InvalidInput(f"the number of server processes must be at least 1, not {value}")
     return value
@@ -47,8 +48,6 @@ def serve(database_url: str | None, host: str, port: int, threads: int | None = 
     if threads < 1:
         raise InvalidInput(f"the number of threads must be at least 1, not {threads}")
     if processes > 1:
-        from .multiprocess import serve_processes
-
         serve_processes(database_url, host, port, threads, worker, processes)
         return
     app = create_app({"DATABASE_URL": database_url} if database_url else None)
@@ -65,22 +64,3 @@ def serve(database_url: str | None, host: str, port: int, threads: int | None = 
         if stop is not None:
             stop.set()
 
-
-def configure_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("spiff").setLevel(logging.WARNING)  # not a line per task state change (bench/http.py)
-
-
-def print_banner(host: str, port: int) -> None:
-    print(f"Whistle is serving on http://{host}:{port}/  (health: http://{host}:{port}/health)", flush=True)
-    _print_demo_logins(f"http://{host}:{port}/")
-
-
-def _print_demo_logins(url: str) -> None:
-    """In demo mode (``make run``), who to sign in as."""
-    from engine.time import clock
-
-    from .demo import banner
-
-    if clock.mode() == "demo":
-        print(banner(url), flush=True)

@@ -1,5 +1,5 @@
-"""Setting up the staff pages on the Flask app: configuration from the environment, the secret key, sessions,
-CSRF, the message catalog, security headers and the page blueprint.
+"""The web service's configuration from the environment: sessions, the secret key, request sizes, sign-in
+limits, attachments. Values given to ``create_app`` win.
 
 Environment (all optional):
 
@@ -29,14 +29,12 @@ import secrets
 from datetime import timedelta
 from pathlib import Path
 
-from flask import Flask, g, render_template, request
+from flask import Flask
 
-from engine.time import clock
+from engine.audit.keys import persistent_key
 from engine.identity.accounts import SignInLimits
 from engine.store.db import PROJECT_ROOT
-from engine.audit.keys import persistent_key
-
-from . import csrf, dbloss, display, i18n, inputs
+from engine.time import clock
 
 
 def _flag(name: str, default: bool) -> bool:
@@ -46,9 +44,10 @@ def _flag(name: str, default: bool) -> bool:
     return value.strip().lower() in ("1", "true", "yes", "on")
 
 
-def persistent_secret(path: Path) -> str:
-    """A random key kept in a file readable only by this user, created on first use (``engine.keys``)."""
-    return persistent_key(path)
+def secret_key_file() -> Path:
+    """Where the session key is kept when ``WHISTLE_SECRET_KEY`` is not set (``persistent_key``: a random key in a
+    file only this user reads, created on first use)."""
+    return Path(os.environ.get("WHISTLE_SECRET_KEY_FILE") or PROJECT_ROOT / "var" / "secret_key")
 
 
 def configure(app: Flask) -> None:
@@ -75,57 +74,9 @@ def configure(app: Flask) -> None:
         if config.get("TESTING"):
             config["SECRET_KEY"] = secrets.token_hex(32)
         else:
-            path = Path(os.environ.get("WHISTLE_SECRET_KEY_FILE") or PROJECT_ROOT / "var" / "secret_key")
-            config["SECRET_KEY"] = persistent_secret(path)
+            config["SECRET_KEY"] = persistent_key(secret_key_file())
     engine = app.extensions["whistle"]
     if config.get("ATTACHMENTS_DIR"):
         engine.attachments_dir = Path(config["ATTACHMENTS_DIR"])
     if config.get("ATTACHMENT_MAX_BYTES"):
         engine.max_attachment_bytes = int(config["ATTACHMENT_MAX_BYTES"])
-
-
-def init_web(app: Flask) -> None:
-    """Everything the staff pages need; called by ``create_app`` after the engine is attached."""
-    configure(app)
-    csrf.init_app(app)
-    inputs.init_app(app)  # ids, pages and NUL characters within bounds, before any view runs
-    dbloss.init_app(app)  # a lost database answers 503 with Retry-After
-    from .pages import pages
-
-    app.register_blueprint(pages)
-    app.jinja_env.globals.update(_=i18n.gettext, pick=i18n.pick, lang=i18n.current, fmt=display)
-    app.jinja_env.filters.update(local_time=display.local_time, short_time=display.short_time)
-
-    @app.after_request
-    def _headers(response):
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        if app.config["HSTS_SECONDS"] > 0:
-            # Sent over plain HTTP too: behind a TLS-terminating proxy the app cannot tell, and browsers
-            # ignore the header on an insecure answer anyway.
-            response.headers.setdefault("Strict-Transport-Security", f"max-age={int(app.config['HSTS_SECONDS'])}")
-        if response.mimetype == "text/html":
-            # bpmn-js sets style attributes on the SVG it draws, hence 'unsafe-inline' for styles only.
-            response.headers.setdefault(
-                "Content-Security-Policy",
-                "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-                "font-src 'self' data:; object-src 'none'; base-uri 'self'; form-action 'self'; "
-                "frame-ancestors 'none'")
-            response.headers.setdefault("Cache-Control", "no-store")
-        return response
-
-    @app.errorhandler(413)
-    def _too_large(_exc):
-        limit = app.config["MAX_CONTENT_LENGTH"] // (1024 * 1024)
-        return render_template("error.html", status=413, title="文件太大",
-                               message=f"一次提交的文件合计不能超过 {limit} MB，没有做任何更改。请减少或压缩附件后重试。",
-                               message_en=f"One submission may carry at most {limit} MB of files; nothing was "
-                                          f"changed."), 413
-
-    @app.before_request
-    def _language():
-        if request.args.get("lang") in i18n.LANGS and request.method == "GET" and not request.path.startswith("/api/"):
-            from flask import session
-            session["lang"] = request.args["lang"]
-        g.lang = i18n.current()

@@ -1,20 +1,14 @@
-"""The OpenAPI 3.1 document of the REST API (``GET /api/v1/openapi.json``), written by hand.
-
-``tests/test_api.py`` validates it with openapi-spec-validator, checks that every ``/api/v1`` route is
-documented with its methods, and validates real responses against the schemas given here.
-"""
+"""The OpenAPI document's building blocks: the components (schemas and shared responses) and the helpers the
+resource modules write their paths with (``webui.rest.openapi`` puts the document together)."""
 from __future__ import annotations
 
-import copy
 
-API_VERSION = "1.0.0"
-
-
-def _ref(name: str) -> dict:
+def ref(name: str) -> dict:
+    """A reference to a schema of the components."""
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _nullable(kind: str, **extra) -> dict:
+def _nullable(kind: str, **extra: object) -> dict:
     return {"type": [kind, "null"], **extra}
 
 
@@ -24,7 +18,8 @@ _CASE_DATA = {"type": "object", "additionalProperties": True,
               "description": "Case data: a JSON object whose fields the process reads and writes."}
 
 
-def _json(schema: dict, description: str, headers: dict | None = None) -> dict:
+def json_content(schema: dict, description: str, headers: dict | None = None) -> dict:
+    """A response with a JSON body of ``schema``."""
     response = {"description": description, "content": {"application/json": {"schema": schema}}}
     if headers:
         response["headers"] = headers
@@ -32,21 +27,22 @@ def _json(schema: dict, description: str, headers: dict | None = None) -> dict:
 
 
 def _error(description: str) -> dict:
-    return _json(_ref("Error"), description)
+    return json_content(ref("Error"), description)
 
 
-def _errors(*codes: int) -> dict:
+def error_responses(*codes: int) -> dict:
+    """The shared error responses of these statuses, by status."""
     names = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 409: "Conflict",
              422: "Unprocessable", 429: "TooManyRequests", 503: "NotMigrated"}
     return {str(code): {"$ref": f"#/components/responses/{names[code]}"} for code in codes}
 
 
-_TASK_ID = {"name": "task_id", "in": "path", "required": True, "description": "The task's id (a UUID).",
-            "schema": {"type": "string", "maxLength": 36}}
-_INSTANCE_ID = {"name": "instance_id", "in": "path", "required": True, "description": "The instance's id.",
-                "schema": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}}
+TASK_ID = {"name": "task_id", "in": "path", "required": True, "description": "The task's id (a UUID).",
+           "schema": {"type": "string", "maxLength": 36}}
+INSTANCE_ID = {"name": "instance_id", "in": "path", "required": True, "description": "The instance's id.",
+               "schema": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}}
 
-_SCHEMAS: dict = {
+SCHEMAS: dict = {
     "Error": {
         "type": "object",
         "description": "Every error has this shape; `error` is a stable kind to branch on, `message` one sentence "
@@ -95,7 +91,7 @@ _SCHEMAS: dict = {
             "limit": {"type": "integer"},
             "offset": {"type": "integer"},
             "process_id": _nullable("string"),
-            "tasks": {"type": "array", "items": _ref("Task"),
+            "tasks": {"type": "array", "items": ref("Task"),
                       "description": "Sorted by due time (none last), then priority (high first), then age."},
         },
     },
@@ -186,10 +182,10 @@ _SCHEMAS: dict = {
             "completed_at": _DATETIME_OR_NULL,
             "revision": {"type": "integer", "description": "Increases with every change of the instance."},
             "data": _CASE_DATA,
-            "open_tasks": {"type": "array", "items": _ref("Task")},
-            "incidents": {"type": "array", "items": _ref("InstanceIncident")},
-            "messages": {"type": "array", "items": _ref("Subscription")},
-            "timers": {"type": "array", "items": _ref("Timer")},
+            "open_tasks": {"type": "array", "items": ref("Task")},
+            "incidents": {"type": "array", "items": ref("InstanceIncident")},
+            "messages": {"type": "array", "items": ref("Subscription")},
+            "timers": {"type": "array", "items": ref("Timer")},
             "history": {"type": "string", "format": "uri-reference", "description": "Where the audit trail is."},
         },
     },
@@ -211,7 +207,7 @@ _SCHEMAS: dict = {
         "type": "object",
         "required": ["instance_id", "events"],
         "properties": {"instance_id": {"type": "integer"},
-                       "events": {"type": "array", "items": _ref("HistoryEvent")}},
+                       "events": {"type": "array", "items": ref("HistoryEvent")}},
     },
     "Definition": {
         "type": "object",
@@ -233,7 +229,7 @@ _SCHEMAS: dict = {
     "DefinitionList": {
         "type": "object",
         "required": ["definitions"],
-        "properties": {"definitions": {"type": "array", "items": _ref("Definition")}},
+        "properties": {"definitions": {"type": "array", "items": ref("Definition")}},
     },
     "MessageRequest": {
         "type": "object",
@@ -260,14 +256,14 @@ _SCHEMAS: dict = {
     },
 }
 
-_RESPONSES = {
+RESPONSES = {
     "BadRequest": _error("The body is not a JSON object (malformed JSON, an array, …) or a query parameter is "
                          "not a number."),
     "Unauthorized": {
         "description": "No credentials, wrong ones, or an unknown/revoked token. Cookies are ignored.",
         "headers": {"WWW-Authenticate": {"description": "`Basic realm=\"whistle\"` and `Bearer realm=\"whistle\"` "
                                                         "challenges.", "schema": {"type": "string"}}},
-        "content": {"application/json": {"schema": _ref("Error")}},
+        "content": {"application/json": {"schema": ref("Error")}},
     },
     "Forbidden": _error("Authenticated, but not allowed: not a candidate of the task, not involved in the instance, "
                         "or a token without the scope needed."),
@@ -281,175 +277,13 @@ _RESPONSES = {
         "description": "HTTP Basic: too many failed sign-ins for this account name or from this client address; "
                        "locked, even for the right password, for the time in `Retry-After` (seconds).",
         "headers": {"Retry-After": {"description": "Seconds until the lock runs out.", "schema": {"type": "integer"}}},
-        "content": {"application/json": {"schema": _ref("Error")}},
+        "content": {"application/json": {"schema": ref("Error")}},
     },
     "NotMigrated": {
         "description": "`not_migrated`: the database schema is not at the code's revision (run `whistle "
                        "migrate`); `unavailable`: the database cannot be reached for a moment — try again after "
                        "`Retry-After` seconds (a change sent just then may or may not have been saved).",
         "headers": {"Retry-After": {"description": "Seconds to wait (`unavailable`).", "schema": {"type": "integer"}}},
-        "content": {"application/json": {"schema": _ref("Error")}},
+        "content": {"application/json": {"schema": ref("Error")}},
     },
 }
-
-_PATHS: dict = {
-    "/openapi.json": {
-        "get": {
-            "operationId": "getOpenApi", "tags": ["meta"], "summary": "This document", "security": [],
-            "responses": {"200": {"description": "The OpenAPI document.",
-                                  "content": {"application/json": {"schema": {"type": "object"}}}}},
-        },
-    },
-    "/tasks": {
-        "get": {
-            "operationId": "listTasks", "tags": ["tasks"], "summary": "The caller's inbox",
-            "description": "Open tasks claimed by the caller, or offered to the caller or one of their groups and "
-                           "not claimed by someone else. A token sees its account's inbox.",
-            "parameters": [
-                {"name": "process_id", "in": "query", "required": False, "schema": {"type": "string"},
-                 "description": "Only tasks of this process."},
-                {"name": "limit", "in": "query", "required": False,
-                 "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}},
-                {"name": "offset", "in": "query", "required": False,
-                 "schema": {"type": "integer", "minimum": 0, "maximum": 2**63 - 501, "default": 0}},
-            ],
-            "responses": {"200": _json(_ref("TaskList"), "The inbox page."), **_errors(400, 401, 422)},
-        },
-    },
-    "/tasks/{task_id}": {
-        "parameters": [_TASK_ID],
-        "get": {
-            "operationId": "getTask", "tags": ["tasks"], "summary": "One task (open or done)",
-            "description": "Readable by whoever may read its instance (see `getInstance`).",
-            "responses": {"200": _json(_ref("Task"), "The task."), **_errors(401, 403, 404)},
-        },
-    },
-    "/tasks/{task_id}/claim": {
-        "parameters": [_TASK_ID],
-        "post": {
-            "operationId": "claimTask", "tags": ["tasks"], "summary": "Claim a task offered to the caller",
-            "description": "Idempotent for the caller. Tokens need the `tasks` scope. The body, if any, must be `{}`.",
-            "responses": {"200": _json(_ref("Task"), "The claimed task."),
-                          **_errors(400, 401, 403, 404, 409, 422)},
-        },
-    },
-    "/tasks/{task_id}/unclaim": {
-        "parameters": [_TASK_ID],
-        "post": {
-            "operationId": "unclaimTask", "tags": ["tasks"], "summary": "Give a claimed task back to its groups",
-            "description": "Only the assignee may. Tokens need the `tasks` scope. 409 when it is not claimed.",
-            "responses": {"200": _json(_ref("Task"), "The released task."),
-                          **_errors(400, 401, 403, 404, 409, 422)},
-        },
-    },
-    "/tasks/{task_id}/complete": {
-        "parameters": [_TASK_ID],
-        "post": {
-            "operationId": "completeTask", "tags": ["tasks"], "summary": "Complete a task with its form data",
-            "description": "The caller must be a candidate (or the assignee, if claimed). Of two concurrent "
-                           "completions exactly one succeeds; the other gets 409. A failing script after the task "
-                           "gives 422 `incident` and changes nothing. Tokens need the `tasks` scope.",
-            "requestBody": {"required": False,
-                            "content": {"application/json": {"schema": _ref("CompleteRequest")}}},
-            "responses": {"200": _json(_ref("CompleteResult"), "Completed; the process moved on."),
-                          **_errors(400, 401, 403, 404, 409, 422)},
-        },
-    },
-    "/processes/{process_id}/instances": {
-        "parameters": [{"name": "process_id", "in": "path", "required": True, "schema": {"type": "string"},
-                        "description": "The BPMN process id, e.g. `whistle`."}],
-        "post": {
-            "operationId": "startInstance", "tags": ["instances"], "summary": "Start an instance",
-            "description": "Starts the latest deployed version (or `version`). The caller becomes its starter. "
-                           "Tokens need the `start` scope.",
-            "requestBody": {"required": False, "content": {"application/json": {"schema": _ref("StartRequest")}}},
-            "responses": {"201": _json(_ref("Instance"), "Started.",
-                                       {"Location": {"description": "The new instance's URL.",
-                                                     "schema": {"type": "string"}}}),
-                          **_errors(400, 401, 403, 404, 422)},
-        },
-    },
-    "/instances/{instance_id}": {
-        "parameters": [_INSTANCE_ID],
-        "get": {
-            "operationId": "getInstance", "tags": ["instances"], "summary": "An instance: status, data, open tasks",
-            "description": "Readable by its starter, by anyone who is or was the assignee, completer or a candidate "
-                           "(user or group) of one of its tasks, and by the groups `admins` and "
-                           "`district-supervision`.",
-            "responses": {"200": _json(_ref("Instance"), "The instance."), **_errors(401, 403, 404)},
-        },
-    },
-    "/instances/{instance_id}/history": {
-        "parameters": [_INSTANCE_ID],
-        "get": {
-            "operationId": "getInstanceHistory", "tags": ["instances"], "summary": "The instance's audit trail",
-            "description": "Who did what when, oldest first. Same readers as `getInstance`.",
-            "responses": {"200": _json(_ref("History"), "The audit events."), **_errors(401, 403, 404)},
-        },
-    },
-    "/definitions": {
-        "get": {
-            "operationId": "listDefinitions", "tags": ["definitions"], "summary": "Deployed processes and decisions",
-            "responses": {"200": _json(_ref("DefinitionList"), "Every deployed version."), **_errors(401)},
-        },
-    },
-    "/messages/{name}": {
-        "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"},
-                        "description": "The BPMN message name, e.g. `ticket-reply`."}],
-        "post": {
-            "operationId": "sendMessage", "tags": ["messages"], "summary": "Send a message from outside",
-            "description": "Delivered to exactly the instances waiting for this message with this key; when none "
-                           "waits, it starts the processes whose message start event it is. 404 (nothing changed) "
-                           "when neither. Tokens need the `message` scope; accounts must be in `admins`.",
-            "requestBody": {"required": False, "content": {"application/json": {"schema": _ref("MessageRequest")}}},
-            "responses": {"200": _json(_ref("MessageResult"), "Delivered (or started)."),
-                          **_errors(400, 401, 403, 404, 409, 422)},
-        },
-    },
-}
-
-# Every authenticated operation may also answer: 422 for an out-of-range id or a NUL character in the path or
-# query (webui.inputs), 429 while HTTP Basic is locked (webui.signin), 503 when the database is away
-# (webui.dbloss).
-for _item in _PATHS.values():
-    for _operation in (o for m, o in _item.items() if m != "parameters"):
-        if "401" in _operation["responses"]:
-            _operation["responses"].update({k: v for k, v in _errors(422, 429, 503).items()
-                                            if k not in _operation["responses"]})
-
-_DOCUMENT = {
-    "openapi": "3.1.0",
-    "info": {
-        "title": "Whistle API",
-        "version": API_VERSION,
-        "summary": "吹哨 · BPMN workflows for grassroots governance",
-        "description": (
-            "Start cases, work through task inboxes, feed messages from other systems (a 12345 hotline, a grid "
-            "platform) and read cases with their audit trail.\n\n"
-            "**Authentication** (every operation but this document): HTTP Basic with a Whistle account, or "
-            "`Authorization: Bearer <token>` with a token made by `whistle token create NAME --user U "
-            "[--scope tasks] [--scope start] [--scope message]`. A token acts as its account: it reads what "
-            "that account may read, and changes things only within its scopes. Cookies are ignored (no CSRF).\n\n"
-            "**Errors** are `{\"error\": kind, \"message\": \"…\", \"details\": {…}}` with 400, 401, 403, 404, "
-            "405, 409, 422, 429 or 503."),
-    },
-    "servers": [{"url": "/api/v1"}],
-    "security": [{"basic": []}, {"bearer": []}],
-    "tags": [{"name": "tasks"}, {"name": "instances"}, {"name": "messages"}, {"name": "definitions"},
-             {"name": "meta"}],
-    "paths": _PATHS,
-    "components": {
-        "securitySchemes": {
-            "basic": {"type": "http", "scheme": "basic", "description": "A local Whistle account."},
-            "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "wht_…",
-                       "description": "A token for a system client; scopes: `tasks`, `start`, `message`."},
-        },
-        "schemas": _SCHEMAS,
-        "responses": _RESPONSES,
-    },
-}
-
-
-def openapi_document() -> dict:
-    """A fresh copy (callers may not change the module's document)."""
-    return copy.deepcopy(_DOCUMENT)

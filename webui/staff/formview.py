@@ -5,10 +5,10 @@ import json
 
 from flask import Request
 
-from engine.forms import schema as form_lib
 from engine.casework.service import AttachmentRejected
-
-from .i18n import current, gettext as _, pick
+from engine.forms import schema as form_lib
+from webui.i18n import gettext as _
+from webui.i18n import pick
 
 EMPTY_FORM = {"key": "", "title": "", "fields": []}
 ACCEPT = ".jpg,.jpeg,.png,.pdf,image/jpeg,image/png,application/pdf"
@@ -182,7 +182,8 @@ def _list_view(field: dict, values: dict[str, list[str]], errors: dict[str, str]
     return view
 
 
-def field_views(form: dict, values: dict[str, list[str]], errors: dict[str, str], attachments: dict[str, dict]) -> list[dict]:
+def field_views(form: dict, values: dict[str, list[str]], errors: dict[str, str],
+                attachments: dict[str, dict]) -> list[dict]:
     """Everything a template needs to draw the form's fields, in the reader's language. A dynamiclist's view
     has its ``columns``, its ``rows`` (each with ``cells``: the views of its inputs) and a ``template`` row
     (index ``__index__``) that the script copies for a new row."""
@@ -202,6 +203,3 @@ def field_views(form: dict, values: dict[str, list[str]], errors: dict[str, str]
 def form_title(form: dict, fallback: str) -> str:
     return pick(form, "title", fallback) or fallback
 
-
-def lang() -> str:
-    return current()

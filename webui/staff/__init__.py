@@ -1,0 +1,18 @@
+"""The staff pages, a module per area: signing in (``login``), the inbox, a task's form (``tasks``), starting
+work (``start``), cases, the designers' ``definitions`` and the ``admin`` page. They share one blueprint and
+its checks (``frame``), one form-submit flow (``submit``), and how things read on screen (``display``,
+``formview``)."""
+from __future__ import annotations
+
+from flask import Flask
+
+from webui import i18n
+from webui.staff import admin, cases, definitions, display, inbox, login, start, tasks  # noqa: F401  (routes)
+from webui.staff.frame import pages
+
+
+def init_app(app: Flask) -> None:
+    """The page blueprint and what its templates call: ``_``, ``pick``, ``lang``, ``fmt`` (``display``)."""
+    app.register_blueprint(pages)
+    app.jinja_env.globals.update(_=i18n.gettext, pick=i18n.pick, lang=i18n.current, fmt=display)
+    app.jinja_env.filters.update(local_time=display.local_time, short_time=display.short_time)

@@ -1,0 +1,99 @@
+"""Cases: the list of those a user may see, a case's page and diagram, its attachments, and bpmn-js (from npm,
+``node_modules``, installed by ``make install``) that draws the diagram."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Response, abort, current_app, jsonify, render_template, request, send_file, send_from_directory
+
+from engine.errors import NotFound
+from engine.queries import instances
+from webui import inputs
+from webui.i18n import gettext as _
+from webui.staff import display
+from webui.staff.frame import PAGE_SIZE, engine, login_required, pages, signed_in_user
+
+
+@pages.get("/cases")
+@login_required
+def cases() -> str:
+    user = signed_in_user()
+    status = request.args.get("status") if request.args.get("status") in ("running", "completed") else None
+    text = (request.args.get("q") or "").strip()[:100] or None
+    page = inputs.page_number()
+    rows = engine().cases_for(user["username"], text=text, status=status, limit=PAGE_SIZE + 1,
+                              offset=(page - 1) * PAGE_SIZE)
+    people = engine().user_labels(r["started_by"] for r in rows)
+    return render_template("cases.html", rows=rows[:PAGE_SIZE], more=len(rows) > PAGE_SIZE, page=page,
+                           status=status, q=text or "", people=people)
+
+
+@pages.get("/cases/<int:instance_id>")
+@login_required
+def case(instance_id: int) -> str:
+    user = signed_in_user()
+    w = engine()
+    shown = w.case(user["username"], instance_id)
+    labels = w.case_labels(shown["version_id"])
+    groups = w.group_labels()
+    data = shown["data"]
+    attachments = {a["attachment_id"]: a for a in shown["attachments"]}
+    attachments.update(w.attachments_by_id([v for value in data.values() if isinstance(value, list)
+                                            for v in value if isinstance(v, str) and v not in attachments]))
+    names = [e["actor"] for e in shown["audit"]] + [shown["started_by"]] + [
+        v for v in data.values() if isinstance(v, str) and len(v) < 64]
+    people = w.user_labels(names + [t["assignee"] for t in shown["open_tasks"]])
+    element_names = w.element_names(shown["version_id"])
+    labelled = [k for k in w.case_fields(shown["version_id"]) if k in data]
+    rows = display.shown_fields(labelled, data, labels, groups, people, attachments)
+    other = {k: v for k, v in data.items() if k not in labelled and v not in (None, "", [], {})}
+    my_tasks = w.workable_tasks(user["username"], instance_id)
+    return render_template("case.html", case=shown, rows=rows, other=other, groups=groups, people=people,
+                           timeline=display.timeline(shown["audit"], people, groups, element_names, labels),
+                           element_names=element_names, my_tasks=my_tasks,
+                           bpmn_ready=_bpmn_dist().joinpath("bpmn-navigated-viewer.production.min.js").exists())
+
+
+@pages.get("/cases/<int:instance_id>/diagram.json")
+@login_required
+def case_diagram(instance_id: int) -> Response:
+    w = engine()
+    w.require_case(signed_in_user()["username"], instance_id)
+    shown = w.show(instance_id)
+    version_id = instances.version_id(w.db, instance_id)
+    states = w.element_states(instance_id)
+    names = w.element_names(version_id)
+    for element_id, state in states.items():
+        state["name"] = names.get(element_id)
+        if state.get("due_at"):
+            state["due_text"] = display.short_time(state["due_at"])
+            state["until_text"] = display.until_text(state["due_at"])
+    return jsonify(xml=w.diagram_xml(version_id), states=states, status=shown["status"],
+                   legend={"done": _("已完成环节"), "active": _("正在办理"), "timer": _("等待计时"),
+                           "incident": _("故障"), "due": _("计时到期")})
+
+
+@pages.get("/attachments/<attachment_id>")
+@login_required
+def attachment(attachment_id: str) -> Response:
+    meta, path = engine().attachment(signed_in_user()["username"], attachment_id)
+    if not path.exists():
+        raise NotFound(f"the file of attachment {attachment_id} is missing")
+    response = send_file(path, mimetype=meta["content_type"], as_attachment=bool(request.args.get("download")),
+                         download_name=meta["file_name"], conditional=True, max_age=0)
+    response.headers["Content-Security-Policy"] = \
+        "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'"
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+def _bpmn_dist() -> Path:
+    return Path(current_app.config["NODE_MODULES"]) / "bpmn-js" / "dist"
+
+
+@pages.get("/vendor/bpmn-js/<path:filename>")
+def vendor_bpmn(filename: str) -> Response:
+    dist = _bpmn_dist()
+    if not dist.exists():
+        abort(404)
+    return send_from_directory(dist, filename, max_age=3600)

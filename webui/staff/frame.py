@@ -1,0 +1,115 @@
+"""What every staff page shares: the blueprint, who is signed in, the sign-in and role checks, the page frame's
+template values, and the error page for what the engine refuses.
+
+Every view asks the engine whether the signed-in user may see or do what they ask (``engine.casework``); the
+templates only draw what they are given.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
+
+from engine.api import Whistle
+from engine.errors import Forbidden, NotFound, WhistleError
+from engine.time import clock
+from webui import signin
+from webui.errors import status_of
+from webui.i18n import gettext as _
+
+pages = Blueprint("pages", __name__)
+PAGE_SIZE = 30  # rows on a page of the inbox and of the case list
+ROLE_NAMES = {"designer": "流程设计人员", "admin": "系统管理员"}
+
+
+def engine() -> Whistle:
+    return current_app.extensions["whistle"]
+
+
+def current_user() -> dict | None:
+    """The signed-in account (name, display name, groups, roles), read once per request; None when signed out."""
+    if "user_info" in g:
+        return g.user_info
+    username = session.get("user")
+    info = signin.session_user(username, session.get("session_version")) if username else None
+    if username and info is None:
+        session.clear()  # the account was removed or deactivated, or the session ended (signed out elsewhere)
+    g.user_info = info
+    return info
+
+
+def signed_in_user() -> dict:
+    """The signed-in account, in a view behind ``login_required``."""
+    user = current_user()
+    assert user is not None, "a view behind login_required"
+    return user
+
+
+# A path on this site: one slash, then no second slash or backslash (``//evil``, ``/\\evil`` leave the site).
+_LOCAL_PATH = re.compile(r"/(?![/\\])[^\\]*")
+
+
+def safe_next(target: str | None) -> str:
+    """Where to go after signing in or a button: ``target`` when it is a path on this site, else the inbox."""
+    # Control and format characters are refused outright: browsers drop tabs and newlines from a Location,
+    # so "/\t/evil.example" would become "//evil.example".
+    if target and _LOCAL_PATH.fullmatch(target) and not any(unicodedata.category(c)[0] == "C" for c in target):
+        return target
+    return url_for("pages.inbox")
+
+
+def login_required(view: Callable | None = None, *, role: str | None = None) -> Callable:
+    """A view for signed-in users (with ``role``: designers or administrators; administrators may do all)."""
+    def decorate(func: Callable) -> Callable:
+        @wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> ResponseReturnValue:
+            user = current_user()
+            if user is None:
+                flash(_("请先登录"), "info")
+                return redirect(url_for("pages.login", next=request.full_path.rstrip("?")))
+            if role and role not in user["roles"] and "admin" not in user["roles"]:
+                return error_page(403, "无权访问", f"这一页只对{ROLE_NAMES.get(role, role)}开放。",
+                                  "This page is for another role.")
+            return func(*args, **kwargs)
+        return wrapper
+    return decorate(view) if view is not None else decorate
+
+
+@pages.app_context_processor
+def _frame() -> dict[str, Any]:
+    user = current_user() if session.get("user") else None
+    return {"user": user, "demo_mode": clock.mode() in ("demo", "test"), "lang_url": _lang_url,
+            "poll_seconds": current_app.config.get("POLL_SECONDS", 10)}
+
+
+def _lang_url(code: str) -> str:
+    args = request.args.to_dict(flat=False)
+    args["lang"] = [code]
+    return request.path + "?" + urlencode(args, doseq=True)
+
+
+def error_page(status: int, title: str, message: str, message_en: str = "") -> tuple[str, int]:
+    return render_template("error.html", status=status, title=title, message=message, message_en=message_en), status
+
+
+@pages.errorhandler(NotFound)
+def _not_found(exc: NotFound) -> tuple[str, int]:
+    return error_page(status_of(exc.kind), "找不到", "要找的内容不存在或已被删除。", f"Not found: {exc.message}")
+
+
+@pages.errorhandler(Forbidden)
+def _forbidden(exc: Forbidden) -> tuple[str, int]:
+    return error_page(status_of(exc.kind), "无权查看", "你没有权限查看或办理这项内容。部门只能看到本部门参与的案件。",
+                      "You may not see or do this: departments see only the cases they take part in.")
+
+
+@pages.errorhandler(WhistleError)
+def _whistle_error(exc: WhistleError) -> tuple[str, int]:
+    # Any other refused command: the page says why, with 400 (the form it came from is one click back).
+    return error_page(400, "操作失败", exc.message, exc.message)

@@ -1,0 +1,118 @@
+"""A task: its form with the case beside it, submitting it (``webui.staff.submit``), claiming and releasing it."""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from functools import partial
+
+from flask import flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+
+from engine.errors import Conflict
+from webui.i18n import current as current_lang
+from webui.i18n import gettext as _
+from webui.staff import display, formview
+from webui.staff.frame import engine, error_page, login_required, pages, safe_next, signed_in_user
+from webui.staff.submit import FormPage, load_draft, submit
+
+
+def _render_task(task: dict, form: dict, values: dict[str, list[str]], errors: dict[str, str], status: int = 200,
+                 problem: str | None = None, draft_note: str | None = None) -> ResponseReturnValue:
+    w = engine()
+    data, labels = w.task_data(task["task_id"]), w.case_labels(task["version_id"])
+    groups = w.group_labels()
+    file_ids = [i for v in values.values() for i in v]
+    show_keys = form.get("show") or []
+    for key in show_keys:
+        if isinstance(data.get(key), list):
+            file_ids += [v for v in data[key] if isinstance(v, str)]
+    attachments = w.attachments_by_id(file_ids)
+    people = w.user_labels([task["assignee"], data.get("reporter")] + [o["assignee"] for o in task["involved"]]
+                           + [v for k in show_keys for v in ([data.get(k)] if isinstance(data.get(k), str) else [])])
+    return render_template(
+        "task.html", task=task, form=form, title=formview.form_title(form, task["name"]),
+        fields=formview.field_views(form, values, errors, attachments), errors=errors, problem=problem,
+        shown=display.shown_fields(show_keys, data, labels, groups, people, attachments), groups=groups,
+        people=people, draft_note=draft_note, context_json=_context_json(form, data)), status
+
+
+def _context_json(form: dict, data: dict) -> str:
+    """Case data that the form's conditions read (``{"data": …}``), for the browser's show/hide logic."""
+    names = set()
+
+    def walk(condition: object) -> None:
+        if isinstance(condition, dict):
+            if "data" in condition:
+                names.add(condition["data"])
+            for value in condition.values():
+                walk(value)
+        elif isinstance(condition, list):
+            for value in condition:
+                walk(value)
+
+    for field in form.get("fields", []):
+        walk(field.get("visible_when"))
+    return json.dumps({n: data.get(n) for n in names}, ensure_ascii=False)
+
+
+def _task_form(view: dict) -> dict:
+    return engine().form(view["form_key"], version_id=view["version_id"]) or formview.EMPTY_FORM
+
+
+@pages.get("/tasks/<task_id>")
+@login_required
+def task(task_id: str) -> ResponseReturnValue:
+    user = signed_in_user()
+    view = engine().task_view(user["username"], task_id)
+    form = _task_form(view)
+    values = formview.initial_values(form, user)
+    draft_note = load_draft(task_id, user, values) if view["may_complete"] else None
+    return _render_task(view, form, values, {}, draft_note=draft_note)
+
+
+@pages.post("/tasks/<task_id>")
+@login_required
+def task_submit(task_id: str) -> ResponseReturnValue:
+    user = signed_in_user()
+    w = engine()
+    view = w.task_view(user["username"], task_id)
+    if not view["may_complete"]:
+        return error_page(403, "不能办理", "这项任务已结束或已由他人认领，你不能提交。",
+                          "This task is closed or claimed by someone else.")
+    form = _task_form(view)
+
+    def complete(data: dict) -> ResponseReturnValue:
+        try:
+            w.complete_task(task_id, user["username"], data, formview.attachment_ids(form, data), lang=current_lang())
+        except Conflict:
+            flash(_("该任务已被他人处理或变更，请刷新后查看"), "error")
+            return redirect(url_for("pages.task", task_id=task_id))
+        flash(_("已提交") + f"：{view['name']}（#{view['instance_id']}）", "ok")
+        return redirect(url_for("pages.inbox", view="mine"))
+
+    page = FormPage(form=form, draft_key=task_id, draft_url=url_for("pages.task", task_id=task_id),
+                    render=partial(_render_task, view, form), task_id=task_id,
+                    case_data=lambda: w.task_data(task_id))
+    return submit(page, user, complete)
+
+
+def _after_claim(act: Callable[[str, str], dict], task_id: str, done: str, back: str) -> ResponseReturnValue:
+    """Claim or release the task (``act``), say how it went, and go back (to the form's ``next``, else ``back``)."""
+    try:
+        act(task_id, signed_in_user()["username"])
+        flash(done, "ok")
+    except Conflict as exc:
+        flash(_("该任务已被他人处理或变更，请刷新后查看") + f"（{exc.message}）", "error")
+    return redirect(safe_next(request.form.get("next")) if request.form.get("next") else back)
+
+
+@pages.post("/tasks/<task_id>/claim")
+@login_required
+def claim(task_id: str) -> ResponseReturnValue:
+    return _after_claim(engine().claim, task_id, _("任务已认领"), url_for("pages.task", task_id=task_id))
+
+
+@pages.post("/tasks/<task_id>/unclaim")
+@login_required
+def unclaim(task_id: str) -> ResponseReturnValue:
+    return _after_claim(engine().unclaim, task_id, _("任务已退回组任务"), url_for("pages.inbox"))
