@@ -246,7 +246,7 @@ def _dispatch(args) -> int:
         _print(args, {"revision": revision}, lambda v: f"database is at revision {v['revision']}")
         return 0
     if args.command == "serve":
-        from webui.server import configured_processes, serve
+        from webui.serving.server import configured_processes, serve
 
         serve(args.db, args.host, args.port, args.threads, worker=not args.no_worker,
               processes=configured_processes(args.processes))

@@ -23,7 +23,7 @@ from engine.api import Whistle
 from cli.main import run as cli_run
 from engine.store.models import ApiToken, AuditEvent
 from webui import create_app
-from webui.openapi import openapi_document
+from webui.rest.openapi import openapi_document
 
 DOC = openapi_document()
 PASSWORD = "pw-测试"
