@@ -10,8 +10,9 @@ import pytest
 
 from engine.scripting import script_engine as scripting
 from engine.errors import IncidentRaised
-from engine.scripting.sandbox import (MAX_CHARS, SandboxEnvironment, ScriptRefused, ScriptTimeout, _compile,
-                            compile_errors)
+from engine.scripting.limits import MAX_CHARS, ScriptRefused, ScriptTimeout
+from engine.scripting.policy import compile_checked, compile_errors
+from engine.scripting.sandbox import SandboxEnvironment
 
 SHORT = 0.5  # seconds: the time limit used by these tests
 
@@ -292,10 +293,10 @@ def test_expressions_returning_generators_are_materialised(env):
 def test_compiled_code_is_cached_by_source(env):
     source = "cache_probe_value + 1"
     env.evaluate(source, {"cache_probe_value": 1})
-    before = _compile.cache_info().hits
+    before = compile_checked.cache_info().hits
     assert env.evaluate(source, {"cache_probe_value": 2}) == 3
-    assert _compile.cache_info().hits == before + 1
-    assert _compile.cache_info().maxsize is not None  # bounded
+    assert compile_checked.cache_info().hits == before + 1
+    assert compile_checked.cache_info().maxsize is not None  # bounded
 
 
 def test_compile_errors_for_lint():

@@ -21,7 +21,9 @@ from engine.api import Whistle
 from engine.errors import DeploymentInvalid, IncidentRaised
 from engine.deploy.lint import lint_paths
 from engine.store.models import SourceBlob
-from engine.scripting.sandbox import SandboxEnvironment, SandboxError, ScriptRefused, ScriptTimeout, compile_errors
+from engine.scripting.limits import SandboxError, ScriptRefused, ScriptTimeout
+from engine.scripting.policy import compile_errors
+from engine.scripting.sandbox import SandboxEnvironment
 
 PROJECT = Path(__file__).parent.parent
 SHORT = 0.5  # seconds: the time limit used in-process

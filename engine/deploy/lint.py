@@ -27,7 +27,7 @@ from engine.bpmn.assignments import expression_of, read_assignment
 from engine.bpmn.namespaces import BPMN_NS, SPIFF_NS
 from engine.time import iso8601
 from engine.errors import DeploymentInvalid, Problem
-from engine.scripting.sandbox import compile_errors
+from engine.scripting.policy import compile_errors
 
 # rule id -> (severity, what it checks). Messages name the rule in brackets at their end.
 RULES: dict[str, tuple[str, str]] = {

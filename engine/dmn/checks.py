@@ -10,7 +10,7 @@ from lxml import etree
 from engine.dmn.decisions import AGGREGATIONS, SUPPORTED_HIT_POLICIES
 from engine.dmn.entries import Cell, cells_overlap, classify, column_name, entry_test
 from engine.errors import Problem
-from engine.scripting.sandbox import compile_errors
+from engine.scripting.policy import compile_errors
 
 
 def _entries(count: int, what: str) -> str:

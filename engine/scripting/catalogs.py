@@ -32,7 +32,8 @@ import io
 import json
 import re
 import threading
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from engine.errors import Problem
 from engine.sidefiles import take_checked

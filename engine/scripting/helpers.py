@@ -13,11 +13,9 @@ import calendar
 import re
 from datetime import date, datetime, time, timedelta
 
-from engine.time import clock
-from engine.time import workdays
 from engine.scripting.catalogs import catalog  # noqa: F401 (re-export; reads the running version's catalogs)
-from engine.time.workdays import (is_working_day, next_working_day, working_days, working_days_at,  # noqa: F401 (re-export)
-                       working_days_between)
+from engine.time import clock, workdays
+from engine.time.workdays import is_working_day, next_working_day, working_days, working_days_at, working_days_between  # noqa: F401 (re-export)
 
 MAX_DURATION_TEXT = 64
 

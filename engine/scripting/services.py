@@ -28,19 +28,19 @@ from __future__ import annotations
 
 import json
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Callable
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.time import clock
 from engine.audit import ledger
-from engine.time import workdays
+from engine.scripting.policy import compile_errors
 from engine.store.db import current_session
 from engine.store.models import ProcessInstance, UserGroup
-from engine.scripting.sandbox import compile_errors
+from engine.time import clock, workdays
 
 
 class ServiceError(Exception):
