@@ -10,6 +10,7 @@ import hmac
 import secrets
 
 from flask import Flask, render_template, request, session
+from flask.typing import ResponseReturnValue
 
 SESSION_KEY = "_csrf"
 FIELD = "csrf_token"
@@ -42,7 +43,7 @@ def init_app(app: Flask, exempt_prefixes: tuple[str, ...] = ("/api/",)) -> None:
     app.jinja_env.globals["csrf_token"] = token
 
     @app.before_request
-    def _check_csrf():
+    def _check_csrf() -> ResponseReturnValue | None:
         if request.method in SAFE_METHODS or request.path.startswith(exempt_prefixes):
             return None
         if valid():

@@ -19,7 +19,7 @@ _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 class OutOfBounds(Exception):
-    def __init__(self, message: str, details: dict):
+    def __init__(self, message: str, details: dict) -> None:
         super().__init__(message)
         self.message, self.details = message, details
 
@@ -59,10 +59,10 @@ def _problem() -> tuple[str, dict] | None:
 
 def init_app(app: Flask) -> None:
     @app.before_request
-    def _bounded_inputs():
+    def _bounded_inputs() -> ResponseReturnValue | None:
         problem = _problem()
         return refused(*problem) if problem else None
 
     @app.errorhandler(OutOfBounds)
-    def _out_of_bounds(exc: OutOfBounds):
+    def _out_of_bounds(exc: OutOfBounds) -> ResponseReturnValue:
         return refused(exc.message, exc.details)

@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 from flask.json.provider import DefaultJSONProvider
+from werkzeug.sansio.response import Response
 
 _OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
@@ -30,7 +31,7 @@ class OrjsonProvider(DefaultJSONProvider):
         except TypeError:  # orjson.JSONEncodeError: e.g. an integer beyond 64 bits
             return super().dumps(obj)
 
-    def response(self, *args: Any, **kwargs: Any):
+    def response(self, *args: Any, **kwargs: Any) -> Response:
         obj = self._prepare_response_obj(args, kwargs)
         if self.compact is False or (self.compact is None and self._app.debug):
             return super().response(*args, **kwargs)  # pretty-printed in debug mode, as Flask does
@@ -38,4 +39,6 @@ class OrjsonProvider(DefaultJSONProvider):
             body = orjson.dumps(obj, default=self.default, option=_OPTIONS)
         except TypeError:  # orjson.JSONEncodeError: e.g. an integer beyond 64 bits
             return super().response(*args, **kwargs)
-        return self._app.response_class(body, mimetype=self.mimetype)
+        # The app is a Flask app: its response_class is flask's Response (typed as the sansio base, whose
+        # first argument is not the body).
+        return self._app.response_class(body, mimetype=self.mimetype)  # type: ignore[arg-type]

@@ -18,11 +18,13 @@ from typing import Protocol
 from flask import current_app, request
 
 from engine.api import Whistle
+from engine.audit.chain import AuditLog
 from engine.casework.service import roles_of
 from engine.identity import accounts
 from engine.identity.accounts import SignInLimits
 from engine.queries import accounts as account_queries
 from engine.runtime.commands import CommandContext
+from engine.store import Session
 from engine.time import clock
 
 
@@ -72,10 +74,11 @@ def attempt(username: str, password: str, channel: str, cache: PasswordCache | N
     state = _state(username, address)
     if state.locked_until is not None:
         return Outcome(locked_until=state.locked_until)
-    if state.usable and cache is not None and cache.known(username, state.password_hash, password):
+    stored = state.password_hash if state.usable else None  # None: no password can be right
+    if stored is not None and cache is not None and cache.known(username, stored, password):
         right = True
-    elif state.usable:
-        right = accounts.check_password(state.password_hash, password)
+    elif stored is not None:
+        right = accounts.check_password(stored, password)
         if right:
             # Guesses sent side by side all pass the lock check above before the first is counted: a right
             # one must not get in after the others have locked the name while scrypt was running.
@@ -83,23 +86,23 @@ def attempt(username: str, password: str, channel: str, cache: PasswordCache | N
             if locked is not None:
                 return Outcome(locked_until=locked)
             if cache is not None:
-                cache.remember(username, state.password_hash, password)
+                cache.remember(username, stored, password)
     else:
         accounts.waste_a_check(password)
         right = False
-    if not right:
+    if not right or stored is None:
         until = engine.runtime.run_command(
             CommandContext("sign in", None),
             lambda session, audit: accounts.record_failure(session, audit, username, address, limits(), channel,
                                                            clock.now()))
         return Outcome(locked_until=until)
-    new_hash = accounts.hash_password(password) if accounts.needs_rehash(state.password_hash) else None
+    new_hash = accounts.hash_password(password) if accounts.needs_rehash(stored) else None
     if state.failures or new_hash:  # a right password usually writes nothing (HTTP Basic: every request)
-        def work(session, _audit) -> None:
+        def work(session: Session, _audit: AuditLog) -> None:
             if state.failures:
                 accounts.record_success(session, username)
             if new_hash:
-                accounts.rehash_password(session, username, state.password_hash, new_hash)
+                accounts.rehash_password(session, username, stored, new_hash)
 
         engine.runtime.run_command(CommandContext("sign in", username), work)
     return Outcome(username, state.session_version)

@@ -25,7 +25,7 @@ class ApiError(Exception):
     """An answer other than success, raised anywhere in an endpoint: its status, kind, message and details."""
 
     def __init__(self, status: int, kind: str, message: str, details: dict | None = None,
-                 headers: list[tuple[str, str]] | None = None):
+                 headers: list[tuple[str, str]] | None = None) -> None:
         super().__init__(message)
         self.status, self.kind, self.message, self.details, self.headers = status, kind, message, details, headers
 

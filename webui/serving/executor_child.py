@@ -24,7 +24,7 @@ class ExecutorChild:
     MAX_BACKOFF = 60.0
     HEALTHY_AFTER = 60.0  # a child that ran this long before dying is restarted after MIN_BACKOFF again
 
-    def __init__(self, database_url: str | None):
+    def __init__(self, database_url: str | None) -> None:
         self.command = [sys.executable, "-m", "cli", *(["--db", database_url] if database_url else []),
                         "worker"]
         self.owner_pid = os.getpid()

@@ -97,22 +97,22 @@ class WhistleArbiter(Arbiter):
     executor: ExecutorChild | None = None
     banner: Callable[[], None] | None = None
 
-    def start(self):
+    def start(self) -> None:
         super().start()  # listening from here on
         if self.banner is not None:
             self.banner()
 
-    def manage_workers(self):
+    def manage_workers(self) -> None:
         super().manage_workers()  # a forked worker never returns from here (it exits)
         if self.executor is not None:
             self.executor.supervise()  # start it, or restart it after a back-off if it died
 
-    def reap_workers(self):
+    def reap_workers(self) -> None:
         if self.executor is not None:
             self.executor.poll()  # claim its exit status before gunicorn's waitpid(-1) reaps it as unknown
         super().reap_workers()
 
-    def stop(self, graceful=True):
+    def stop(self, graceful: bool = True) -> None:
         if self.executor is not None:
             self.executor.signal_stop()  # it stops alongside the workers
         super().stop(graceful)
@@ -124,14 +124,14 @@ class WhistleApplication(BaseApplication):
     """gunicorn's programmatic interface, serving ``webui.create_app``."""
 
     def __init__(self, options: dict[str, Any], database_url: str | None, executor: ExecutorChild | None,
-                 banner: Callable[[], None] | None = None):
+                 banner: Callable[[], None] | None = None) -> None:
         self.options = options
         self.database_url = database_url
         self.executor = executor
         self.banner = banner
         super().__init__()
 
-    def load_config(self):
+    def load_config(self) -> None:
         for key, value in self.options.items():
             if key in self.cfg.settings:  # the settings this gunicorn version knows
                 self.cfg.set(key, value)
@@ -140,7 +140,7 @@ class WhistleApplication(BaseApplication):
         """Called in each worker, after the fork."""
         return create_app({"DATABASE_URL": self.database_url} if self.database_url else None)
 
-    def run(self):
+    def run(self) -> None:
         arbiter = WhistleArbiter(self)
         arbiter.executor, arbiter.banner = self.executor, self.banner
         try:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from engine.time import clock
 from engine.time.workdays import timezone as local_zone
@@ -18,7 +20,7 @@ TIER_NAMES = {"red": "红色", "yellow": "黄色", "blue": "蓝色"}
 SYSTEM_ACTORS = {"timer": ("系统计时器", "timer"), "system": ("系统", "system"), None: ("系统", "system")}
 
 
-def _parse(value) -> datetime | None:
+def _parse(value: object) -> datetime | None:
     if value in (None, ""):
         return None
     if isinstance(value, datetime):
@@ -29,7 +31,7 @@ def _parse(value) -> datetime | None:
         return None
 
 
-def local_time(value) -> str:
+def local_time(value: object) -> str:
     moment = _parse(value)
     if moment is None:
         return "" if value is None else str(value)
@@ -38,7 +40,7 @@ def local_time(value) -> str:
     return moment.astimezone(local_zone()).strftime("%Y-%m-%d %H:%M")
 
 
-def short_time(value) -> str:
+def short_time(value: object) -> str:
     """``09-28 17:30`` this year, with the year otherwise."""
     moment = _parse(value)
     if moment is None or moment.tzinfo is None:
@@ -69,14 +71,14 @@ def time_left(deadline: dict | None) -> str:
     return _(f"剩余 {{n}} {unit}", n=count)
 
 
-def seconds_until(value) -> int | None:
+def seconds_until(value: object) -> int | None:
     moment = _parse(value)
     if moment is None or moment.tzinfo is None:
         return None
     return int((moment - clock.now()).total_seconds())
 
 
-def until_text(value) -> str:
+def until_text(value: object) -> str:
     seconds = seconds_until(value)
     if seconds is None:
         return ""
@@ -105,11 +107,11 @@ def file_size(size: int) -> str:
     return f"{size / (1024 * 1024):.1f} MB"
 
 
-def tier_class(tier) -> str:
+def tier_class(tier: str | None) -> str:
     return TIER_CLASSES.get(tier or "", "")
 
 
-def tier_name(tier) -> str:
+def tier_name(tier: str | None) -> str:
     return _(TIER_NAMES[tier]) if tier in TIER_NAMES else ""
 
 
@@ -130,20 +132,20 @@ def first_sentence(documentation: str | None, limit: int = 90) -> str:
     return cut if len(cut) <= limit else cut[: limit - 1] + "…"
 
 
-def group_list(groups, labels: dict) -> str:
+def group_list(groups: Iterable[str], labels: dict) -> str:
     return "、".join(labels.get(g, g) for g in groups)
 
 
-def is_file_list(value, attachments: dict) -> bool:
+def is_file_list(value: object, attachments: dict) -> bool:
     return isinstance(value, list) and bool(value) and all(isinstance(v, str) and v in attachments for v in value)
 
 
-def value_text(name: str, value, labels: dict, groups: dict, users: dict) -> str:
+def value_text(name: str, value: Any, labels: dict, groups: dict, users: dict) -> str:
     """A case data value as a clerk reads it: option labels, group and person names, yes/no."""
     entry = labels.get(name) or {}
     options = entry.get("options") or {}
 
-    def one(item) -> str:
+    def one(item: Any) -> str:
         if isinstance(item, bool):
             key = "true" if item else "false"
             if key in options:
@@ -173,12 +175,12 @@ def value_text(name: str, value, labels: dict, groups: dict, users: dict) -> str
     return one(value)
 
 
-def is_rows(value) -> bool:
+def is_rows(value: object) -> bool:
     """A dynamiclist's value: a non-empty list of rows (dicts)."""
     return isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
 
 
-def rows_table(name: str, value, labels: dict, groups: dict, users: dict) -> dict | None:
+def rows_table(name: str, value: Any, labels: dict, groups: dict, users: dict) -> dict | None:
     """A dynamiclist's submitted rows, read-only: ``{"columns": [label…], "rows": [[text…]…]}`` with option labels,
     group and person names; the columns are the form's (``case_labels`` keeps them), then any other keys the rows
     have. None for anything else (other lists of objects keep their plain display)."""
@@ -198,7 +200,7 @@ def rows_table(name: str, value, labels: dict, groups: dict, users: dict) -> dic
     }
 
 
-def _pick_option(option) -> str:
+def _pick_option(option: str | tuple | list) -> str:
     label, label_en = option if isinstance(option, (tuple, list)) else (option, None)
     return label_en if current() == "en" and label_en else label
 
@@ -236,6 +238,7 @@ def timeline(events: list[dict], users: dict, groups: dict, element_names: dict,
                 else:
                     extra.append(f"{label_of(key, labels)}：{value_text(key, value, labels, groups, users)[:60]}")
         actor = event.get("actor")
+        who: str | None
         if actor in SYSTEM_ACTORS:
             who = SYSTEM_ACTORS[actor][1 if current() == "en" else 0]
         else:

@@ -5,6 +5,7 @@ import json
 
 from flask import Request
 
+from engine.api import Whistle
 from engine.casework.service import AttachmentRejected
 from engine.forms import schema as form_lib
 from webui.i18n import gettext as _
@@ -91,7 +92,7 @@ def upload_message(exc: AttachmentRejected, file_name: str) -> str:
     return _("只能上传 JPG、PNG 或 PDF 文件（「{name}」未上传）", name=file_name)
 
 
-def store_uploads(engine, user: str, form: dict, request: Request, values: dict[str, list[str]],
+def store_uploads(engine: Whistle, user: str, form: dict, request: Request, values: dict[str, list[str]],
                   task_id: str | None) -> dict[str, str]:
     """Save the files chosen in the form's file fields; their ids join the field's values. Returns errors.
 
@@ -157,7 +158,7 @@ def _list_view(field: dict, values: dict[str, list[str]], errors: dict[str, str]
     name = field["name"]
     columns = form_lib.columns_of(field)
 
-    def row(index, number) -> dict:
+    def row(index: int | str, number: int | str) -> dict:
         cells = []
         for column in columns:
             key = form_lib.cell_key(name, index, column["name"])
