@@ -73,6 +73,10 @@ PAGES = {  # the staff pages (webui.i18n.gettext), keyed by their Chinese text
     "只能上传 JPG、PNG 或 PDF 文件（「{name}」未上传）": "Only JPG, PNG and PDF files can be attached ({name} was not)",
     "文件「{name}」是空的，未上传": "{name} is empty and was not attached",
     "文件「{name}」超过 {mb} MB，未上传": "{name} is larger than {mb} MB and was not attached",
+    # a case's timeline and durations (webui.staff.display)
+    "系统计时器": "timer", "系统": "system", "交 {groups}": "for {groups}", "时限 {when}": "due {when}",
+    "{n} 周": "{n} weeks", "{n} 天": "{n} days", "{n} 小时": "{n} hours", "{n} 分钟": "{n} minutes",
+    "{n} 秒": "{n} seconds",
 }
 
 FORMS = {  # form validation (engine.forms.schema)

@@ -17,7 +17,8 @@ CJK = re.compile(r"[\u3400-\u9fff]")
 ISO_DURATION = re.compile(r"^P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$")
 TIER_CLASSES = {"red": "tier-red", "yellow": "tier-yellow", "blue": "tier-blue"}
 TIER_NAMES = {"red": "红色", "yellow": "黄色", "blue": "蓝色"}
-SYSTEM_ACTORS = {"timer": ("系统计时器", "timer"), "system": ("系统", "system"), None: ("系统", "system")}
+SYSTEM_ACTORS = {"timer": "系统计时器", "system": "系统", None: "系统"}
+DURATION_UNITS = ("周", "天", "小时", "分钟", "秒")  # the groups of ISO_DURATION
 
 
 def _parse(value: object) -> datetime | None:
@@ -90,13 +91,8 @@ def duration_text(text: str) -> str | None:
     match = ISO_DURATION.match(text or "")
     if not match or text in ("P", "PT"):
         return None
-    units = (("周", "weeks"), ("天", "days"), ("小时", "hours"), ("分钟", "minutes"), ("秒", "seconds"))
-    parts = [(int(v), units[i]) for i, v in enumerate(match.groups()) if v]
-    if not parts:
-        return None
-    if current() == "en":
-        return " ".join(f"{n} {en}" for n, (_zh, en) in parts)
-    return " ".join(f"{n} {zh}" for n, (zh, _en) in parts)
+    parts = [_(f"{{n}} {DURATION_UNITS[i]}", n=int(v)) for i, v in enumerate(match.groups()) if v]
+    return " ".join(parts) if parts else None
 
 
 def file_size(size: int) -> str:
@@ -225,9 +221,9 @@ def timeline(events: list[dict], users: dict, groups: dict, element_names: dict,
         text = template.format(**values)
         extra = []
         if event["event"] == "task_created" and details.get("candidate_groups"):
-            extra.append(("交 " if current() != "en" else "for ") + group_list(details["candidate_groups"], groups))
+            extra.append(_("交 {groups}", groups=group_list(details["candidate_groups"], groups)))
         if event["event"] == "task_created" and details.get("due_at"):
-            extra.append(("时限 " if current() != "en" else "due ") + short_time(details["due_at"]))
+            extra.append(_("时限 {when}", when=short_time(details["due_at"])))
         if event["event"] in ("task_completed", "started"):
             data = details.get("data") or {}
             shown = [(k, v) for k, v in data.items() if k in labels and v not in (None, "", [])]
@@ -238,11 +234,7 @@ def timeline(events: list[dict], users: dict, groups: dict, element_names: dict,
                 else:
                     extra.append(f"{label_of(key, labels)}：{value_text(key, value, labels, groups, users)[:60]}")
         actor = event.get("actor")
-        who: str | None
-        if actor in SYSTEM_ACTORS:
-            who = SYSTEM_ACTORS[actor][1 if current() == "en" else 0]
-        else:
-            who = users.get(actor, actor)
+        who: str | None = _(SYSTEM_ACTORS[actor]) if actor in SYSTEM_ACTORS else users.get(actor, actor)
         rows.append({"at": event["at"], "who": who, "text": text, "extra": "；".join(extra),
                      "event": event["event"]})
     return rows
