@@ -8,7 +8,7 @@ and ``docs/processes.md``):
   row with exactly that many values. Rows are dicts of column → **text**, exactly as written.
 * ``NAME.catalog.json`` — a JSON list of objects; values keep their JSON types.
 
-Which version gets which catalog (mirrors ``engine.forms``): a process version stores the catalogs that its
+Which version gets which catalog (mirrors ``engine.forms.schema``): a process version stores the catalogs that its
 files — its BPMN file, the processes it calls, the decision tables it uses — name literally, as in
 ``catalog("call-situations")``, anywhere in a script, condition or expression. The name is the file name
 without ``.csv`` / ``.catalog.json``, wherever the file lies in the deployment (``processes/catalogs/`` serves
@@ -19,8 +19,8 @@ its catalogs). Every catalog file of a deployment is checked, even one that no p
 not stored: deploying it alone changes nothing).
 
 At run time ``catalog(name)`` reads the catalogs of the version the running instance started on: the
-script engine (``engine.scripting``) makes the task's version current for each evaluation, the version's
-catalogs hang on its parsed spec (``deployment.SpecCache``, rebuilt from the stored sources after a
+script engine (``engine.scripting.script_engine``) makes the task's version current for each evaluation, the version's
+catalogs hang on its parsed spec (``SpecCache``, rebuilt from the stored sources after a
 restart), and each catalog is parsed once per version. Nothing reads files at run time.
 """
 from __future__ import annotations
@@ -37,12 +37,14 @@ from typing import Any
 
 from engine.errors import Problem
 from engine.sidefiles import take_checked
+from engine.store import Session
+from engine.store import catalogs as store_catalogs
 
 CSV_SUFFIX = ".csv"
 JSON_SUFFIX = ".catalog.json"
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 MAX_PROBLEMS_PER_FILE = 20
-RULE = "catalog-deployed"  # the lint rule (engine.lint.RULES) of the warnings below
+RULE = "catalog-deployed"  # the lint rule (engine.deploy.lint.RULES) of the warnings below
 # catalog("name") / catalog('name') — or catalog(<anything else>), a name computed at run time.
 _REFERENCE = re.compile(r"(?<![\w.])catalog\(\s*(?:\"([^\"\\\n]*)\"|'([^'\\\n]*)'|(?=[^\s]))")
 
@@ -113,7 +115,7 @@ def _parse_csv(file_name: str, content: str) -> tuple[list[dict] | None, list[Pr
                 problem(start, f"{len(record)} values, but the first line names {len(columns)} columns "
                                f"({', '.join(columns)}); quote values that contain a comma")
                 continue
-            rows.append(dict(zip(columns, record)))
+            rows.append(dict(zip(columns, record, strict=True)))
     except csv.Error as exc:
         problem(reader.line_num or line + 1, f"not valid CSV ({exc})")
     return (rows if not problems else None), problems
@@ -134,7 +136,7 @@ def _parse_json(file_name: str, content: str) -> tuple[list[dict] | None, list[P
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Deploying: which processes use which catalogs (called by deployment.Deployer.check)
+# Deploying: which processes use which catalogs (called by engine.deploy.deployer.Deployer.check)
 
 def split_sources(sources: list, problems: list[Problem]) -> list:
     """Take the catalog files out of a deployment's sources (in place) and check them; returns the good ones."""
@@ -168,7 +170,7 @@ def references(source) -> list[tuple[str | None, int | None, str | None]]:
     return found
 
 
-def attach(session, plan: dict, catalogs: list) -> None:
+def attach(session: Session, plan: dict, catalogs: list) -> None:
     """Add to each process's files the catalogs its files name (so they are stored and hashed with it): from
     this deployment, else from the process's latest deployed version. A name found in neither, or computed
     at run time, is a lint warning on the process (``catalog-deployed``)."""
@@ -213,21 +215,10 @@ def _file_with(files: Mapping[str, Any], line, element_id) -> str:
     return next(iter(files))
 
 
-def _deployed_catalogs(session, key: str, names: set[str]) -> list[tuple[str, str]]:
+def _deployed_catalogs(session: Session, key: str, names: set[str]) -> list[tuple[str, str]]:
     """(file name, content) of the named catalogs stored with the latest deployed version of a process."""
-    from sqlalchemy import select
-
-    from engine.store.models import DefinitionVersion, SourceBlob, VersionSource
-
-    latest = session.execute(select(DefinitionVersion).where(
-        DefinitionVersion.key == key, DefinitionVersion.kind == "process")
-        .order_by(DefinitionVersion.version.desc()).limit(1)).scalar()
-    if latest is None:  # also without a database (whistle lint)
-        return []
-    rows = session.execute(select(VersionSource.file_name, SourceBlob.content)
-                           .join(SourceBlob, SourceBlob.sha256 == VersionSource.blob_sha256)
-                           .where(VersionSource.version_id == latest.id)).all()
-    return [(f, c) for f, c in rows if is_catalog_file(f) and name_of_file(f) in names]
+    return [(f, c) for f, c in store_catalogs.latest_process_files(session, key)
+            if is_catalog_file(f) and name_of_file(f) in names]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -268,7 +259,7 @@ SPEC_ATTRIBUTE = "whistle_catalogs"
 
 
 def bind(spec, label: str, files: Iterable[tuple[str, str]]) -> None:
-    """Hang a version's catalogs on its parsed top-level spec (``deployment.SpecCache`` does this)."""
+    """Hang a version's catalogs on its parsed top-level spec (``SpecCache`` does this)."""
     setattr(spec, SPEC_ATTRIBUTE, VersionCatalogs(label, files))
 
 
@@ -276,7 +267,7 @@ _current: contextvars.ContextVar[VersionCatalogs | None] = contextvars.ContextVa
 
 
 def enter(task) -> contextvars.Token:
-    """Make the catalogs of ``task``'s version current (``engine.scripting`` brackets every evaluation)."""
+    """Make the catalogs of ``task``'s version current (``engine.scripting.script_engine`` brackets every evaluation)."""
     catalogs = None
     workflow = getattr(task, "workflow", None)
     if workflow is not None:

@@ -1,9 +1,9 @@
 """The script engine every workflow runs with: SpiffWorkflow's ``PythonScriptEngine`` over the sandbox
-(``engine.sandbox``) and the designers' helper library (``engine.helpers``).
+(``engine.scripting.sandbox``) and the designers' helper library (``engine.scripting.helpers``).
 
 SpiffWorkflow does not serialize the script engine, so it is re-attached after every load (see
 ``runtime.Runtime.load``). It is built once per process and is safe to share between threads: what differs
-per instance — the catalogs of its version (``engine.catalogs``) — is made current for each evaluation from
+per instance — the catalogs of its version (``engine.scripting.catalogs``) — is made current for each evaluation from
 the task's workflow.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 
-from engine.scripting import catalogs
+from engine.scripting import catalogs, services
 from engine.scripting.helpers import HELPERS
 from engine.scripting.sandbox import SandboxEnvironment
 
@@ -43,10 +43,8 @@ class WhistleScriptEngine(PythonScriptEngine):
             catalogs.leave(token)
 
     def call_service(self, task, operation_name=None, operation_params=None, **kwargs):
-        """A BPMN service task: run the named Whistle service (``engine.services``) in this command's
+        """A BPMN service task: run the named Whistle service (``engine.scripting.services``) in this command's
         transaction. Returns JSON text, which SpiffWorkflow stores in the task's result variable."""
-        from engine.scripting import services
-
         try:
             return services.call(operation_name, operation_params or {})
         except SpiffWorkflowException:
