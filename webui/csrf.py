@@ -9,8 +9,10 @@ from __future__ import annotations
 import hmac
 import secrets
 
-from flask import Flask, render_template, request, session
+from flask import Flask, request, session
 from flask.typing import ResponseReturnValue
+
+from webui.errors import error_page
 
 SESSION_KEY = "_csrf"
 FIELD = "csrf_token"
@@ -48,8 +50,5 @@ def init_app(app: Flask, exempt_prefixes: tuple[str, ...] = ("/api/",)) -> None:
             return None
         if valid():
             return None
-        return render_template("error.html", status=400, title="表单校验失败",
-                               message="表单已过期或来源不明（CSRF 校验失败），没有做任何更改。"
-                                       "请返回上一页，刷新后重新提交。",
-                               message_en="The form has expired or did not come from this site (CSRF check failed); "
-                                          "nothing was changed. Go back, reload the page and submit again."), 400
+        return error_page(400, "表单校验失败", "表单已过期或来源不明（CSRF 校验失败），没有做任何更改。"
+                                               "请返回上一页，刷新后重新提交。")

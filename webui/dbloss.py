@@ -13,11 +13,11 @@ Which errors mean a lost database is the store's knowledge (``engine.store.error
 """
 from __future__ import annotations
 
-from flask import Flask, Response, current_app, g, render_template, request
+from flask import Flask, Response, current_app, g, request
 from flask.typing import ResponseReturnValue
 
 from engine.store.errors import DATABASE_ERRORS, connection_dropped, is_database_lost
-from webui.errors import error_response
+from webui.errors import error_page, error_response
 
 RETRY_AFTER_SECONDS = 5
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -48,11 +48,9 @@ def answer(exc: BaseException) -> ResponseReturnValue:
                                   {"retry_after": RETRY_AFTER_SECONDS})
         response.headers.update(headers)
         return response
-    return render_template("error.html", status=503, title="暂时无法连接数据库",
-                           message="数据库暂时无法连接，请稍后重试。如果刚才提交了表单，请先查看是否已经保存，再决定是否重新提交。",
-                           message_en="The database is unavailable for a moment; try again shortly. If you just "
-                                      "submitted a form, check whether it was saved before submitting again."), \
-        503, headers
+    page, status = error_page(503, "暂时无法连接数据库",
+                              "数据库暂时无法连接，请稍后重试。如果刚才提交了表单，请先查看是否已经保存，再决定是否重新提交。")
+    return page, status, headers
 
 
 class WhistleFlask(Flask):

@@ -16,6 +16,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from engine.errors import DeploymentInvalid, IncidentRaised, WhistleError
 from engine.forms.contracts import InvalidSubmission
 from engine.forms.limits import DataOutOfBounds
+from engine.i18n import translate
 
 STATUS = {"bad_request": 400, "unauthorized": 401, "forbidden": 403, "not_found": 404, "method_not_allowed": 405,
           "conflict": 409, "invalid": 422, "invalid_deployment": 422, "incident": 422, "internal": 500,
@@ -66,6 +67,13 @@ def engine_error_response(exc: WhistleError) -> Response:
     return error_response(status_of(exc.kind), exc.kind, exc.message, engine_error_details(exc))
 
 
+def error_page(status: int, title: str, text: str, **values: object) -> tuple[str, int]:
+    """The error page: ``title`` and ``text`` are page texts (Chinese, translated by the catalog when the reader
+    chose English), ``text`` formatted with ``values``."""
+    return render_template("error.html", status=status, title=title, message=translate(text, "zh", **values),
+                           message_en=translate(text, "en", **values)), status
+
+
 def init_app(app: Flask) -> None:
     """The app's own handlers, for what the API and the pages do not catch themselves: an engine error (on
     ``/health``) as its ``to_dict()`` with its status, and a request too large for ``MAX_CONTENT_LENGTH``."""
@@ -76,8 +84,5 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(413)
     def _too_large(_exc: RequestEntityTooLarge) -> tuple[str, int]:
         limit = app.config["MAX_CONTENT_LENGTH"] // (1024 * 1024)
-        return render_template("error.html", status=413, title="文件太大",
-                               message=f"一次提交的文件合计不能超过 {limit} MB，没有做任何更改。"
-                                       "请减少或压缩附件后重试。",
-                               message_en=f"One submission may carry at most {limit} MB of files; nothing was "
-                                          f"changed."), 413
+        return error_page(413, "文件太大", "一次提交的文件合计不能超过 {limit} MB，没有做任何更改。"
+                                           "请减少或压缩附件后重试。", limit=limit)

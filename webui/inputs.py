@@ -7,11 +7,11 @@ JSON bodies are checked by ``webui.rest.body.json_body`` with the engine's own r
 """
 from __future__ import annotations
 
-from flask import Flask, render_template, request
+from flask import Flask, request
 from flask.typing import ResponseReturnValue
 
 from engine.forms.limits import BIGINT_MAX, INT4_MAX
-from webui.errors import error_response
+from webui.errors import error_page, error_response
 
 PAGE_SIZE_BOUND = 1000  # no list page shows more rows than this, so page × size stays far below bigint
 MAX_PAGE = BIGINT_MAX // PAGE_SIZE_BOUND
@@ -27,9 +27,7 @@ class OutOfBounds(Exception):
 def refused(message: str, details: dict) -> ResponseReturnValue:
     if request.path.startswith("/api/"):
         return error_response(422, "invalid", message, details)
-    return render_template("error.html", status=422, title="输入超出范围",
-                           message="请求中的内容超出允许的范围，没有做任何更改。",
-                           message_en=f"Nothing was changed: {message}."), 422
+    return error_page(422, "输入超出范围", "请求中的内容超出允许的范围，没有做任何更改。", problem=message)
 
 
 def page_number(name: str = "page") -> int:

@@ -73,6 +73,21 @@ PAGES = {  # the staff pages (webui.i18n.gettext), keyed by their Chinese text
     "只能上传 JPG、PNG 或 PDF 文件（「{name}」未上传）": "Only JPG, PNG and PDF files can be attached ({name} was not)",
     "文件「{name}」是空的，未上传": "{name} is empty and was not attached",
     "文件「{name}」超过 {mb} MB，未上传": "{name} is larger than {mb} MB and was not attached",
+    # error pages (webui.errors.error_page): the English is shown in place of the Chinese message
+    "表单已过期或来源不明（CSRF 校验失败），没有做任何更改。请返回上一页，刷新后重新提交。":
+        "The form has expired or did not come from this site (CSRF check failed); nothing was changed. Go back, "
+        "reload the page and submit again.",
+    "请求中的内容超出允许的范围，没有做任何更改。": "Nothing was changed: {problem}.",
+    "数据库暂时无法连接，请稍后重试。如果刚才提交了表单，请先查看是否已经保存，再决定是否重新提交。":
+        "The database is unavailable for a moment; try again shortly. If you just submitted a form, check whether "
+        "it was saved before submitting again.",
+    "一次提交的文件合计不能超过 {limit} MB，没有做任何更改。请减少或压缩附件后重试。":
+        "One submission may carry at most {limit} MB of files; nothing was changed.",
+    "这一页只对{role}开放。": "This page is for another role.",
+    "要找的内容不存在或已被删除。": "Not found: {message}",
+    "你没有权限查看或办理这项内容。部门只能看到本部门参与的案件。":
+        "You may not see or do this: departments see only the cases they take part in.",
+    "这项任务已结束或已由他人认领，你不能提交。": "This task is closed or claimed by someone else.",
     # a case's timeline and durations (webui.staff.display)
     "系统计时器": "timer", "系统": "system", "交 {groups}": "for {groups}", "时限 {when}": "due {when}",
     "{n} 周": "{n} weeks", "{n} 天": "{n} days", "{n} 小时": "{n} hours", "{n} 分钟": "{n} minutes",

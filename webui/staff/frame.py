@@ -13,14 +13,14 @@ from functools import wraps
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, flash, g, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
 
 from engine.api import Whistle
 from engine.errors import Forbidden, NotFound, WhistleError
 from engine.time import clock
 from webui import signin
-from webui.errors import status_of
+from webui.errors import error_page, status_of
 from webui.i18n import gettext as _
 
 pages = Blueprint("pages", __name__)
@@ -74,8 +74,7 @@ def login_required(view: Callable | None = None, *, role: str | None = None) -> 
                 flash(_("请先登录"), "info")
                 return redirect(url_for("pages.login", next=request.full_path.rstrip("?")))
             if role and role not in user["roles"] and "admin" not in user["roles"]:
-                return error_page(403, "无权访问", f"这一页只对{ROLE_NAMES.get(role, role)}开放。",
-                                  "This page is for another role.")
+                return error_page(403, "无权访问", "这一页只对{role}开放。", role=ROLE_NAMES.get(role, role))
             return func(*args, **kwargs)
         return wrapper
     return decorate(view) if view is not None else decorate
@@ -94,22 +93,17 @@ def _lang_url(code: str) -> str:
     return request.path + "?" + urlencode(args, doseq=True)
 
 
-def error_page(status: int, title: str, message: str, message_en: str = "") -> tuple[str, int]:
-    return render_template("error.html", status=status, title=title, message=message, message_en=message_en), status
-
-
 @pages.errorhandler(NotFound)
 def _not_found(exc: NotFound) -> tuple[str, int]:
-    return error_page(status_of(exc.kind), "找不到", "要找的内容不存在或已被删除。", f"Not found: {exc.message}")
+    return error_page(status_of(exc.kind), "找不到", "要找的内容不存在或已被删除。", message=exc.message)
 
 
 @pages.errorhandler(Forbidden)
 def _forbidden(exc: Forbidden) -> tuple[str, int]:
-    return error_page(status_of(exc.kind), "无权查看", "你没有权限查看或办理这项内容。部门只能看到本部门参与的案件。",
-                      "You may not see or do this: departments see only the cases they take part in.")
+    return error_page(status_of(exc.kind), "无权查看", "你没有权限查看或办理这项内容。部门只能看到本部门参与的案件。")
 
 
 @pages.errorhandler(WhistleError)
 def _whistle_error(exc: WhistleError) -> tuple[str, int]:
     # Any other refused command: the page says why, with 400 (the form it came from is one click back).
-    return error_page(400, "操作失败", exc.message, exc.message)
+    return error_page(400, "操作失败", exc.message)  # the engine's own sentence, in both languages

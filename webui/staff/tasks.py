@@ -9,10 +9,11 @@ from flask import flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from engine.errors import Conflict
+from webui.errors import error_page
 from webui.i18n import current as current_lang
 from webui.i18n import gettext as _
 from webui.staff import display, formview
-from webui.staff.frame import engine, error_page, login_required, pages, safe_next, signed_in_user
+from webui.staff.frame import engine, login_required, pages, safe_next, signed_in_user
 from webui.staff.submit import FormPage, load_draft, submit
 
 
@@ -77,8 +78,7 @@ def task_submit(task_id: str) -> ResponseReturnValue:
     w = engine()
     view = w.task_view(user["username"], task_id)
     if not view["may_complete"]:
-        return error_page(403, "不能办理", "这项任务已结束或已由他人认领，你不能提交。",
-                          "This task is closed or claimed by someone else.")
+        return error_page(403, "不能办理", "这项任务已结束或已由他人认领，你不能提交。")
     form = _task_form(view)
 
     def complete(data: dict) -> ResponseReturnValue:
