@@ -1,10 +1,11 @@
-"""The one map from an error to its HTTP status, and the JSON shape of an error answer.
+"""The one map from an error to its HTTP status, the JSON shape of an error answer, and the error page.
 
 The REST API answers every error as ``{"error": kind, "message": one sentence, "details": {...}}`` (details
 only when there is something to add); so do ``/health``, the input bounds (``webui.inputs``) and a lost
 database (``webui.dbloss``) under ``/api/``. An engine error's kind (``engine.errors``) gives its status here,
 for the API and for the app's own handler; the staff pages show 404 and 403 from this map too and answer any
-other failed command with 400 and its message on the error page (``webui.staff.frame``).
+other failed command with 400 and its message on the error page (``webui.staff.frame``). People see every
+error as ``error_page``: its English comes from the catalog (``engine.i18n``).
 """
 from __future__ import annotations
 
