@@ -1,8 +1,9 @@
-"""Files deployed beside the diagrams — forms (``engine.forms``) and catalogs (``engine.catalogs``): taken out
-of a deployment's sources and checked the same way, before the versions they belong to are built."""
+"""Files deployed beside the diagrams — forms (``engine.forms``) and catalogs (``engine.scripting.catalogs``):
+taken out of a deployment's sources and checked the same way, before the versions they belong to are built."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from engine.errors import Problem
 
@@ -15,7 +16,8 @@ def take_checked(sources: list, kind: str, key_of: Callable[[str], str],
     files that passed."""
     mine = [s for s in sources if s.kind == kind]
     sources[:] = [s for s in sources if s.kind != kind]
-    good, seen = [], {}
+    good: list = []
+    seen: dict[str, str] = {}  # key -> the file that defined it first
     for source in mine:
         key = key_of(source.name)
         why = bad_key(key)

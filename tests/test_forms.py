@@ -12,7 +12,10 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from engine.forms import schema as forms
+from engine.forms.checks import check_form
+from engine.forms.labels import case_labels
+from engine.forms.rows import cell_key
+from engine.forms.validation import prefill, validate
 from engine.errors import DeploymentInvalid, Forbidden
 
 PROJECT = Path(__file__).parent.parent
@@ -64,7 +67,7 @@ def submit(**values) -> dict[str, list[str]]:
 # Checking and validating (no database)
 
 def test_a_good_form_passes_the_deploy_check():
-    form, problems = forms.check_form("review.form.json", json.dumps(REVIEW, ensure_ascii=False))
+    form, problems = check_form("review.form.json", json.dumps(REVIEW, ensure_ascii=False))
     assert problems == [] and form["key"] == "review"
 
 
@@ -87,19 +90,19 @@ def test_form_problems_name_the_file_line_and_field(change, expected):
     form = json.loads(json.dumps(REVIEW))
     change(form)
     text = json.dumps(form, ensure_ascii=False, indent=2)
-    checked, problems = forms.check_form("forms/review.form.json", text)
+    checked, problems = check_form("forms/review.form.json", text)
     assert checked is None
     assert any(expected in p.message for p in problems), problems
     assert all(p.file == "forms/review.form.json" for p in problems)
 
 
 def test_invalid_json_is_reported_with_its_line():
-    _, [problem] = forms.check_form("x.form.json", '{\n  "key": "x",\n  "title": "X"\n  "fields": []\n}')
+    _, [problem] = check_form("x.form.json", '{\n  "key": "x",\n  "title": "X"\n  "fields": []\n}')
     assert problem.line == 4 and "not valid JSON" in problem.message
 
 
 def test_validation_types_values_and_keeps_messages_per_field():
-    data, errors = forms.validate(REVIEW, submit(decision="ok", deduction="3", deduction_reason="迟到", count="12",
+    data, errors = validate(REVIEW, submit(decision="ok", deduction="3", deduction_reason="迟到", count="12",
                                                  when="2026-09-28T09:30", day="2026-09-28", urgent="true",
                                                  depts=["dept-b", "dept-a"], kind="k1", score="5", ok="false",
                                                  reporter="someone-else", street="overwritten?"),
@@ -118,31 +121,31 @@ def _zone():
 
 
 def test_validation_messages():
-    _, errors = forms.validate(REVIEW, submit(decision="", deduction="11", count="1.5", day="28/9", kind="k9"))
+    _, errors = validate(REVIEW, submit(decision="", deduction="11", count="1.5", day="28/9", kind="k9"))
     assert errors == {"decision": "请选择一项", "deduction": "不能大于 10", "count": "请输入整数",
                       "day": "请输入日期（年-月-日）", "kind": "所选内容不在可选范围内",
                       "deduction_reason": "扣分必须填写原因"}
-    _, errors = forms.validate(REVIEW, submit(decision="reject", deduction="2"))
+    _, errors = validate(REVIEW, submit(decision="reject", deduction="2"))
     assert errors == {"reason": "驳回必须填写理由", "deduction_reason": "扣分必须填写原因"}
-    _, errors = forms.validate(REVIEW, submit(decision="ok", deduction="2"), lang="en")
+    _, errors = validate(REVIEW, submit(decision="ok", deduction="2"), lang="en")
     assert errors == {"deduction_reason": "A deduction needs a reason"}
-    _, errors = forms.validate(REVIEW, submit(decision="ok", deduction="abc"), lang="en")
+    _, errors = validate(REVIEW, submit(decision="ok", deduction="abc"), lang="en")
     assert errors == {"deduction": "Enter a number"}
-    _, errors = forms.validate(REVIEW, submit(decision="ok", urgent="true"), context={"locked": True})
+    _, errors = validate(REVIEW, submit(decision="ok", urgent="true"), context={"locked": True})
     assert errors == {"urgent": "已锁定的案件不能标为紧急"}
 
 
 def test_hidden_fields_are_not_submitted_and_empty_choices_leave_case_data_alone():
-    data, errors = forms.validate(REVIEW, submit(decision="ok", reason="stale text from before"))
+    data, errors = validate(REVIEW, submit(decision="ok", reason="stale text from before"))
     assert errors == {} and "reason" not in data  # invisible: not required, not sent
     assert "kind" not in data and "deduction" not in data and "day" not in data  # empty: nothing overwritten
     assert data["urgent"] is False and data["depts"] == []
 
 
 def test_prefill_takes_the_street_from_the_users_group():
-    values = forms.prefill(REVIEW, "w", ["residents", "grid-wudadao"])
+    values = prefill(REVIEW, "w", ["residents", "grid-wudadao"])
     assert values == {"reporter": "w", "street": "wudadao"}
-    assert forms.prefill(REVIEW, "c", ["street-nanshi-command"])["street"] == "nanshi"
+    assert prefill(REVIEW, "c", ["street-nanshi-command"])["street"] == "nanshi"
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -153,7 +156,7 @@ def test_every_form_key_of_the_whistle_process_has_a_form_with_chinese_labels():
     keys = {e.get(f"{CAMUNDA}formKey") for e in root.iter() if isinstance(e.tag, str) and e.get(f"{CAMUNDA}formKey")}
     assert keys == {p.name[: -len(".form.json")] for p in FORMS_DIR.glob("*.form.json")}
     for path in FORMS_DIR.glob("*.form.json"):
-        form, problems = forms.check_form(str(path), path.read_text(encoding="utf-8"))
+        form, problems = check_form(str(path), path.read_text(encoding="utf-8"))
         assert problems == [], problems
         assert re.search(r"[\u4e00-\u9fff]", form["title"])
         for field in form["fields"]:
@@ -318,12 +321,12 @@ SHEET = {
 
 def rows(*given: dict, start: int = 0) -> dict[str, list[str]]:
     """Rows as a browser posts them: scores[i][column]."""
-    return {forms.cell_key("scores", start + i, column): [value] for i, row in enumerate(given)
+    return {cell_key("scores", start + i, column): [value] for i, row in enumerate(given)
             for column, value in row.items()}
 
 
 def test_a_dynamiclist_passes_the_deploy_check_and_reads_form_js_spelling():
-    form, problems = forms.check_form("sheet.form.json", json.dumps(SHEET, ensure_ascii=False))
+    form, problems = check_form("sheet.form.json", json.dumps(SHEET, ensure_ascii=False))
     assert problems == [] and form["fields"][1]["type"] == "dynamiclist"
     # As the form-js editor writes it: path, components with key/textfield/values/validate, layout and ids.
     drawn = {"key": "drawn", "title": "评分", "fields": [{
@@ -333,13 +336,13 @@ def test_a_dynamiclist_passes_the_deploy_check_and_reads_form_js_spelling():
             {"type": "select", "key": "department", "label": "部门", "id": "Field_2", "validate": {"required": True},
              "values": [{"label": "甲", "value": "dept-a"}]},
             {"type": "textfield", "key": "reason", "label": "扣分原因", "validate": {"maxLength": 50}}]}]}
-    form, problems = forms.check_form("drawn.form.json", json.dumps(drawn, ensure_ascii=False))
+    form, problems = check_form("drawn.form.json", json.dumps(drawn, ensure_ascii=False))
     assert problems == []
     [field] = form["fields"]
     assert field["name"] == "scores"
     assert [(c["name"], c["type"], c.get("required"), c.get("max_length")) for c in field["components"]] == [
         ("department", "select", True, None), ("reason", "text", None, 50)]
-    data, errors = forms.validate(form, {"scores[0][department]": ["dept-a"], "scores[0][reason]": ["x"]})
+    data, errors = validate(form, {"scores[0][department]": ["dept-a"], "scores[0][reason]": ["x"]})
     assert errors == {} and data == {"scores": [{"department": "dept-a", "reason": "x"}]}
 
 
@@ -348,25 +351,25 @@ def test_good_rows_are_typed_in_order_and_blank_rows_dropped():
               **rows({"department": "", "score": "", "reason": " "}, start=4),  # a blank row left on the page
               **rows({"department": "dept-a", "score": "100"}, start=12),
               **rows({"department": "dept-c", "score": "40", "reason": "未到场", "evidence": "照片"}, start=7)}
-    data, errors = forms.validate(SHEET, posted)
+    data, errors = validate(SHEET, posted)
     assert errors == {}
     assert data["scores"] == [  # rows in the order of their numbers, gaps closed; hidden columns left out
         {"department": "dept-b", "score": 90, "reason": "迟到"},
         {"department": "dept-c", "score": 40, "reason": "未到场", "evidence": "照片"},
         {"department": "dept-a", "score": 100, "reason": ""}]
     # The same rows as JSON (a list of dicts under the list's name) validate the same way.
-    again, errors = forms.validate(SHEET, {"scores": data["scores"]})
+    again, errors = validate(SHEET, {"scores": data["scores"]})
     assert errors == {} and again["scores"] == data["scores"]
     # No rows at all is a value too: it replaces an earlier list.
-    assert forms.validate(SHEET, {})[0]["scores"] == []
+    assert validate(SHEET, {})[0]["scores"] == []
 
 
 def test_a_missing_required_cell_names_the_row_and_the_column():
-    _, errors = forms.validate(SHEET, rows({"department": "dept-a", "score": "100"}, {"score": "100"},
+    _, errors = validate(SHEET, rows({"department": "dept-a", "score": "100"}, {"score": "100"},
                                            {"department": "dept-b", "score": "abc"}))
     assert errors == {"scores[1][department]": "第2行「部门」：请选择一项",
                       "scores[2][score]": "第3行「分数」：请输入数字"}
-    _, errors = forms.validate(SHEET, rows({"department": "dept-a"}, {"department": "dept-x", "score": "101"}),
+    _, errors = validate(SHEET, rows({"department": "dept-a"}, {"department": "dept-x", "score": "101"}),
                                lang="en")
     assert errors == {"scores[0][score]": "row 1, Score: This field is required",
                       "scores[1][department]": "row 2, Department: Not one of the options",
@@ -374,30 +377,30 @@ def test_a_missing_required_cell_names_the_row_and_the_column():
 
 
 def test_a_conditional_rule_is_checked_in_every_row():
-    _, errors = forms.validate(SHEET, rows({"department": "dept-a", "score": "100"},
+    _, errors = validate(SHEET, rows({"department": "dept-a", "score": "100"},
                                            {"department": "dept-b", "score": "95", "reason": "迟到"},
                                            {"department": "dept-c", "score": "80"}))
     assert errors == {"scores[2][reason]": "第3行：扣分需要填写理由"}
-    _, errors = forms.validate(SHEET, rows({"department": "dept-c", "score": "80"}), lang="en")
+    _, errors = validate(SHEET, rows({"department": "dept-c", "score": "80"}), lang="en")
     assert errors == {"scores[0][reason]": "row 1: a deduction needs a reason"}
-    _, errors = forms.validate(SHEET, rows({"department": "dept-c", "score": "80", "reason": "x" * 21}))
+    _, errors = validate(SHEET, rows({"department": "dept-c", "score": "80", "reason": "x" * 21}))
     assert errors == {"scores[0][reason]": "第1行「扣分原因」：最多填写 20 个字"}
-    _, errors = forms.validate(SHEET, rows({"department": "dept-a", "score": "100"},
+    _, errors = validate(SHEET, rows({"department": "dept-a", "score": "100"},
                                            {"department": "dept-a", "score": "90", "reason": "重复"}))
     assert errors == {"scores[1][department]": "第2行「部门」：与第1行重复"}
     # A form rule can require the list itself: at least one row.
-    _, errors = forms.validate(SHEET, {"note": ["见附件"]})
+    _, errors = validate(SHEET, {"note": ["见附件"]})
     assert errors == {"scores": "有说明时须列出部门"}
 
 
 def test_too_many_or_too_few_rows():
     four = rows(*({"department": d, "score": "100"} for d in ("dept-a", "dept-b", "dept-c", "dept-d")))
-    _, errors = forms.validate(SHEET, four)
+    _, errors = validate(SHEET, four)
     assert errors == {"scores": "最多填写 3 行"}
     bounded = json.loads(json.dumps(SHEET))
     bounded["fields"][1].update(min_rows=2, required=True)
-    assert forms.validate(bounded, {})[1] == {"scores": "至少填写一行"}
-    assert forms.validate(bounded, rows({"department": "dept-a", "score": "100"}), lang="en")[1] == {
+    assert validate(bounded, {})[1] == {"scores": "至少填写一行"}
+    assert validate(bounded, rows({"department": "dept-a", "score": "100"}), lang="en")[1] == {
         "scores": "Fill in at least 2 rows"}
 
 
@@ -422,7 +425,7 @@ def test_a_bad_dynamiclist_names_the_file_the_line_and_the_field(change, expecte
     form = json.loads(json.dumps(SHEET))
     change(form["fields"][1])
     text = json.dumps(form, ensure_ascii=False, indent=2)
-    checked, problems = forms.check_form("forms/sheet.form.json", text)
+    checked, problems = check_form("forms/sheet.form.json", text)
     assert checked is None
     found = [p for p in problems if expected in p.message]
     assert found, problems
@@ -433,12 +436,12 @@ def test_a_bad_dynamiclist_names_the_file_the_line_and_the_field(change, expecte
 def test_list_settings_on_another_field_are_refused():
     form = json.loads(json.dumps(SHEET))
     form["fields"][0]["max_rows"] = 3
-    _, problems = forms.check_form("sheet.form.json", json.dumps(form, ensure_ascii=False))
+    _, problems = check_form("sheet.form.json", json.dumps(form, ensure_ascii=False))
     assert any("field 'note': 'max_rows' applies to a dynamiclist only" in p.message for p in problems)
 
 
 def test_case_labels_keep_the_columns_of_a_list():
-    labels = forms.case_labels([SHEET])
+    labels = case_labels([SHEET])
     assert labels["scores"]["label"] == "扣分明细"
     assert labels["scores"]["columns"]["department"]["options"]["dept-a"] == ("甲", None)
     assert "department" not in labels  # columns are not case data names of their own

@@ -4,8 +4,8 @@ The staff pages, the REST API and the CLI all end in ``Runtime.start`` / ``Runti
 ``check`` before anything touches the case (docs/forms.md, "What a submission may set"):
 
 * With a form, a submission may set exactly the form's fields. Values are typed and validated by the same
-  code and messages as the pages (``engine.forms.validate``); JSON values are turned into what a browser would
-  post first. A name the form does not have is refused naming it (a form opts out with
+  code and messages as the pages (``engine.forms.validation``); JSON values are turned into what a browser
+  would post first. A name the form does not have is refused naming it (a form opts out with
   ``"unknown_fields": "ignore"``: they are dropped, never merged). Case data a script computes (assessments,
   ledgers, results) is never a form field, so no submission can write it.
 * Fields that state who is acting are the server's: ``hidden`` fields take their ``prefill`` (the account
@@ -20,20 +20,22 @@ A version's forms and its start facts (who may start it, the start form) hang on
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from datetime import tzinfo
+from typing import Any
 
 from lxml import etree
 
 from engine import i18n
-from engine.forms import schema as form_lib
 from engine.bpmn.assignments import read_assignment
+from engine.bpmn.namespaces import BPMN_NS, CAMUNDA_NS, SPIFF_NS
 from engine.bpmn.reading import read_xml
 from engine.errors import InvalidInput
+from engine.forms.files import LIST_TYPE, forms_in, option_text
+from engine.forms.validation import group_parts, prefill, validate
+from engine.forms.values import as_posted
 
-BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
-CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
-SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
 FORMS_ATTRIBUTE = "whistle_forms"
 START_ATTRIBUTE = "whistle_start"
 SCALARS = (str, int, float, bool, type(None))
@@ -42,7 +44,7 @@ _KIND_NAMES = {"text": ("文字", "text"), "list": ("列表", "a list"), "rows":
                "value": ("单个值", "a single value")}
 
 
-def message(code: str, lang: str = "zh", **values) -> str:
+def message(code: str, lang: str = "zh", **values: Any) -> str:
     """A contract message in Chinese or English (the catalogs: ``engine.i18n``)."""
     return i18n.message("CONTRACTS", code, lang, **values)
 
@@ -50,7 +52,8 @@ def message(code: str, lang: str = "zh", **values) -> str:
 class InvalidSubmission(InvalidInput):
     """A submission its task or start does not accept: per-field messages and the names it does not know."""
 
-    def __init__(self, field_errors: dict[str, str], unknown: list[str] | None = None, *, what: str = "submission"):
+    def __init__(self, field_errors: dict[str, str], unknown: list[str] | None = None, *,
+                 what: str = "submission") -> None:
         self.field_errors = dict(field_errors)
         self.unknown = list(unknown or [])
         shown = "; ".join(f"{name}: {text}" for name, text in self.field_errors.items())
@@ -113,11 +116,11 @@ def start_facts(process: etree._Element | None) -> StartFacts:
                       _text_of(own_doc if own_doc is not None else doc))
 
 
-def _text_of(element) -> str:
+def _text_of(element: etree._Element | None) -> str:
     return (element.text or "").strip() if element is not None else ""
 
 
-def bind(spec, key: str, files: Iterable[tuple[str, str]]) -> None:
+def bind(spec: Any, key: str, files: Iterable[tuple[str, str]]) -> None:
     """Hang a version's forms and start facts on its parsed top-level spec (next to its catalogs)."""
     files = list(files)
     process = None
@@ -125,22 +128,22 @@ def bind(spec, key: str, files: Iterable[tuple[str, str]]) -> None:
         if name.lower().endswith((".bpmn", ".bpmn20.xml")) and process is None:
             root = read_xml(content).getroot()  # stored sources passed the same reader at deploy
             process = next((p for p in root.iter(f"{{{BPMN_NS}}}process") if p.get("id") == key), None)
-    setattr(spec, FORMS_ATTRIBUTE, form_lib.forms_in(files))
+    setattr(spec, FORMS_ATTRIBUTE, forms_in(files))
     setattr(spec, START_ATTRIBUTE, start_facts(process))
 
 
-def forms_of(spec) -> dict[str, dict]:
+def forms_of(spec: Any) -> dict[str, dict]:
     return getattr(spec, FORMS_ATTRIBUTE, {}) or {}
 
 
-def start_of(spec) -> StartFacts:
+def start_of(spec: Any) -> StartFacts:
     return getattr(spec, START_ATTRIBUTE, None) or StartFacts()
 
 
 # -- the check --------------------------------------------------------------------------------------------
 
 def check(form: dict | None, outputs: list[str] | None, data: Mapping[str, Any], account: Account,
-          context: Mapping[str, Any], *, what: str, lang: str = "zh", tz=None) -> dict:
+          context: Mapping[str, Any], *, what: str, lang: str = "zh", tz: tzinfo | None = None) -> dict:
     """The data to merge into the case for ``data`` submitted by ``account``, or ``InvalidSubmission``."""
     if form is None:
         return _check_without_form(outputs, data, context, what, lang)
@@ -151,20 +154,20 @@ def check(form: dict | None, outputs: list[str] | None, data: Mapping[str, Any],
     if unknown and form.get("unknown_fields") != "ignore":
         allowed = ", ".join(name for name, f in fields.items() if f.get("type") != "hidden") or "-"
         errors.update({name: message("unknown", lang, names=name, allowed=allowed) for name in unknown})
-    fixed = form_lib.prefill(form, account.username, account.groups, account.display_name)
+    fixed = prefill(form, account.username, account.groups, account.display_name)
     submitted: dict[str, Any] = {}
     for name, f in fields.items():
         if name not in data:  # what the page would have posted: the account's own value, or the default
             own = own_values(f, account.groups) if f.get("from_account") else []
             if own:
                 submitted[name] = [own[0]]
-            elif name in fixed and f.get("type") not in ("hidden", form_lib.LIST_TYPE):
-                submitted[name] = form_lib.as_posted(fixed[name])  # its prefill (the signer's name) or default
+            elif name in fixed and f.get("type") not in ("hidden", LIST_TYPE):
+                submitted[name] = as_posted(fixed[name])  # its prefill (the signer's name) or default
             continue
         value = data[name]
         kind = f.get("type", "text")
         if kind == "hidden":
-            if name in fixed and form_lib.option_text(value) != form_lib.option_text(fixed[name]):
+            if name in fixed and option_text(value) != option_text(fixed[name]):
                 errors[name] = message("server_set", lang)
             continue
         problem = _json_shape(f, value, lang)
@@ -176,12 +179,12 @@ def check(form: dict | None, outputs: list[str] | None, data: Mapping[str, Any],
             if not own:
                 errors[name] = message("no_own", lang)
                 continue
-            if form_lib.option_text(value) not in own:
+            if option_text(value) not in own:
                 errors[name] = message("not_own", lang, allowed=", ".join(own))
                 continue
-        submitted[name] = value if kind == form_lib.LIST_TYPE else form_lib.as_posted(value)
-    clean, field_errors = form_lib.validate(form, submitted, username=account.username, groups=account.groups,
-                                            display_name=account.display_name, context=context, lang=lang, tz=tz)
+        submitted[name] = value if kind == LIST_TYPE else as_posted(value)
+    clean, field_errors = validate(form, submitted, username=account.username, groups=account.groups,
+                                   display_name=account.display_name, context=context, lang=lang, tz=tz)
     for name, text in field_errors.items():
         errors.setdefault(name, text)
     if errors:
@@ -194,9 +197,9 @@ def own_values(field: dict, groups: Iterable[str]) -> list[str]:
     capture (``grid-{}`` → the street), and options that are one of the groups themselves (``dept-police``)."""
     source = field.get("prefill")
     found = [part for pattern in (source.get("groups", []) if isinstance(source, dict) else [])
-             for part in form_lib.group_parts(pattern, groups)]
-    found += [form_lib.option_text(o["value"]) for o in field.get("options") or []
-              if form_lib.option_text(o["value"]) in set(groups)]
+             for part in group_parts(pattern, groups)]
+    found += [option_text(o["value"]) for o in field.get("options") or []
+              if option_text(o["value"]) in set(groups)]
     return list(dict.fromkeys(found))
 
 
@@ -223,7 +226,7 @@ def _json_shape(field: dict, value, lang: str) -> str | None:
     """A JSON value of the shape the field takes (the pages' own values always are)."""
     kind = field.get("type", "text")
     many = kind == "file" or field.get("multiple") or (kind == "checkbox" and field.get("options"))
-    if kind == form_lib.LIST_TYPE:
+    if kind == LIST_TYPE:
         ok = isinstance(value, list) and all(isinstance(row, dict) and all(
             isinstance(cell, SCALARS) or (isinstance(cell, list) and all(isinstance(c, SCALARS) for c in cell))
             for cell in row.values()) for row in value)

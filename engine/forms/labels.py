@@ -1,0 +1,75 @@
+"""Labels for case data, from a version's forms (the case page, the inbox): field labels and option labels,
+and which data a case page lists and titles itself with."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from engine.forms.files import LIST_TYPE, columns_of, option_text
+
+
+def option_label(field: dict, value: Any, lang: str = "zh") -> str | None:
+    """The label of the option ``value`` of a select/radio field, in Chinese or English; None if not an option."""
+    for option in field.get("options") or []:
+        if option_text(option["value"]) == option_text(value):
+            return option.get("label_en") if lang == "en" and option.get("label_en") else option["label"]
+    return None
+
+
+def case_labels(forms: Iterable[dict]) -> dict[str, dict]:
+    """Labels of data names and their values from a version's forms: field labels and options, then each
+    form's ``case_labels`` (which win)."""
+    labels: dict[str, dict] = {}
+    explicit: dict[str, dict] = {}
+    for form in forms:
+        for field in form.get("fields", []):
+            if field.get("type") == "hidden" and not field.get("label"):
+                continue
+            entry = labels.setdefault(field["name"], {"label": field.get("label") or field["name"],
+                                                      "label_en": field.get("label_en"), "options": {}})
+            for option in field.get("options") or []:
+                entry["options"].setdefault(option_text(option["value"]), (option["label"], option.get("label_en")))
+            if field.get("type") == "file":
+                entry["file"] = True
+            if field.get("type") == LIST_TYPE:
+                entry["columns"] = {
+                    column["name"]: {"label": column.get("label") or column["name"], "label_en": column.get("label_en"),
+                                     "options": {option_text(o["value"]): (o["label"], o.get("label_en"))
+                                                 for o in column.get("options") or []}}
+                    for column in columns_of(field)}
+        for name, value in (form.get("case_labels") or {}).items():
+            if isinstance(value, str):
+                value = {"label": value}
+            entry = explicit.setdefault(name, {"label": value.get("label", name), "label_en": value.get("label_en"),
+                                               "options": {}})
+            for option_value, option_label_ in (value.get("options") or {}).items():
+                if isinstance(option_label_, dict):
+                    entry["options"][option_value] = (option_label_.get("label"), option_label_.get("label_en"))
+                else:
+                    entry["options"][option_value] = (option_label_, None)
+            if value.get("file"):
+                entry["file"] = True
+    for name, entry in explicit.items():
+        base = labels.get(name, {"options": {}})
+        labels[name] = {**base, **{k: v for k, v in entry.items() if k != "options"},
+                        "options": {**base.get("options", {}), **entry["options"]}}
+    return labels
+
+
+def case_fields(forms: Iterable[dict]) -> list[str]:
+    """The case data a case page lists, in order (the forms' ``case_fields``; empty: every labelled name)."""
+    keys: list[str] = []
+    for form in forms:
+        for key in form.get("case_fields") or []:
+            if key not in keys:
+                keys.append(key)
+    return keys
+
+
+def case_title_keys(forms: Iterable[dict]) -> list[str]:
+    keys: list[str] = []
+    for form in forms:
+        for key in form.get("case_title") or []:
+            if key not in keys:
+                keys.append(key)
+    return keys or ["title", "situation_name", "situation_label", "subject", "description"]
