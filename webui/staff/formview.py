@@ -7,7 +7,9 @@ from flask import Request
 
 from engine.api import Whistle
 from engine.casework.service import AttachmentRejected
-from engine.forms import schema as form_lib
+from engine.forms import rows as form_rows
+from engine.forms.files import LIST_TYPE, columns_of, option_text
+from engine.forms.validation import prefill
 from webui.i18n import gettext as _
 from webui.i18n import pick
 
@@ -20,15 +22,15 @@ def as_strings(values: dict) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for name, value in values.items():
         if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-            out.update(form_lib.flat_rows(name, value))
+            out.update(form_rows.flat_rows(name, value))
             continue
         items = value if isinstance(value, list) else [value]
-        out[name] = [form_lib._text(v) for v in items if v is not None]
+        out[name] = [option_text(v) for v in items if v is not None]
     return out
 
 
 def initial_values(form: dict, user: dict) -> dict[str, list[str]]:
-    return as_strings(form_lib.prefill(form, user["username"], user["groups"], user["display_name"]))
+    return as_strings(prefill(form, user["username"], user["groups"], user["display_name"]))
 
 
 def submitted_values(form: dict, request: Request) -> dict[str, list[str]]:
@@ -41,8 +43,8 @@ def submitted_values(form: dict, request: Request) -> dict[str, list[str]]:
         name = field["name"]
         if field.get("type") == "hidden":
             continue
-        if field.get("type") == form_lib.LIST_TYPE:
-            values.update(form_lib.flat_rows(name, form_lib.submitted_rows(field, _cells(request, name))))
+        if field.get("type") == LIST_TYPE:
+            values.update(form_rows.flat_rows(name, form_rows.submitted_rows(field, _cells(request, name))))
             continue
         values[name] = [v for v in request.form.getlist(name)]
     return values
@@ -61,20 +63,20 @@ def row_action(form: dict, request: Request, values: dict[str, list[str]]) -> bo
     if verb not in ("add", "remove") or not rest:
         return False
     name, _sep, position = rest.partition(":")
-    field = next((f for f in form.get("fields", []) if f["name"] == name and f.get("type") == form_lib.LIST_TYPE), None)
+    field = next((f for f in form.get("fields", []) if f["name"] == name and f.get("type") == LIST_TYPE), None)
     if field is None:
         return False
     cells = _cells(request, name)
-    rows = form_lib.submitted_rows(field, cells, keep_blank=True)
-    if verb == "add" and len(rows) < field.get("max_rows", form_lib.ROW_LIMIT):
-        rows.append({c["name"]: [] for c in form_lib.columns_of(field)})
+    rows = form_rows.submitted_rows(field, cells, keep_blank=True)
+    if verb == "add" and len(rows) < field.get("max_rows", form_rows.ROW_LIMIT):
+        rows.append({c["name"]: [] for c in columns_of(field)})
     elif verb == "remove" and position.isdigit():
-        posted = sorted({int(m.group(2)) for m in map(form_lib.CELL_RE.match, cells) if m})
+        posted = sorted({int(m.group(2)) for m in map(form_rows.CELL_RE.match, cells) if m})
         if int(position) in posted:
             del rows[posted.index(int(position))]
     for key in [k for k in values if k.startswith(name + "[")]:
         del values[key]
-    values.update(form_lib.flat_rows(name, rows))
+    values.update(form_rows.flat_rows(name, rows))
     values[name + "[]"] = [str(len(rows))]  # how many rows to show, blank ones included
     return True
 
@@ -123,8 +125,8 @@ def attachment_ids(form: dict, data: dict) -> list[str]:
 def _view(field: dict, name: str, element_id: str, chosen: list[str], error: str | None,
           attachments: dict[str, dict]) -> dict:
     kind = field.get("type", "text")
-    options = [{"value": form_lib._text(o["value"]), "label": pick(o, "label"),
-                "checked": form_lib._text(o["value"]) in chosen} for o in field.get("options") or []]
+    options = [{"value": option_text(o["value"]), "label": pick(o, "label"),
+                "checked": option_text(o["value"]) in chosen} for o in field.get("options") or []]
     condition = field.get("visible_when")
     return {
         "name": name, "id": element_id, "type": kind, "label": pick(field, "label", field["name"]),
@@ -148,7 +150,7 @@ def row_count(field: dict, values: dict[str, list[str]]) -> int:
     shown = values.get(name + "[]")
     if shown and shown[0].isdigit():
         return int(shown[0])
-    indices = [int(m.group(2)) for m in map(form_lib.CELL_RE.match, values) if m and m.group(1) == name]
+    indices = [int(m.group(2)) for m in map(form_rows.CELL_RE.match, values) if m and m.group(1) == name]
     if indices:
         return max(indices) + 1
     return max(int(field.get("defaultRepetitions", 1)), int(field.get("min_rows", 0)))
@@ -156,12 +158,12 @@ def row_count(field: dict, values: dict[str, list[str]]) -> int:
 
 def _list_view(field: dict, values: dict[str, list[str]], errors: dict[str, str]) -> dict:
     name = field["name"]
-    columns = form_lib.columns_of(field)
+    columns = columns_of(field)
 
     def row(index: int | str, number: int | str) -> dict:
         cells = []
         for column in columns:
-            key = form_lib.cell_key(name, index, column["name"])
+            key = form_rows.cell_key(name, index, column["name"])
             cell = _view(column, key, f"f-{name}-{index}-{column['name']}", values.get(key, []), errors.get(key), {})
             cell["column"] = column["name"]
             cells.append(cell)
@@ -169,7 +171,7 @@ def _list_view(field: dict, values: dict[str, list[str]], errors: dict[str, str]
 
     count = row_count(field, values)
     view = _view(field, name, f"f-{name}", [], errors.get(name), {})
-    limit = field.get("max_rows", form_lib.ROW_LIMIT)
+    limit = field.get("max_rows", form_rows.ROW_LIMIT)
     view.update({
         "columns": [{"name": c["name"], "label": pick(c, "label", c["name"]), "required": bool(c.get("required"))}
                     for c in columns],
@@ -178,7 +180,7 @@ def _list_view(field: dict, values: dict[str, list[str]], errors: dict[str, str]
         "can_add": count < limit,
         "allow_add_remove": field.get("allowAddRemove", True) is not False,
         "add_label": pick(field, "add_label") or _("添加一行"),
-        "cell_errors": form_lib.row_errors(errors, name),
+        "cell_errors": form_rows.row_errors(errors, name),
     })
     return view
 
@@ -193,7 +195,7 @@ def field_views(form: dict, values: dict[str, list[str]], errors: dict[str, str]
         kind = field.get("type", "text")
         if kind == "hidden":
             continue
-        if kind == form_lib.LIST_TYPE:
+        if kind == LIST_TYPE:
             views.append(_list_view(field, values, errors))
             continue
         name = field["name"]

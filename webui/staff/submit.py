@@ -18,7 +18,7 @@ from flask import flash, redirect, request
 from flask.typing import ResponseReturnValue
 
 from engine.errors import IncidentRaised, InvalidInput
-from engine.forms import schema as form_lib
+from engine.forms import validation as form_lib
 from engine.forms.contracts import InvalidSubmission
 from engine.time.workdays import timezone as local_zone
 from webui.i18n import current as current_lang
