@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from conftest import FIXTURES, START
-from engine.deploy.deployer import latest_version
+from engine.store.definitions import latest_version
 from engine.dmn.decisions import DecisionEngine
 from engine.dmn.entries import cells_overlap, classify, entry_test
 from engine.errors import DeploymentInvalid, IncidentRaised

@@ -11,7 +11,8 @@ from sqlalchemy import func, select
 
 from conftest import FIXTURES, PROJECT
 from engine.errors import DeploymentInvalid
-from engine.deploy.lint import RULES, lint_paths
+from engine.deploy.lint import lint_paths
+from engine.deploy.rules.common import RULES
 from engine.store.models import DefinitionVersion
 
 LINT = FIXTURES / "lint"

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from conftest import FIXTURES
 from engine.api import Whistle
-from engine.deploy.deployer import latest_version
+from engine.store.definitions import latest_version
 from engine.errors import DeploymentInvalid
 from engine.deploy.lint import lint_paths
 from engine.store.models import HumanTask, SourceBlob
