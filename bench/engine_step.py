@@ -213,17 +213,17 @@ class StatementCounter:
 # Where a completion spends its time, measured by wrapping engine functions with wall-clock timers
 # (inclusive times; indented rows are inside the row above). Points that no longer exist are skipped.
 BREAKDOWN_POINTS = [
-    ("engine.runtime.commands", "Runtime.run_command", "complete command, whole transaction"),
+    ("engine.runtime.executor", "CommandExecutor.run", "complete command, whole transaction"),
     ("engine.runtime.commands", "Runtime._open_task", "  find task, lock instance, re-read task"),
     ("engine.runtime.commands", "Runtime._authorize", "  authorize (user, candidates, groups)"),
-    ("engine.runtime.commands", "Runtime.load", "  load (version row, spec cache, state)"),
-    ("engine.runtime.commands", "load_state", "    load_state: JSON -> workflow"),
-    ("engine.runtime.commands", "Runtime._engine_steps", "  do_engine_steps"),
-    ("engine.runtime.commands", "Runtime.save", "  save"),
-    ("engine.runtime.commands", "Runtime._inbox_changes", "    inbox changes (no SQL)"),
-    ("engine.runtime.commands", "Runtime._new_human_task", "      new task row: assignment expressions"),
-    ("engine.runtime.commands", "dump_state", "    dump_state: workflow -> JSON"),
-    ("engine.runtime.commands", "Runtime._write_step", "    write state, inbox rows, audit rows"),
+    ("engine.runtime.instances", "Instances.load", "  load (version row, spec cache, state)"),
+    ("engine.runtime.instances", "load_state", "    load_state: JSON -> workflow"),
+    ("engine.runtime.instances", "Instances.run_engine_steps", "  do_engine_steps"),
+    ("engine.runtime.instances", "Instances.save", "  save"),
+    ("engine.runtime.instances", "inbox_changes", "    inbox changes (no SQL)"),
+    ("engine.runtime.inbox", "new_task_row", "      new task row: assignment expressions"),
+    ("engine.runtime.instances", "dump_state", "    dump_state: workflow -> JSON"),
+    ("engine.runtime.instances", "write_step", "    write state, inbox rows, audit rows"),
     ("engine.audit.chain", "AuditLog.flush", "  audit flush (other chains)"),
 ]
 OTHER = "  other (session, ORM, task.run, JSON)"

@@ -13,7 +13,7 @@ from engine.audit import chain as audit_log
 from engine.time import clock
 from engine.store import migrate
 from engine.time import workdays
-from engine.jobs import executor as timer_jobs
+from engine.jobs import queries as timer_jobs
 from engine.identity.accounts import ensure_user, groups_of, import_accounts
 from engine.audit.chain import AuditLog, VerifyReport
 from engine.store.db import Database
@@ -24,7 +24,9 @@ from engine.store.models import (DefinitionVersion, HumanTask, Incident, Message
                      Membership, TaskCandidate, UserAccount)
 from engine.time import iso8601
 from engine.identity import tokens as api_tokens
-from engine.runtime.commands import CommandContext, Runtime, task_dict
+from engine.runtime.commands import Runtime
+from engine.runtime.context import CommandContext
+from engine.runtime.inbox import task_dict
 from engine.casework.service import CaseWork, inbox_order
 
 INBOX_ORDER = inbox_order(HumanTask.due_at, HumanTask.priority, HumanTask.created_at, HumanTask.id)

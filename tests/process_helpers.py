@@ -61,7 +61,7 @@ class Org:
             from engine.store.models import ProcessInstance
 
             instance = session.get(ProcessInstance, task["instance_id"])
-            workflow = self.w.runtime.load(session, instance)
+            workflow = self.w.runtime.instances.load(session, instance).workflow
         return workflow.get_task_from_id(UUID(task["task_id"])).data
 
     def data_object(self, instance_id: int, name: str):
@@ -69,7 +69,7 @@ class Org:
         with self.w.db.read() as session:
             from engine.store.models import ProcessInstance
 
-            workflow = self.w.runtime.load(session, session.get(ProcessInstance, instance_id))
+            workflow = self.w.runtime.instances.load(session, session.get(ProcessInstance, instance_id)).workflow
         return workflow.data["data_objects"][name]
 
     def names(self, instance: int) -> list[str]:

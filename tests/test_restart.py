@@ -179,7 +179,7 @@ def test_a_case_stalled_by_the_old_engine_is_repaired_with_the_cli(whistle, db_u
 
 def test_a_cycle_without_a_wait_state_is_an_incident_not_an_endless_command(whistle):
     whistle.deploy([RESTART / "endless.bpmn"])
-    whistle.runtime.step_budget = 300
+    whistle.runtime.instances.step_budget = 300
     with pytest.raises(IncidentRaised, match="more than 300 engine steps"):
         whistle.start("endless", data={"n": 0})
     [incident] = whistle.incidents()
@@ -189,9 +189,9 @@ def test_a_cycle_without_a_wait_state_is_an_incident_not_an_endless_command(whis
 def test_a_long_case_is_not_cut_off_at_depth_one_thousand(whistle):
     """Many rework loops make the task tree deeper than SpiffWorkflow's iterator used to look (1,000)."""
     whistle.deploy([RESTART / "endless.bpmn"])
-    whistle.runtime.step_budget = 10 ** 6
+    whistle.runtime.instances.step_budget = 10 ** 6
     with pytest.raises(IncidentRaised, match="engine steps"):
-        whistle.runtime.step_seconds = 3
+        whistle.runtime.instances.step_seconds = 3
         whistle.start("endless", data={"n": 0})
     [incident] = whistle.incidents()
     assert "EngineBudgetExceeded" in incident["error"]  # never a silent stop with nothing ready

@@ -23,7 +23,7 @@ from engine.casework.service import roles_of
 from engine.identity import accounts
 from engine.identity.accounts import SignInLimits
 from engine.queries import accounts as account_queries
-from engine.runtime.commands import CommandContext
+from engine.runtime.context import CommandContext
 from engine.store import Session
 from engine.time import clock
 

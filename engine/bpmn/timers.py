@@ -24,7 +24,10 @@ catch event with a cycle is a deploy problem.
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
+from contextvars import ContextVar
 from datetime import datetime, timedelta
+from typing import Any
 
 from SpiffWorkflow.bpmn.parser.event_parsers import EventBasedGatewayParser
 from SpiffWorkflow.bpmn.parser.util import first
@@ -60,18 +63,18 @@ from engine.time.iso8601 import (
 )
 
 # ---------------------------------------------------------------------------------------------------------
-# Recording what fired (read by the runtime when it saves the instance).
+# Telling the runtime what fired: while a command runs, engine.runtime sets ``fired_timers`` to a callback that
+# takes the top workflow and the firing, and audits the firing when it saves the instance.
+
+fired_timers: ContextVar[Callable[[Any, dict], None] | None] = ContextVar("whistle_fired_timers", default=None)
+
 
 def _note_fired(my_task, element_id: str, due: datetime | None, **details) -> None:
-    top = my_task.workflow.top_workflow
-    fired = top.__dict__.setdefault("_whistle_fired", [])
-    fired.append({"task_id": str(my_task.id), "element_id": element_id, "kind": kind_of(my_task.task_spec),
-                  "due_at": due.isoformat() if due else None, **details})
-
-
-def take_fired(workflow) -> list[dict]:
-    """The timers that fired since the workflow was loaded (and forget them)."""
-    return workflow.__dict__.pop("_whistle_fired", [])
+    heard = fired_timers.get()
+    if heard is not None:
+        heard(my_task.workflow.top_workflow, {"task_id": str(my_task.id), "element_id": element_id,
+                                              "kind": kind_of(my_task.task_spec),
+                                              "due_at": due.isoformat() if due else None, **details})
 
 
 def _evaluate(my_task, expression: str):

@@ -1,15 +1,15 @@
-"""Timer jobs: the projection of waiting timers, and the executor that fires them.
+"""The job executor: acquires due timer jobs and fires them, each as one command of the runtime.
 
-Modelled on Camunda 7's job executor. Each waiting timer is a ``timer_job`` row with its ``due_at``,
-written in the same transaction as the instance state (``Runtime.save`` calls ``sync_instance_jobs``);
-a timer start event is a row of its deployed version (``schedule_timer_starts``). A worker
+Modelled on Camunda 7's job executor. Each waiting timer is a ``timer_job`` row with its ``due_at``, written in
+the same transaction as the instance state (``engine.runtime.timer_jobs``); a timer start event is a row of its
+deployed version (``engine.jobs.schedule``). A worker
 
 1. **acquires** due jobs in one short transaction: ``due_at < now``, retries left, and unlocked or with an
    expired lock; on PostgreSQL ``SELECT … FOR UPDATE SKIP LOCKED`` so concurrent workers take disjoint
    sets, on SQLite inside the ``BEGIN IMMEDIATE`` write transaction. It stamps ``lock_owner`` and
    ``lock_expires_at`` and commits;
-2. **fires** each job in its own command transaction: lock the instance, re-check that the job is still
-   its own, load, ``refresh_timers()`` + ``do_engine_steps()``, save (which deletes or moves the job) and
+2. **fires** each job as one command (``engine.runtime.executor``): lock the instance, re-check that the job is
+   still its own, load, let the timers fire and the engine step, save (which deletes or moves the job) and
    commit. A timer start job starts a new instance of its version and moves to the next slot.
 
 A worker killed mid-job leaves nothing half done (its transaction never committed) and a lock that simply
@@ -24,7 +24,9 @@ A timer fires at most once because firing it and removing (or moving) its job ar
 firing is an audit event ``timer_fired``.
 
 A failing job is retried with backoff (``retries`` decremented, ``last_error`` kept, ``due_at`` pushed
-back) and becomes an incident after its last attempt; ``retry_job`` gives it new attempts.
+back) and becomes an incident after its last attempt; a conflict with another command is tried again a second
+later without counting; ``retry`` gives a failed job new attempts. The worker loop also delivers the outbox
+(``engine.outbox``), in a thread beside the timers.
 
 Comparisons are strict (``due_at < now``), as SpiffWorkflow's are: a timer due at 09:30:00 fires at any
 instant after it.
@@ -36,28 +38,30 @@ import os
 import socket
 import threading
 import time
-import traceback
 import uuid
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Callable
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 
-from sqlalchemy import func, inspect, or_, select, update
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
-
-from engine.time import clock
-from engine.runtime import incidents
-from engine.outbox import delivery as outbox
-from engine.bpmn import timer_dues, timers
 from engine.audit.chain import AuditLog, PendingEvent
-from engine.errors import Conflict, NotFound, first_line, is_lock_conflict
-from engine.store.models import DefinitionVersion, Incident, TimerJob
+from engine.bpmn import timer_dues
+from engine.errors import Conflict, NotFound, first_line
+from engine.jobs.queries import job_dict
+from engine.outbox import delivery as outbox
+from engine.runtime import incidents
+from engine.runtime.commands import Runtime
+from engine.runtime.context import CommandContext
+from engine.runtime.timer_jobs import DEFAULT_RETRIES
+from engine.store import Session
+from engine.store import incidents as incident_rows
+from engine.store import jobs as job_rows
+from engine.store.db import Database
+from engine.store.models import DefinitionVersion, TimerJob
+from engine.time import clock
 
 log = logging.getLogger("whistle.jobs")
 
-DEFAULT_RETRIES = 3
-DEFAULT_LOCK_SECONDS = 30.0  # longer than a command's engine time budget (runtime.STEP_SECONDS, 20 s)
+DEFAULT_LOCK_SECONDS = 30.0  # longer than a command's engine time budget (engine.runtime.instances.STEP_SECONDS)
 HEARTBEAT_FRACTION = 1 / 3  # a batch's locks are renewed once this part of a lock has gone by
 DEFAULT_BACKOFF_SECONDS = 10.0  # then x4 per failed attempt: 10 s, 40 s, …
 DEFAULT_BATCH = 5
@@ -65,107 +69,6 @@ DEFAULT_POLL_SECONDS = 0.5
 TIMER_ACTOR = "timer"
 TEST_HANG_ENV = "WHISTLE_TEST_HANG_IN_JOB"  # test mode only: block before commit, after touching this file
 
-
-# ---------------------------------------------------------------------------------------------------------
-# The projection, written with the instance state.
-
-def sync_instance_jobs(session: Session, audit: AuditLog, actor: str | None, instance, workflow, now: datetime) -> None:
-    """Make the instance's job rows match its waiting timers, and audit every timer that fired."""
-    fired = timers.take_fired(workflow)
-    if not fired and not timer_dues.spec_has_timers(workflow.spec, workflow.subprocess_specs):
-        return  # nothing can wait on a timer in this process: no query at all
-    waiting = {}
-    if instance.status == "running" and not workflow.completed:
-        waiting = {(t.task_id, t.element_id): t for t in timer_dues.waiting_timers(workflow)}
-    loaded = workflow.__dict__.pop("_whistle_job_rows", None)  # read already by the executor, under the lock
-    if loaded is None:
-        loaded = session.execute(select(TimerJob).where(TimerJob.instance_id == instance.id)).scalars().all()
-    rows = {(row.task_id, row.element_id): row for row in loaded}
-    for record in fired:
-        row = rows.get((record["task_id"], record["element_id"]))
-        details = {k: v for k, v in record.items() if k != "task_id" and v not in (None, 0)}
-        audit.record("timer_fired", actor, instance.id, record["task_id"], job_id=row.id if row else None, **details)
-    for key, row in rows.items():
-        if key not in waiting:
-            session.delete(row)
-    for key, timer in waiting.items():
-        row = rows.get(key)
-        if row is None:
-            session.add(TimerJob(instance_id=instance.id, version_id=instance.version_id,
-                                 process_id=instance.process_id, task_id=timer.task_id, element_id=timer.element_id,
-                                 kind=timer.kind, timer_type=timer.timer_type, due_at=timer.due_at,
-                                 retries=DEFAULT_RETRIES, created_at=now))
-        elif row.last_error is None:
-            row.due_at = timer.due_at
-        else:
-            # Retrying after a failure: the backoff holds unless the timer itself moved later.
-            row.due_at = max(row.due_at, timer.due_at)
-
-
-def schedule_timer_starts(session: Session, audit: AuditLog, version: DefinitionVersion, spec, actor: str) -> None:
-    """A newly deployed version takes over its process's timer start schedule."""
-    from engine.scripting.script_engine import script_engine
-
-    old = session.execute(select(TimerJob).where(TimerJob.process_id == version.key, TimerJob.kind == "start",
-                                                 TimerJob.instance_id.is_(None))).scalars().all()
-    for row in old:
-        audit.record("timer_unscheduled", actor, None, None, process_id=version.key, job_id=row.id,
-                     element_id=row.element_id, replaced_by_version=version.version)
-        session.delete(row)
-    now = clock.now()
-    for start in timer_dues.start_timers(spec):
-        due, schedule = timer_dues.first_start_due(start, script_engine(), now)
-        if due is None:
-            continue
-        row = TimerJob(instance_id=None, version_id=version.id, process_id=version.key, task_id=None,
-                       element_id=start.element_id, kind="start", timer_type=start.timer_type, due_at=due,
-                       schedule=schedule or None, retries=DEFAULT_RETRIES, created_at=now)
-        session.add(row)
-        session.flush()
-        audit.record("timer_scheduled", actor, None, None, process_id=version.key, version=version.version,
-                     job_id=row.id, element_id=start.element_id, due_at=due.isoformat())
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Queries.
-
-def job_state(job: TimerJob, now: datetime) -> str:
-    if job.retries <= 0:
-        return "failed"
-    if job.lock_owner is not None and job.lock_expires_at is not None and job.lock_expires_at >= now:
-        return "locked"
-    if job.due_at < now:
-        return "due"
-    return "retrying" if job.last_error else "scheduled"
-
-
-def job_dict(job: TimerJob, now: datetime) -> dict:
-    return {"job_id": job.id, "state": job_state(job, now), "instance_id": job.instance_id,
-            "process_id": job.process_id, "version_id": job.version_id, "element_id": job.element_id,
-            "task_id": job.task_id, "kind": job.kind, "timer_type": job.timer_type,
-            "due_at": job.due_at.isoformat(), "lock_owner": job.lock_owner,
-            "lock_expires_at": job.lock_expires_at.isoformat() if job.lock_expires_at else None,
-            "retries": job.retries, "last_error": job.last_error, "incident_id": job.incident_id,
-            "created_at": job.created_at.isoformat()}
-
-
-def list_jobs(session: Session, now: datetime, include_scheduled: bool = False, limit: int = 500) -> list[dict]:
-    query = select(TimerJob)
-    if not include_scheduled:
-        query = query.where(or_(TimerJob.due_at < now, TimerJob.lock_owner.is_not(None), TimerJob.retries <= 0,
-                                TimerJob.last_error.is_not(None)))
-    rows = session.execute(query.order_by(TimerJob.due_at, TimerJob.id).limit(limit)).scalars().all()
-    return [job_dict(row, now) for row in rows]
-
-
-def instance_timers(session: Session, instance_id: int, now: datetime) -> list[dict]:
-    rows = session.execute(select(TimerJob).where(TimerJob.instance_id == instance_id)
-                           .order_by(TimerJob.due_at, TimerJob.id)).scalars().all()
-    return [job_dict(row, now) for row in rows]
-
-
-# ---------------------------------------------------------------------------------------------------------
-# The executor.
 
 class TimerDidNotFire(RuntimeError):
     """A job was due but its timer did not fire (its instance no longer agrees on the due time)."""
@@ -177,9 +80,9 @@ class RunResult:
     fired: int = 0
     failed: int = 0
     skipped: int = 0
-    outcomes: dict = field(default_factory=dict)
+    outcomes: dict[int, str] = field(default_factory=dict)
 
-    def add(self, other: "RunResult") -> None:
+    def add(self, other: RunResult) -> None:
         self.acquired += other.acquired
         self.fired += other.fired
         self.failed += other.failed
@@ -194,8 +97,9 @@ def default_owner() -> str:
 class JobExecutor:
     """Acquires and fires due timer jobs. One per engine object; several may share a database."""
 
-    def __init__(self, db, runtime, *, owner: str | None = None, lock_seconds: float = DEFAULT_LOCK_SECONDS,
-                 backoff_seconds: float = DEFAULT_BACKOFF_SECONDS, before_commit: Callable[[int], None] | None = None):
+    def __init__(self, db: Database, runtime: Runtime, *, owner: str | None = None,
+                 lock_seconds: float = DEFAULT_LOCK_SECONDS, backoff_seconds: float = DEFAULT_BACKOFF_SECONDS,
+                 before_commit: Callable[[int], None] | None = None) -> None:
         self.db = db
         self.runtime = runtime
         self.owner = owner or default_owner()
@@ -205,39 +109,18 @@ class JobExecutor:
 
     # -- acquiring --------------------------------------------------------------------------------------
 
-    def _acquirable(self, now: datetime):
-        return (TimerJob.due_at < now, TimerJob.retries > 0,
-                or_(TimerJob.lock_owner.is_(None), TimerJob.lock_expires_at < now))
-
     def acquire(self, limit: int = DEFAULT_BATCH) -> list[tuple[int, int | None]]:
         """Lock up to ``limit`` due jobs for this worker: [(job id, instance id or None)]."""
         now = clock.now()
         with self.db.write() as session:
-            found = session.execute(select(TimerJob.id, TimerJob.instance_id).where(*self._acquirable(now))
-                                    .order_by(TimerJob.due_at).limit(limit)
-                                    .with_for_update(skip_locked=True)).all()
-            ids = [row[0] for row in found]
-            if ids:
-                session.execute(update(TimerJob).where(TimerJob.id.in_(ids))
-                                .values(lock_owner=self.owner,
-                                        lock_expires_at=now + timedelta(seconds=self.lock_seconds))
-                                .execution_options(synchronize_session=False))
-        return [(row[0], row[1]) for row in found]
+            return job_rows.acquire(session, self.owner, now, now + timedelta(seconds=self.lock_seconds), limit)
 
     def next_due(self) -> datetime | None:
-        """The earliest moment a job may become acquirable (a due time, or a lock running out). Both
-        queries walk the ``due_at`` index from its start, so an idle worker's poll stays cheap however many
-        timers wait in the future."""
+        """The earliest moment a job may become acquirable (a due time, or a lock running out)."""
         now = clock.now()
         with self.db.read() as session:
-            free = session.execute(select(func.min(TimerJob.due_at)).where(
-                TimerJob.retries > 0, TimerJob.lock_owner.is_(None))).scalar()
-            held = session.execute(select(func.min(func.coalesce(TimerJob.lock_expires_at, TimerJob.due_at))).where(
-                TimerJob.due_at < now, TimerJob.retries > 0, TimerJob.lock_owner.is_not(None))).scalar()
-        moments = [m for m in (free, held) if m is not None]
-        if not moments:
-            return None
-        return min(m if m.tzinfo else m.replace(tzinfo=timezone.utc) for m in moments)
+            moments = job_rows.next_moments(session, now)
+        return min(moments) if moments else None
 
     # -- firing -----------------------------------------------------------------------------------------
 
@@ -289,55 +172,45 @@ class JobExecutor:
             return set()
         now = clock.now()
         with self.db.write() as session:
-            mine = (TimerJob.id.in_(ids), TimerJob.lock_owner == self.owner)
-            session.execute(update(TimerJob).where(*mine)
-                            .values(lock_expires_at=now + timedelta(seconds=self.lock_seconds))
-                            .execution_options(synchronize_session=False))
-            return set(session.execute(select(TimerJob.id).where(*mine)).scalars())
+            return job_rows.renew_locks(session, ids, self.owner, now + timedelta(seconds=self.lock_seconds))
 
     def release(self, ids: list[int]) -> None:
         if not ids:
             return
         with self.db.write() as session:
-            session.execute(update(TimerJob).where(TimerJob.id.in_(ids), TimerJob.lock_owner == self.owner)
-                            .values(lock_owner=None, lock_expires_at=None)
-                            .execution_options(synchronize_session=False))
+            job_rows.release(session, ids, self.owner)
 
     def fire(self, job_id: int, instance_id: int | None = None) -> str:
-        """Fire one acquired job in its own transaction: "fired", "skipped" (no longer ours or not due)
-        or "failed" (rolled back; retried later or an incident). ``instance_id`` as acquired (else read)."""
-        from engine.runtime.commands import CommandContext
-
+        """Fire one acquired job as one command: "fired", "skipped" (no longer ours or not due) or "failed"
+        (rolled back; retried later or an incident). ``instance_id`` as acquired (else read)."""
         ctx = CommandContext("timer", TIMER_ACTOR)
+
+        def work(session: Session, audit: AuditLog) -> str:
+            of_instance = instance_id if instance_id is not None else job_rows.instance_of(session, job_id)
+            if of_instance is None:
+                return self._fire_start(session, audit, ctx, job_id)
+            return self._fire(session, audit, ctx, job_id, of_instance)
+
+        hang = self.before_commit
+
+        def before_commit(outcome: str) -> None:
+            if hang is not None and outcome == "fired":
+                hang(job_id)
+
         try:
-            with self.db.write() as session:
-                audit = AuditLog()
-                if instance_id is None:
-                    instance_id = session.execute(select(TimerJob.instance_id).where(TimerJob.id == job_id)).scalar()
-                if instance_id is None:
-                    outcome = self._fire_start(session, audit, ctx, job_id)
-                else:
-                    outcome = self._fire(session, audit, ctx, job_id, instance_id)
-                audit.flush(session)
-                if self.before_commit is not None and outcome == "fired":
-                    self.before_commit(job_id)
-            return outcome
+            return self.runtime.executor.run(ctx, work, record_incident=False,
+                                             before_commit=before_commit if hang is not None else None)
         except Exception as exc:
             log.warning("timer job %s failed: %s: %s", job_id, exc.__class__.__name__, exc)
             self._failed(job_id, ctx, exc)
             return "failed"
 
-    def _relock(self, session: Session, job_id: int) -> TimerJob | None:
-        job = session.execute(select(TimerJob).where(TimerJob.id == job_id).with_for_update()
-                              .execution_options(populate_existing=True)).scalar()
-        return job if job is not None and job.lock_owner == self.owner else None
-
-    def _fire(self, session: Session, audit: AuditLog, ctx, job_id: int, instance_id: int) -> str:
+    def _fire(self, session: Session, audit: AuditLog, ctx: CommandContext, job_id: int, instance_id: int) -> str:
         ctx.instance_id = instance_id
+        instances = self.runtime.instances
         # The instance lock is the mutex for its jobs: every command that changes them holds it.
-        instance = self.runtime.lock_instance(session, instance_id)
-        rows = session.execute(select(TimerJob).where(TimerJob.instance_id == instance_id)
-                               .execution_options(populate_existing=True)).scalars().all()
+        instance = instances.lock(session, instance_id)
+        rows = job_rows.of_instance(session, instance_id, fresh=True)
         job = next((row for row in rows if row.id == job_id), None)
         if job is None or job.lock_owner != self.owner:
             return "skipped"  # done by someone else meanwhile (a user's command, a worker after our lock ran out)
@@ -347,13 +220,11 @@ class JobExecutor:
             return "skipped"
         due_before = job.due_at
         now = clock.now()
-        workflow = self.runtime.load(session, instance)
-        workflow.__dict__["_whistle_job_rows"] = rows  # saves sync_instance_jobs reading them again
-        workflow.refresh_timers()
-        self.runtime._engine_steps(workflow, ctx)
-        self.runtime.save(session, audit, ctx, instance, workflow)
+        loaded = instances.load(session, instance, timer_jobs=rows)  # saving needs not read the rows again
+        instances.fire_timers(loaded, ctx)
+        instances.save(session, audit, ctx, loaded)
         session.flush()
-        if inspect(job).deleted or inspect(job).was_deleted:
+        if job_rows.was_deleted(job):
             return "fired"
         if job.due_at == due_before:
             if due_before < now:
@@ -364,9 +235,9 @@ class JobExecutor:
         job.retries, job.last_error = DEFAULT_RETRIES, None
         return "fired"
 
-    def _fire_start(self, session: Session, audit: AuditLog, ctx, job_id: int) -> str:
-        job = self._relock(session, job_id)
-        if job is None:
+    def _fire_start(self, session: Session, audit: AuditLog, ctx: CommandContext, job_id: int) -> str:
+        job = job_rows.lock(session, job_id)
+        if job is None or job.lock_owner != self.owner:
             return "skipped"
         ctx.process_id, ctx.version_id, ctx.element_id = job.process_id, job.version_id, job.element_id
         now = clock.now()
@@ -374,17 +245,19 @@ class JobExecutor:
             job.lock_owner = job.lock_expires_at = None
             return "skipped"
         version = session.get(DefinitionVersion, job.version_id)
+        if version is None:
+            raise NotFound(f"no deployed version {job.version_id}")
         ctx.new_instance = True
         mark = len(audit.pending)
-        instance, workflow = self.runtime._new_instance(session, audit, ctx, version, {}, None, None,
-                                                        start_event=job.element_id)
+        loaded = self.runtime.instances.create(session, audit, ctx, version, {}, None, None,
+                                               start_event=job.element_id)
         # First in the new case's chain, before "started" (save writes the chain).
-        audit.pending.insert(mark, PendingEvent("timer_fired", TIMER_ACTOR, instance.id, None, {
+        audit.pending.insert(mark, PendingEvent("timer_fired", TIMER_ACTOR, loaded.row.id, None, {
             "job_id": job.id, "element_id": job.element_id, "kind": "start", "due_at": job.due_at.isoformat(),
             "version": version.version}))
         ctx.element_id = None
-        self.runtime._engine_steps(workflow, ctx)
-        self.runtime.save(session, audit, ctx, instance, workflow)
+        self.runtime.instances.run_engine_steps(loaded, ctx)
+        self.runtime.instances.save(session, audit, ctx, loaded)
         due, schedule = timer_dues.next_start_due(job.due_at, job.schedule or {}, now)
         if due is None:
             session.delete(job)
@@ -394,9 +267,10 @@ class JobExecutor:
             job.retries, job.last_error = DEFAULT_RETRIES, None
         return "fired"
 
-    def _failed(self, job_id: int, ctx, exc: Exception) -> None:
-        """Count the failed attempt: retry later with backoff, or raise an incident after the last one."""
-        transient = isinstance(exc, Conflict) or (isinstance(exc, OperationalError) and is_lock_conflict(exc))
+    def _failed(self, job_id: int, ctx: CommandContext, exc: Exception) -> None:
+        """Count the failed attempt: retry later with backoff, or raise an incident after the last one. A
+        conflict with another command (``engine.runtime.executor`` reports it as ``Conflict``) is no attempt:
+        the job is simply tried again a second later."""
         try:
             with self.db.write() as session:
                 job = self._lock_job_and_instance(session, job_id)
@@ -406,7 +280,7 @@ class JobExecutor:
                 audit = AuditLog()
                 message = f"{exc.__class__.__name__}: {first_line(exc)}"
                 job.lock_owner = job.lock_expires_at = None
-                if transient:
+                if isinstance(exc, Conflict):
                     job.due_at = max(job.due_at, now + timedelta(seconds=1))
                     return
                 job.retries = max(0, job.retries - 1)
@@ -419,46 +293,40 @@ class JobExecutor:
                                  element_id=job.element_id, error=message, retries_left=job.retries,
                                  retry_at=job.due_at.isoformat())
                 else:
-                    incident = Incident(
-                        instance_id=job.instance_id, process_id=job.process_id, version_id=job.version_id,
-                        task_id=None if ctx.new_instance else ctx.task_id or job.task_id,
-                        element_id=ctx.element_id or job.element_id, command="timer", actor=TIMER_ACTOR,
-                        error_type=exc.__class__.__name__, message=first_line(exc),
-                        traceback="".join(traceback.format_exception(exc)), created_at=now)
-                    session.add(incident)
-                    session.flush()
-                    job.incident_id = incident.id
-                    audit.record("incident", TIMER_ACTOR, job.instance_id, incident.task_id, incident_id=incident.id,
-                                 command="timer", element_id=incident.element_id, error=message, job_id=job.id)
+                    where = replace(ctx, instance_id=job.instance_id, process_id=job.process_id,
+                                    version_id=job.version_id, element_id=ctx.element_id or job.element_id,
+                                    task_id=None if ctx.new_instance else ctx.task_id or job.task_id)
+                    job.incident_id = incidents.record(session, audit, where, exc, now, job_id=job.id).id
                 audit.flush(session)
         except Exception:  # the database is away: the lock simply runs out and the job is tried again
             log.exception("could not record the failure of timer job %s", job_id)
 
     def _lock_job_and_instance(self, session: Session, job_id: int) -> TimerJob | None:
         """The job row, read after locking its instance (instance first, as every command locks)."""
-        instance_id = session.execute(select(TimerJob.instance_id).where(TimerJob.id == job_id)).scalar()
+        instance_id = job_rows.instance_of(session, job_id)
         if instance_id is not None:
-            self.runtime.lock_instance(session, instance_id)
-        return session.execute(select(TimerJob).where(TimerJob.id == job_id).with_for_update()
-                               .execution_options(populate_existing=True)).scalar()
+            self.runtime.instances.lock(session, instance_id)
+        return job_rows.lock(session, job_id)
 
     # -- administration ---------------------------------------------------------------------------------
 
     def retry(self, job_id: int, actor: str = "system") -> dict:
-        with self.db.write() as session:
+        """Give a job new attempts, due now; its incident is resolved."""
+
+        def work(session: Session, audit: AuditLog) -> dict:
             job = self._lock_job_and_instance(session, job_id)
             if job is None:
                 raise NotFound(f"no timer job {job_id}")
             now = clock.now()
-            incidents.resolve(session, job.incident_id, now)
+            incident_rows.resolve(session, job.incident_id, now)
             job.retries, job.last_error, job.incident_id = DEFAULT_RETRIES, None, None
             job.lock_owner = job.lock_expires_at = None
             job.due_at = min(job.due_at, now)
-            audit = AuditLog()
             audit.record("timer_retried", actor, job.instance_id, job.task_id, job_id=job.id,
                          element_id=job.element_id)
-            audit.flush(session)
             return job_dict(job, now)
+
+        return self.runtime.executor.run(CommandContext("timer retry", actor), work, record_incident=False)
 
     # -- the worker loop --------------------------------------------------------------------------------
 

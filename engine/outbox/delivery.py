@@ -1,10 +1,10 @@
 """The outbox: outbound webhooks (the 12345 hotline's replies), written with the step that causes them.
 
-A BPMN service task ``whistle.notify`` (``engine.services``) calls :func:`enqueue` inside the transaction of the step
-that reached it, so an ``outbox_delivery`` row exists exactly when that step committed: a step that fails or is rolled
-back leaves none, and nothing is sent for a change that did not happen. One row per case and event: its ``event_id``
-(``hotline-17-response``) is unique, so a step that runs the same service task again (a loop in the diagram, a
-retried command) finds the row already there and adds nothing.
+A BPMN service task ``whistle.notify`` (``engine.scripting.services``) calls :func:`enqueue` inside the transaction
+of the step that reached it, so an ``outbox_delivery`` row exists exactly when that step committed: a step that fails
+or is rolled back leaves none, and nothing is sent for a change that did not happen. One row per case and event: its
+``event_id`` (``hotline-17-response``) is unique, so a step that runs the same service task again (a loop in the
+diagram, a retried command) finds the row already there and adds nothing.
 
 The worker loop (``JobExecutor.run``, so ``whistle worker`` and the worker of ``whistle serve``) runs
 :func:`run_in_background`, a thread that calls :func:`deliver_due`; ``whistle outbox deliver`` does the same on its
@@ -39,18 +39,20 @@ import re
 import threading
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Callable
+from typing import Any
 
-from sqlalchemy import func, insert, or_, select, update
-from sqlalchemy.orm import Session
-
-from engine.time import clock
-from engine.runtime import incidents
 from engine.audit.chain import AuditLog
 from engine.errors import Conflict, NotFound, first_line
-from engine.store.models import Incident, OutboxDelivery, ProcessInstance
+from engine.store import Session
+from engine.store import incidents as incident_rows
+from engine.store import instances as instance_rows
+from engine.store import outbox as stored
+from engine.store.db import Database
+from engine.store.models import OutboxDelivery, ProcessInstance
+from engine.time import clock
 
 log = logging.getLogger("whistle.outbox")
 
@@ -63,7 +65,7 @@ NOT_CONFIGURED_WAIT = timedelta(seconds=60)
 BATCH = 10
 MAX_BODY = 256 * 1024
 ACTOR = "outbox"
-PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
+PENDING, DELIVERED, FAILED = stored.PENDING, "delivered", "failed"
 
 
 class OutboxError(Exception):
@@ -110,7 +112,7 @@ def current_instance(session: Session, key: str | None) -> ProcessInstance:
     """The case whose step is running: the engine loads (or creates) it in this session before any service task
     runs. With several cases in the session (a message delivered to several at once), the one whose business key is
     ``key``."""
-    found = [obj for obj in session.identity_map.values() if isinstance(obj, ProcessInstance)]
+    found = instance_rows.in_session(session)
     if len(found) > 1:
         found = [obj for obj in found if key is not None and obj.business_key == str(key)]
     if len(found) != 1:
@@ -119,7 +121,7 @@ def current_instance(session: Session, key: str | None) -> ProcessInstance:
     return found[0]
 
 
-def enqueue(session: Session, channel_name: str, event: str, key, payload) -> dict:
+def enqueue(session: Session, channel_name: str, event: str, key: Any, payload: Any) -> dict:
     """Record one outbound event of the running case, to be delivered after this transaction commits."""
     channel_name, event = str(channel_name), str(event)
     for what, value in (("channel", channel_name), ("event", event)):
@@ -129,8 +131,7 @@ def enqueue(session: Session, channel_name: str, event: str, key, payload) -> di
         raise OutboxError(f"payload must be an object (a dict), not {type(payload).__name__}")
     instance = current_instance(session, key)
     event_id = f"{channel_name}-{instance.id}-{event}"
-    existing = session.execute(select(OutboxDelivery.id, OutboxDelivery.status)
-                               .where(OutboxDelivery.event_id == event_id)).first()
+    existing = stored.existing(session, event_id)
     if existing is not None:
         return {"event_id": event_id, "delivery_id": existing.id, "status": existing.status, "repeated": True}
     now = clock.now()
@@ -143,13 +144,13 @@ def enqueue(session: Session, channel_name: str, event: str, key, payload) -> di
         raise OutboxError(f"the payload cannot be sent as JSON: {exc}") from None
     if len(body.encode("utf-8")) > MAX_BODY:
         raise OutboxError(f"the event is {len(body.encode('utf-8')):,} bytes; at most {MAX_BODY:,} are sent")
-    result = session.execute(insert(OutboxDelivery).values(
-        event_id=event_id, channel=channel_name, event=event, instance_id=instance.id,
-        correlation_key=message["key"], body=body, status=PENDING, attempts=0, next_attempt_at=now, created_at=now))
-    return {"event_id": event_id, "delivery_id": result.inserted_primary_key[0], "status": PENDING}
+    delivery_id = stored.add(session, event_id=event_id, channel=channel_name, event=event, instance_id=instance.id,
+                             correlation_key=message["key"], body=body, status=PENDING, attempts=0,
+                             next_attempt_at=now, created_at=now)
+    return {"event_id": event_id, "delivery_id": delivery_id, "status": PENDING}
 
 
-def _json_default(value):
+def _json_default(value: object) -> str:
     if isinstance(value, (datetime, date)):
         return value.isoformat()
     raise TypeError(f"a {type(value).__name__} is not JSON")
@@ -184,31 +185,19 @@ class DeliveryResult:
         return dict(self.__dict__)
 
 
-def due_exists(db) -> bool:
+def due_exists(db: Database) -> bool:
     now = clock.now()
     with db.read() as session:
-        return session.execute(select(OutboxDelivery.id).where(*_acquirable(now)).limit(1)).first() is not None
+        return stored.due_exists(session, now)
 
 
-def _acquirable(now: datetime):
-    return (OutboxDelivery.status == PENDING, OutboxDelivery.next_attempt_at <= now,
-            or_(OutboxDelivery.lock_owner.is_(None), OutboxDelivery.lock_expires_at < now))
-
-
-def acquire(db, owner: str, limit: int = BATCH) -> list[int]:
+def acquire(db: Database, owner: str, limit: int = BATCH) -> list[int]:
     now = clock.now()
     with db.write() as session:
-        ids = session.execute(select(OutboxDelivery.id).where(*_acquirable(now))
-                              .order_by(OutboxDelivery.next_attempt_at, OutboxDelivery.id).limit(limit)
-                              .with_for_update(skip_locked=True)).scalars().all()
-        if ids:
-            session.execute(update(OutboxDelivery).where(OutboxDelivery.id.in_(ids))
-                            .values(lock_owner=owner, lock_expires_at=now + timedelta(seconds=LOCK_SECONDS))
-                            .execution_options(synchronize_session=False))
-    return list(ids)
+        return stored.acquire(session, owner, now, now + timedelta(seconds=LOCK_SECONDS), limit)
 
 
-def deliver_due(db, owner: str | None = None, limit: int = BATCH, post: Post | None = None) -> DeliveryResult:
+def deliver_due(db: Database, owner: str | None = None, limit: int = BATCH, post: Post | None = None) -> DeliveryResult:
     """Deliver what is due now (one batch); returns what happened."""
     owner = owner or f"outbox:{os.getpid()}:{threading.get_ident()}"
     result = DeliveryResult()
@@ -220,23 +209,22 @@ def deliver_due(db, owner: str | None = None, limit: int = BATCH, post: Post | N
     return result
 
 
-def _deliver_one(db, delivery_id: int, owner: str, post: Post) -> str:
+def _deliver_one(db: Database, delivery_id: int, owner: str, post: Post) -> str:
     with db.read() as session:
-        row = session.execute(select(OutboxDelivery.channel, OutboxDelivery.event, OutboxDelivery.event_id,
-                                     OutboxDelivery.body, OutboxDelivery.lock_owner)
-                              .where(OutboxDelivery.id == delivery_id)).first()
+        row = stored.to_send(session, delivery_id)
     if row is None or row.lock_owner != owner:
         return "skipped"
     settings = channel(row.channel)
-    if settings.missing:
+    url, secret = settings.url, settings.secret
+    if url is None or secret is None:  # what ``settings.missing`` names
         return _not_configured(db, delivery_id, owner, settings)
     body = row.body.encode("utf-8")
     headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "Whistle-outbox/1",
                "X-Whistle-Event": row.event, "X-Whistle-Event-Id": row.event_id,
-               "X-Whistle-Signature": signature(settings.secret, body)}
+               "X-Whistle-Signature": signature(secret, body)}
     status, error = None, None
     try:
-        status = post(settings.url, body, headers, settings.timeout_seconds)
+        status = post(url, body, headers, settings.timeout_seconds)
         if not 200 <= status < 300:
             error = f"HTTP {status}"
     except Exception as exc:  # no answer: refused, timed out, DNS…
@@ -244,23 +232,19 @@ def _deliver_one(db, delivery_id: int, owner: str, post: Post) -> str:
     return _record(db, delivery_id, owner, settings, status, error)
 
 
-def _not_configured(db, delivery_id: int, owner: str, settings: Channel) -> str:
+def _not_configured(db: Database, delivery_id: int, owner: str, settings: Channel) -> str:
     with db.write() as session:
-        session.execute(update(OutboxDelivery).where(OutboxDelivery.id == delivery_id,
-                                                     OutboxDelivery.lock_owner == owner)
-                        .values(lock_owner=None, lock_expires_at=None,
-                                next_attempt_at=clock.now() + NOT_CONFIGURED_WAIT,
-                                last_error=f"not sent: set {' and '.join(settings.missing)}")
-                        .execution_options(synchronize_session=False))
+        stored.postpone(session, delivery_id, owner, clock.now() + NOT_CONFIGURED_WAIT,
+                        f"not sent: set {' and '.join(settings.missing)}")
     return "waiting"
 
 
-def _record(db, delivery_id: int, owner: str, settings: Channel, status: int | None, error: str | None) -> str:
+def _record(db: Database, delivery_id: int, owner: str, settings: Channel, status: int | None,
+            error: str | None) -> str:
     """The attempt's outcome in the row and in the case's audit chain (the instance is locked after the row, as
     ``retry`` does; a command writes its rows with the instance locked first but never touches existing ones)."""
     with db.write() as session:
-        row = session.execute(select(OutboxDelivery).where(OutboxDelivery.id == delivery_id).with_for_update()
-                              .execution_options(populate_existing=True)).scalar()
+        row = stored.lock(session, delivery_id)
         if row is None or row.lock_owner != owner or row.status != PENDING:
             return "skipped"
         now = clock.now()
@@ -276,17 +260,16 @@ def _record(db, delivery_id: int, owner: str, settings: Channel, status: int | N
             outcome = "delivered"
         elif row.attempts >= settings.max_attempts:
             row.status, row.last_error = FAILED, error[:2000]
-            process_id = version_id = None
+            process_id: str | None = None
+            version_id: int | None = None
             if row.instance_id is not None:
-                process_id, version_id = session.execute(select(ProcessInstance.process_id, ProcessInstance.version_id)
-                                                         .where(ProcessInstance.id == row.instance_id)).one()
+                process_id, version_id = instance_rows.process_and_version(session, row.instance_id)
             message = (f"webhook {row.event_id} to {row.channel} failed {row.attempts} times, the last: {error}; "
                        f"`whistle outbox retry {row.id}` sends it again")
-            incident = Incident(instance_id=row.instance_id, process_id=process_id, version_id=version_id,
-                                task_id=None, element_id=None, command="outbox", actor=ACTOR,
-                                error_type="WebhookFailed", message=message, traceback="", created_at=now)
-            session.add(incident)
-            session.flush()
+            incident = incident_rows.add(session, instance_id=row.instance_id, process_id=process_id,
+                                         version_id=version_id, task_id=None, element_id=None, command="outbox",
+                                         actor=ACTOR, error_type="WebhookFailed", message=message, traceback="",
+                                         created_at=now)
             row.incident_id = incident.id
             audit.record("incident", ACTOR, row.instance_id, None, incident_id=incident.id, command="outbox",
                          error=f"WebhookFailed: {message}", **details)
@@ -304,7 +287,8 @@ def _record(db, delivery_id: int, owner: str, settings: Channel, status: int | N
 # ---------------------------------------------------------------------------------------------------------
 # The worker's thread, administration
 
-def run_in_background(db, stop: threading.Event, owner: str | None = None, poll_seconds: float = 1.0) -> threading.Thread:
+def run_in_background(db: Database, stop: threading.Event, owner: str | None = None,
+                      poll_seconds: float = 1.0) -> threading.Thread:
     """Deliver due webhooks until ``stop`` is set, in a daemon thread beside the timer worker (a slow receiver never
     holds up a timer)."""
 
@@ -323,10 +307,7 @@ def run_in_background(db, stop: threading.Event, owner: str | None = None, poll_
 
 
 def listing(session: Session, status: str | None = None, limit: int = 200) -> list[dict]:
-    query = select(OutboxDelivery).order_by(OutboxDelivery.id.desc()).limit(limit)
-    if status:
-        query = query.where(OutboxDelivery.status == status)
-    return [delivery_dict(row) for row in session.execute(query).scalars()]
+    return [delivery_dict(row) for row in stored.listing(session, status, limit)]
 
 
 def delivery_dict(row: OutboxDelivery) -> dict:
@@ -338,22 +319,22 @@ def delivery_dict(row: OutboxDelivery) -> dict:
             "delivered_at": row.delivered_at.isoformat() if row.delivered_at else None}
 
 
-def counts(session: Session) -> dict:
-    return dict(session.execute(select(OutboxDelivery.status, func.count()).group_by(OutboxDelivery.status)).all())
+def counts(session: Session) -> dict[str, int]:
+    return stored.counts(session)
 
 
-def retry(db, delivery_id: int, actor: str = "system") -> dict:
+def retry(db: Database, delivery_id: int, actor: str = "system") -> dict:
     """Give a failed (or waiting) delivery new attempts, due now; its incident is resolved. A delivered one is
     refused: it was answered 2xx already."""
     with db.write() as session:
-        row = session.execute(select(OutboxDelivery).where(OutboxDelivery.id == delivery_id).with_for_update()
-                              .execution_options(populate_existing=True)).scalar()
+        row = stored.lock(session, delivery_id)
         if row is None:
             raise NotFound(f"no outbox delivery {delivery_id}")
         if row.status == DELIVERED:
-            raise Conflict(f"delivery {delivery_id} ({row.event_id}) was delivered at {row.delivered_at.isoformat()}")
+            when = row.delivered_at.isoformat() if row.delivered_at else "some time"
+            raise Conflict(f"delivery {delivery_id} ({row.event_id}) was delivered at {when}")
         now = clock.now()
-        incidents.resolve(session, row.incident_id, now)
+        incident_rows.resolve(session, row.incident_id, now)
         row.status, row.attempts, row.next_attempt_at = PENDING, 0, now
         row.lock_owner = row.lock_expires_at = row.incident_id = None
         audit = AuditLog()

@@ -8,22 +8,20 @@ correlation property. Delivery looks the index up, never broadcasts: ``workflow.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.bpmn.util import BpmnEvent
 
-from engine.store.models import DefinitionVersion, MessageStart, MessageSubscription, ProcessInstance
+from engine.runtime.loaded import LoadedInstance
+from engine.store import Session
+from engine.store import messages as stored
+from engine.store.models import DefinitionVersion, MessageStart, MessageSubscription
 
 
-# Set on a workflow when it is loaded or created: how many message catches were waiting then.
-WAITED_ON_LOAD = "whistle_waiting_messages"
-
-
-def correlation_key(task, business_key: str | None) -> str | None:
+def correlation_key(task: Any, business_key: str | None) -> str | None:
     definition: MessageEventDefinition = task.task_spec.event_definition
     if definition.correlation_properties:
         expression = definition.correlation_properties[0].retrieval_expression
@@ -32,20 +30,22 @@ def correlation_key(task, business_key: str | None) -> str | None:
     return business_key
 
 
-def waiting_message_tasks(workflow: BpmnWorkflow) -> list:
+def waiting_message_tasks(workflow: BpmnWorkflow) -> list[Any]:
     return [task for task in workflow.event_manager.tasks.values()
             if isinstance(task.task_spec.event_definition, MessageEventDefinition)]
 
 
-def sync_subscriptions(session: Session, instance: ProcessInstance, workflow: BpmnWorkflow, now: datetime) -> None:
+def sync_subscriptions(session: Session, loaded: LoadedInstance, now: datetime) -> None:
+    """Make the instance's subscription rows match its waiting message catches."""
+    instance, workflow = loaded.row, loaded.workflow
     waiting = {str(task.id): task for task in waiting_message_tasks(workflow)} if not workflow.completed else {}
-    if not waiting and not getattr(workflow, WAITED_ON_LOAD, True):
+    if not waiting and not loaded.waited_for_messages:
         return  # nothing waited before this command and nothing waits now: no rows to look at
-    existing = {row.task_id: row for row in session.execute(
-        select(MessageSubscription).where(MessageSubscription.instance_id == instance.id)).scalars()}
+    loaded.waited_for_messages = bool(waiting)
+    existing = {row.task_id: row for row in stored.subscriptions_of(session, instance.id)}
     gone = [row.id for task_id, row in existing.items() if task_id not in waiting]
     if gone:
-        session.execute(delete(MessageSubscription).where(MessageSubscription.id.in_(gone)))
+        stored.delete_subscriptions(session, gone)
     for task_id, task in waiting.items():
         if task_id in existing:
             continue
@@ -55,7 +55,7 @@ def sync_subscriptions(session: Session, instance: ProcessInstance, workflow: Bp
                                         created_at=now))
 
 
-def deliver_to_task(task, payload: dict, key: str | None) -> None:
+def deliver_to_task(task: Any, payload: dict, key: str | None) -> None:
     """Hand the message to exactly this waiting task (what EventManager.catch does, minus the broadcast)."""
     definition: MessageEventDefinition = task.task_spec.event_definition
     payload = dict(payload)
@@ -72,14 +72,14 @@ def deliver_to_task(task, payload: dict, key: str | None) -> None:
     task.task_spec._update(task)
 
 
-def message_start_events(spec) -> list:
+def message_start_events(spec: Any) -> list[Any]:
     return [ts for ts in spec.task_specs.values()
             if isinstance(ts, StartEvent) and isinstance(getattr(ts, "event_definition", None), MessageEventDefinition)]
 
 
-def register_message_starts(session: Session, version: DefinitionVersion, spec) -> None:
+def register_message_starts(session: Session, version: DefinitionVersion, spec: Any) -> None:
     """Only the newest version of a process is started by its messages."""
-    session.execute(delete(MessageStart).where(MessageStart.process_key == version.key))
+    stored.forget_starts(session, version.key)
     for start in message_start_events(spec):
         session.add(MessageStart(message_name=start.event_definition.name, process_key=version.key,
                                  version_id=version.id, element_id=start.bpmn_id))

@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 from datetime import date, datetime
 
+from engine.outbox import delivery as outbox
 from engine.scripting.analysis import monthly_analysis
 from engine.scripting.assessment import assessment_figures
 from engine.scripting.policy import compile_errors
@@ -122,9 +123,6 @@ def notify(session: Session, channel, event, key, payload=None) -> dict:
     correlation ``key`` (the 12345 ticket number) and ``payload`` (an object), in this step's transaction
     (``engine.outbox``): it is sent after the step commits, once per case and event. The one service that writes —
     its own case's outbox row, nothing else. Returns ``{"event_id", "delivery_id", "status"}``."""
-    # Imported here until engine.outbox sits below engine.scripting (it imports engine.runtime today).
-    from engine.outbox import delivery as outbox
-
     try:
         return outbox.enqueue(session, channel, event, key, payload)
     except outbox.OutboxError as exc:

@@ -1,0 +1,53 @@
+"""Incidents: what went wrong in a command, a timer job or a webhook delivery, kept for an administrator to see
+(``whistle incidents``) and resolved when a retry or a repair deals with it."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session
+
+from engine.store.models import Incident
+
+
+def add(session: Session, *, instance_id: int | None, process_id: str | None, version_id: int | None,
+        task_id: str | None, element_id: str | None, command: str, actor: str | None, error_type: str,
+        message: str, traceback: str, created_at: datetime) -> Incident:
+    """Record an incident in the session's transaction; flushed, so its ``id`` is known (the audit names it)."""
+    incident = Incident(instance_id=instance_id, process_id=process_id, version_id=version_id, task_id=task_id,
+                        element_id=element_id, command=command, actor=actor, error_type=error_type,
+                        message=message, traceback=traceback, created_at=created_at)
+    session.add(incident)
+    session.flush()
+    return incident
+
+
+def resolve(session: Session, incident_id: int | None, now: datetime) -> None:
+    """Mark the incident resolved, once (a retry of something that failed for good)."""
+    if incident_id is None:
+        return
+    incident = session.get(Incident, incident_id)
+    if incident is not None and incident.resolved_at is None:
+        incident.resolved_at = now
+
+
+_OPEN_OF_TYPE = select(Incident.id).where(Incident.instance_id == bindparam("instance_id"),
+                                          Incident.error_type == bindparam("error_type"),
+                                          Incident.resolved_at.is_(None)).limit(1)
+
+
+def has_open(session: Session, instance_id: int, error_type: str) -> bool:
+    """Whether the instance has an unresolved incident of this type."""
+    found = session.execute(_OPEN_OF_TYPE, {"instance_id": instance_id, "error_type": error_type}).first()
+    return found is not None
+
+
+def resolve_open(session: Session, instance_id: int, error_type: str, now: datetime) -> list[int]:
+    """Resolve the instance's open incidents of this type; their ids."""
+    resolved = []
+    for incident in session.execute(select(Incident).where(
+            Incident.instance_id == instance_id, Incident.error_type == error_type,
+            Incident.resolved_at.is_(None))).scalars():
+        incident.resolved_at = now
+        resolved.append(incident.id)
+    return resolved

@@ -1,0 +1,53 @@
+"""Process instances: locking one for a command, and writing the state an engine step left it in."""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.exc import StaleDataError
+
+from engine.store import statements
+from engine.store.models import ProcessInstance
+
+# Built once: the hot path of every command that works on an instance.
+_LOCK = (select(ProcessInstance).where(ProcessInstance.id == bindparam("instance_id")).with_for_update()
+         .execution_options(populate_existing=True))
+
+
+def lock(session: Session, instance_id: int) -> ProcessInstance | None:
+    """The instance, locked for the rest of the transaction and read afresh (after any wait for the lock)."""
+    return session.execute(_LOCK, {"instance_id": instance_id}).scalar()
+
+
+def in_session(session: Session) -> list[ProcessInstance]:
+    """The instances the session's transaction has loaded or created (the cases the running step works on)."""
+    return [obj for obj in session.identity_map.values() if isinstance(obj, ProcessInstance)]
+
+
+def process_and_version(session: Session, instance_id: int) -> tuple[str, int]:
+    """The process id and the version id an instance runs."""
+    process_id, version_id = session.execute(select(ProcessInstance.process_id, ProcessInstance.version_id)
+                                             .where(ProcessInstance.id == instance_id)).one()
+    return process_id, version_id
+
+
+def write_step(session: Session, instance: ProcessInstance, values: dict[str, Any], audit_head: str | None,
+               events: list[dict], closed: list[dict], tasks: list[dict], candidates: list[dict]) -> None:
+    """Write a locked instance's new state (``values``: state, data, status, updated_at, completed_at), its inbox
+    rows to close and to create with their candidates, and its audit events; check and bump its optimistic
+    ``revision``. The hot path of every command: on PostgreSQL one statement (``engine.store.postgres``), on
+    SQLite a few prebuilt Core statements (``engine.store.portable``). The ORM object is updated in place, so
+    the session has nothing left to flush for it."""
+    revision = instance.revision
+    params = {"instance_id": instance.id, "old_revision": revision, "new_revision": revision + 1,
+              "new_state": values["state"], "new_data": values["data"], "new_status": values["status"],
+              "new_updated_at": values["updated_at"], "new_completed_at": values["completed_at"],
+              "new_audit_head": audit_head}
+    if statements(session).write_step(session, params, closed, tasks, candidates, events) != 1:
+        raise StaleDataError(f"instance {instance.id} changed since it was read (revision {revision})")
+    for key, value in values.items():
+        set_committed_value(instance, key, value)
+    set_committed_value(instance, "revision", revision + 1)
+    set_committed_value(instance, "audit_head", audit_head)
