@@ -436,7 +436,7 @@ def _calendar_import_text(rows: list[dict]) -> str:
 
 def _statutory(args) -> int:
     """``whistle calendar statutory YEAR...``: the CSV of the holidays the law fixes, on stdout."""
-    from engine.time.workdays import format_calendar, statutory_schedule
+    from engine.time.calendar_files import format_calendar, statutory_schedule
 
     try:
         schedules = [statutory_schedule(year, args.rules) for year in args.years]

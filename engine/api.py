@@ -12,7 +12,9 @@ from sqlalchemy.orm import Session
 from engine.audit import chain as audit_log
 from engine.time import clock
 from engine.store import migrate
-from engine.time import workdays
+from engine.deploy import calendars as calendar_store
+from engine.store import clock as stored_clock
+from engine.time import calendar_files, calendars, workdays
 from engine.jobs import queries as timer_jobs
 from engine.identity.accounts import ensure_user, groups_of, import_accounts
 from engine.audit.chain import AuditLog, VerifyReport
@@ -254,7 +256,7 @@ class Whistle(CaseWork):  # CaseWork: inbox, forms, drafts, attachments, case di
 
     def clock_show(self) -> dict:
         with self.db.read() as session:
-            stored = clock.read_offset(session)
+            stored = stored_clock.read_offset(session)
         active = clock.active()
         shifted = isinstance(active, clock.DatabaseClock)
         return {"now": clock.now().isoformat(), "system_time": clock.SystemClock().now().isoformat(),
@@ -288,9 +290,9 @@ class Whistle(CaseWork):  # CaseWork: inbox, forms, drafts, attachments, case di
                             f"this deployment runs in {clock.mode()} mode and uses the system time")
 
         def work(session, audit) -> None:
-            before = clock.read_offset(session)
+            before = stored_clock.read_offset(session)
             after = change(before)
-            clock.write_offset(session, after, actor)
+            stored_clock.write_offset(session, after, actor)
             audit.record("clock_shifted", actor, change=what, offset_before=clock.format_offset(before),
                          offset_after=clock.format_offset(after))
 
@@ -304,7 +306,7 @@ class Whistle(CaseWork):  # CaseWork: inbox, forms, drafts, attachments, case di
 
     def _install_calendar(self) -> None:
         """Working days count with the calendars stored in this database, as in every process that uses it."""
-        self._calendar = workdays.use_database(self.db.engine, self.db.url)
+        self._calendar = calendars.use_database(self.db.engine, self.db.url)
 
     def calendar_import(self, path: str | Path, actor: str = "system") -> list[dict]:
         """Load the years of a calendar file (CSV: date, kind, name), e.g. the State Council's schedule for next
@@ -318,16 +320,16 @@ class Whistle(CaseWork):  # CaseWork: inbox, forms, drafts, attachments, case di
             raise NotFound(f"{path}: no such file")
         except UnicodeDecodeError as exc:
             raise InvalidInput(f"{path}: not UTF-8 text ({exc.reason})")
-        schedules, problems = workdays.parse_calendar(str(path), content)
+        schedules, problems = calendar_files.parse_calendar(str(path), content)
         if problems:
             refused = DeploymentInvalid(problems)
             refused.message = refused.message.replace("nothing was deployed", "nothing was loaded")
             raise refused
 
         def work(session: Session, audit: AuditLog) -> list[dict]:
-            results = workdays.store(session, audit, schedules, actor, via="import")
+            results = calendar_store.store(session, audit, schedules, actor, via="import")
             for result in results:
-                result["open_deadlines_before"] = workdays.open_deadlines_across(session, result["year"]) \
+                result["open_deadlines_before"] = calendar_store.open_deadlines_across(session, result["year"]) \
                     if result["result"] == "new" else 0
             return results
 
@@ -337,13 +339,13 @@ class Whistle(CaseWork):  # CaseWork: inbox, forms, drafts, attachments, case di
         """Coverage per year — ``official``, ``statutory only`` or ``none`` — read from the database now: by
         default the years stored, this year and next."""
         with self.db.read() as session:
-            snapshot = workdays.read_snapshot(session)
+            snapshot = calendars.read_snapshot(session)
         return workdays.coverage([year] if year is not None else None, snapshot)
 
     def calendar_notices(self) -> list[dict]:
         """For administrators: this year or next without the official schedule (deadlines are provisional)."""
         with self.db.read() as session:
-            snapshot = workdays.read_snapshot(session)
+            snapshot = calendars.read_snapshot(session)
         return workdays.notices(snapshot=snapshot)
 
     # -- API tokens for system clients ----------------------------------------------------------------------
@@ -404,7 +406,7 @@ class Whistle(CaseWork):  # CaseWork: inbox, forms, drafts, attachments, case di
         return [task_dict(session, row, candidates) for row in rows]
 
     def close(self) -> None:
-        workdays.release(self._calendar)
+        calendars.release(self._calendar)
         self.db.dispose()
 
 

@@ -15,7 +15,7 @@ import chinese_calendar
 import pytest
 
 from conftest import FIXTURES, PROJECT
-from engine.time import workdays
+from engine.time import calendar_files, calendars, workdays
 from cli.main import run as cli
 from engine.errors import DeploymentInvalid
 from process_helpers import Org
@@ -278,12 +278,12 @@ def test_a_worker_in_another_process_counts_with_the_calendar_imported_here(whis
 def test_an_import_by_another_process_reaches_this_one_at_its_next_check(whistle, db_url, manual_clock, tmp_path):
     whistle.deploy([CALENDARS])
     manual_clock.set(beijing(2027, 9, 30, 10, 0))
-    assert workdays.year_status(2027) == "statutory only"  # read and kept in memory
+    assert calendars.year_status(2027) == "statutory only"  # read and kept in memory
     assert workdays.add_working_days(date(2027, 9, 30), 1) == date(2027, 10, 6)
     result = other_process(db_url, "calendar", "import", official_2027(tmp_path), mode="production")
     assert result.returncode == 0, result.stderr
     manual_clock.advance(timedelta(seconds=2))  # past the check interval: the number of versions has changed
-    assert workdays.year_status(2027) == "official"
+    assert calendars.year_status(2027) == "official"
     assert workdays.add_working_days(date(2027, 9, 30), 1) == date(2027, 10, 8)
 
 
@@ -338,19 +338,19 @@ def test_the_statutory_years_are_the_laws_holidays_computed_with_the_lunar_calen
     assert out == (CALENDARS / "2027.csv").read_text(encoding="utf-8") + \
         (CALENDARS / "2028.csv").read_text(encoding="utf-8").split("\n", 1)[1]
     for year in (2029, 2030):
-        schedule = workdays.statutory_schedule(year)
-        assert workdays.format_calendar([schedule]) == (CALENDARS / f"{year}.csv").read_text(encoding="utf-8")
+        schedule = calendar_files.statutory_schedule(year)
+        assert calendar_files.format_calendar([schedule]) == (CALENDARS / f"{year}.csv").read_text(encoding="utf-8")
     # The 2024 revision: 春节 is 除夕 to 初三 (four days), 劳动节 two; 清明 is the solar term.
-    days = workdays.statutory_schedule(2027).days
+    days = calendar_files.statutory_schedule(2027).days
     assert [d for d, (_, name) in sorted(days.items()) if name == "春节"] == [date(2027, 2, d) for d in (5, 6, 7, 8)]
     assert [d for d, (_, name) in sorted(days.items()) if name == "劳动节"] == [date(2027, 5, 1), date(2027, 5, 2)]
     assert days[date(2027, 4, 5)] == ("holiday", "清明节")
     # A holiday on a weekend, or on another holiday (中秋 on 3 October 2028), gives a weekday off after it.
-    later = workdays.statutory_schedule(2028).days
+    later = calendar_files.statutory_schedule(2028).days
     assert later[date(2028, 1, 3)] == ("holiday", "元旦（补假）")
     assert later[date(2028, 10, 3)] == ("holiday", "国庆节、中秋节")
     assert later[date(2028, 10, 4)][1] == "国庆节（补假）" and later[date(2028, 10, 5)][1] == "中秋节（补假）"
     # Checked against the years whose official schedule is known: every statutory day off was a day off.
     for year in (2025, 2026):
-        for day in workdays.statutory_schedule(year).days:
+        for day in calendar_files.statutory_schedule(year).days:
             assert not chinese_calendar.is_workday(day), day

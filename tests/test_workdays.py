@@ -12,7 +12,8 @@ import pytest
 
 from conftest import PROJECT
 from engine.scripting import helpers
-from engine.time import workdays
+from engine.time import calendar_files, workdays
+from engine.time import calendars as loaded_calendars
 from engine.scripting.sandbox import SandboxEnvironment
 from engine.time.workdays import (add_working_days, is_working_day, next_working_day, working_days,
                              working_days_at, working_days_between)
@@ -41,7 +42,7 @@ def calendars(whistle):
 
 def test_the_shipped_2026_is_the_official_schedule_of_the_package():
     """processes/calendars/2026.csv was generated from chinesecalendar 1.11.0: the same days, the same status."""
-    schedules, problems = workdays.parse_calendar("2026.csv", (CALENDARS / "2026.csv").read_text(encoding="utf-8"))
+    schedules, problems = calendar_files.parse_calendar("2026.csv", (CALENDARS / "2026.csv").read_text(encoding="utf-8"))
     assert problems == [] and [(s.year, s.status) for s in schedules] == [(2026, "official")]
     days = schedules[0].days
     day = date(2026, 1, 1)
@@ -66,7 +67,7 @@ def test_national_day_and_mid_autumn_2026(calendars):
     assert not is_working_day(date(2026, 10, 11))  # an ordinary Sunday
     assert workdays.holiday_name(date(2026, 10, 11)) is None
     assert is_working_day("2026-09-30") and not is_working_day(datetime(2026, 10, 1, 9, 0))
-    assert workdays.year_status(2026) == "official" and workdays.year_calendar(2026).origin == "database"
+    assert loaded_calendars.year_status(2026) == "official" and loaded_calendars.year_calendar(2026).origin == "database"
 
 
 def test_counting_across_the_holiday(calendars):
@@ -125,7 +126,7 @@ def test_without_calendars_in_the_database_the_package_still_knows_2026(whistle)
 
 
 def test_a_year_nobody_knows_counts_weekdays_is_provisional_and_is_logged(caplog):
-    assert not workdays.is_known_year(2150) and workdays.year_status(2150) == "none"
+    assert not workdays.is_known_year(2150) and loaded_calendars.year_status(2150) == "none"
     with caplog.at_level(logging.WARNING, logger="engine.time.workdays"):
         assert is_working_day(date(2150, 1, 2))  # a Friday
         assert not is_working_day(date(2150, 1, 3))  # a Saturday

@@ -8,8 +8,12 @@ from __future__ import annotations
 import os
 import threading
 import time
-from datetime import datetime, timedelta, timezone
-from typing import Protocol
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from SpiffWorkflow.bpmn.specs.event_definitions import timer as spiff_timer
+
+from engine.store import clock as stored_clock
 
 SHIFT_MODES = ("demo", "test")
 
@@ -21,14 +25,14 @@ class Clock(Protocol):
 
 class SystemClock:
     def now(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
 
 class ManualClock:
     """A clock that only moves when told to (tests, demos)."""
 
     def __init__(self, start: datetime | None = None):
-        self._now = (start or datetime.now(timezone.utc)).astimezone(timezone.utc)
+        self._now = (start or datetime.now(UTC)).astimezone(UTC)
         self._lock = threading.Lock()
 
     def now(self) -> datetime:
@@ -44,7 +48,7 @@ class ManualClock:
         if when.tzinfo is None:
             raise ValueError("the clock needs a time with an explicit UTC offset")
         with self._lock:
-            self._now = when.astimezone(timezone.utc)
+            self._now = when.astimezone(UTC)
 
 
 class DatabaseClock:
@@ -55,7 +59,8 @@ class DatabaseClock:
     after this process changes it). If the read fails the last known offset is kept.
     """
 
-    def __init__(self, engine, url: str | None = None, ttl: float = 0.5) -> None:
+    def __init__(self, engine: Any, url: str | None = None, ttl: float = 0.5) -> None:
+        # ``engine``: the database's SQLAlchemy engine, only handed to engine.store.clock.
         self.engine = engine
         self.url = url or str(engine.url)
         self.ttl = ttl
@@ -74,41 +79,17 @@ class DatabaseClock:
         return value
 
     def _read(self) -> timedelta:
-        from sqlalchemy import text
-
         try:
-            with self.engine.connect() as connection:
-                micros = connection.execute(text("SELECT offset_us FROM clock_setting WHERE id = 1")).scalar()
+            return stored_clock.shared_offset(self.engine)
         except Exception:  # no schema yet, database briefly away: keep the last known shift
             return self._offset
-        return timedelta(microseconds=micros or 0)
 
     def invalidate(self) -> None:
         with self._lock:
             self._read_at = None
 
     def now(self) -> datetime:
-        return datetime.now(timezone.utc) + self.offset()
-
-
-def read_offset(session) -> timedelta:
-    """The stored shift (zero when none was ever set)."""
-    from engine.store.models import ClockSetting
-
-    row = session.get(ClockSetting, 1)
-    return timedelta(microseconds=row.offset_us) if row is not None else timedelta(0)
-
-
-def write_offset(session, offset: timedelta, actor: str | None = None) -> None:
-    from engine.store.models import ClockSetting
-
-    micros = offset // timedelta(microseconds=1)
-    row = session.get(ClockSetting, 1)
-    if row is None:
-        session.add(ClockSetting(id=1, offset_us=micros, updated_at=SystemClock().now(), updated_by=actor))
-    else:
-        row.offset_us, row.updated_at, row.updated_by = micros, SystemClock().now(), actor
-    session.flush()
+        return datetime.now(UTC) + self.offset()
 
 
 def format_offset(offset: timedelta) -> str:
@@ -118,7 +99,8 @@ def format_offset(offset: timedelta) -> str:
     days, rest = divmod(seconds, 86400)
     hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)
-    return f"{sign}{days}d {hours:02d}:{minutes:02d}:{secs:02d}" if days else f"{sign}{hours:02d}:{minutes:02d}:{secs:02d}"
+    clock_time = f"{hours:02d}:{minutes:02d}:{secs:02d}"
+    return f"{sign}{days}d {clock_time}" if days else f"{sign}{clock_time}"
 
 
 def mode() -> str:
@@ -162,9 +144,7 @@ def _patch_spiff_timer_module() -> None:
     global _patched
     if _patched:
         return
-    from SpiffWorkflow.bpmn.specs.event_definitions import timer
-
-    timer.datetime = _ClockDatetime
+    spiff_timer.datetime = _ClockDatetime
     _patched = True
 
 
