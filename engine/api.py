@@ -19,7 +19,8 @@ from engine.jobs import queries as timer_jobs
 from engine.identity.accounts import ensure_user, groups_of, import_accounts
 from engine.audit.chain import AuditLog, VerifyReport
 from engine.store.db import Database
-from engine.deploy.deployer import DeployedDefinition, Deployer, SpecCache
+from engine.definitions import SpecCache
+from engine.deploy.deployer import DeployedDefinition, Deployer
 from engine.errors import DeploymentInvalid, Forbidden, InvalidInput, NotFound, NotMigrated
 from engine.jobs.executor import JobExecutor
 from engine.store.models import (DefinitionVersion, HumanTask, Incident, MessageSubscription, ProcessInstance,
