@@ -13,12 +13,12 @@ from pathlib import Path
 
 import chinese_calendar
 import pytest
-
 from conftest import FIXTURES, PROJECT
-from engine.time import calendar_files, calendars, workdays
+from process_helpers import Org
+
 from cli.main import run as cli
 from engine.errors import DeploymentInvalid
-from process_helpers import Org
+from engine.time import calendar_files, calendars, workdays
 
 BEIJING = timezone(timedelta(hours=8))
 CALENDARS = PROJECT / "processes" / "calendars"

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from engine.scripting import catalogs
 from engine.api import Whistle
-from engine.errors import DeploymentInvalid, IncidentRaised
 from engine.deploy.lint import lint_paths
+from engine.errors import DeploymentInvalid, IncidentRaised
+from engine.scripting import catalogs
 
 FOLDER = Path(__file__).parent / "fixtures" / "catalogs"
 PROJECT = Path(__file__).parent.parent

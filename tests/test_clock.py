@@ -5,14 +5,14 @@ import json
 import os
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from conftest import PROJECT
-from engine.time import clock
+
 from engine.api import Whistle
 from engine.errors import Forbidden, InvalidInput
+from engine.time import clock
 
 
 def cli(db_url: str, *args, mode: str = "test") -> subprocess.CompletedProcess:
@@ -40,18 +40,18 @@ def test_every_process_sees_the_same_shifted_time(db_url, system_clock, monkeypa
     try:
         assert isinstance(clock.active(), clock.DatabaseClock)
         done = json.loads(cli(db_url, "clock", "set", "2027-04-01T09:00:00+08:00", "--json").stdout)
-        assert abs(when(done["now"]) - datetime(2027, 4, 1, 1, 0, tzinfo=timezone.utc)) < timedelta(seconds=30)
+        assert abs(when(done["now"]) - datetime(2027, 4, 1, 1, 0, tzinfo=UTC)) < timedelta(seconds=30)
 
         shown = json.loads(cli(db_url, "clock", "show", "--json").stdout)  # another process
         assert shown["source"] == "database offset" and shown["mode"] == "test"
-        assert abs(when(shown["now"]) - datetime(2027, 4, 1, 1, 0, tzinfo=timezone.utc)) < timedelta(seconds=30)
+        assert abs(when(shown["now"]) - datetime(2027, 4, 1, 1, 0, tzinfo=UTC)) < timedelta(seconds=30)
         before = shown["offset_seconds"]
 
         advanced = json.loads(cli(db_url, "clock", "advance", "PT31M", "--json").stdout)
         assert advanced["offset_seconds"] == pytest.approx(before + 31 * 60, abs=0.01)
 
         clock.active().invalidate()  # this process would see it within its cache time anyway
-        assert abs(clock.now() - datetime(2027, 4, 1, 1, 31, tzinfo=timezone.utc)) < timedelta(seconds=30)
+        assert abs(clock.now() - datetime(2027, 4, 1, 1, 31, tzinfo=UTC)) < timedelta(seconds=30)
         engine.clock_advance("-PT1M")
         assert engine.clock_show()["offset_seconds"] == pytest.approx(before + 30 * 60, abs=0.01)
         shifted = [e for e in _audit(engine) if e == "clock_shifted"]
@@ -117,11 +117,11 @@ def test_database_clock_reads_the_offset_at_most_once_per_ttl(db_url, system_clo
     other = Whistle(db_url)
     try:
         mine = clock.DatabaseClock(engine.db.engine, ttl=3600)
-        assert abs(mine.now() - datetime.now(timezone.utc)) < timedelta(seconds=5)
+        assert abs(mine.now() - datetime.now(UTC)) < timedelta(seconds=5)
         other.clock_advance("P2D")
-        assert abs(mine.now() - datetime.now(timezone.utc)) < timedelta(seconds=5)  # cached
+        assert abs(mine.now() - datetime.now(UTC)) < timedelta(seconds=5)  # cached
         mine.invalidate()
-        assert abs(mine.now() - datetime.now(timezone.utc) - timedelta(days=2)) < timedelta(seconds=5)
+        assert abs(mine.now() - datetime.now(UTC) - timedelta(days=2)) < timedelta(seconds=5)
     finally:
         engine.close()
         other.close()

@@ -3,13 +3,13 @@ loops and deep recursion stop, and the engine turns all of it into incidents and
 from __future__ import annotations
 
 import threading
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
 
-from engine.scripting import script_engine as scripting
 from engine.errors import IncidentRaised
+from engine.scripting import script_engine as scripting
 from engine.scripting.limits import MAX_CHARS, ScriptRefused, ScriptTimeout
 from engine.scripting.policy import compile_checked, compile_errors
 from engine.scripting.sandbox import SandboxEnvironment
@@ -356,7 +356,7 @@ def test_escaping_gateway_condition_becomes_an_incident(whistle, fixtures, short
 
 def test_working_days_in_a_script_with_the_manual_clock(whistle, fixtures, manual_clock):
     # The manual clock starts at Monday 2026-09-28 17:00 in Beijing; 1–7 October is the National Day holiday.
-    assert manual_clock.now() == datetime(2026, 9, 28, 9, 0, tzinfo=timezone.utc)
+    assert manual_clock.now() == datetime(2026, 9, 28, 9, 0, tzinfo=UTC)
     whistle.deploy([fixtures / "sandbox_deadline.bpmn"])
     items = [{"kind": "噪音"}, {"kind": "道路"}, {"kind": "噪音"}]
     instance_id = whistle.start("sandbox_deadline", data={"items": items})

@@ -5,18 +5,24 @@ counting tests deploy the shipped processes/calendars/ and count through the hel
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone
 
 import chinese_calendar
 import pytest
-
 from conftest import PROJECT
+
 from engine.scripting import helpers
+from engine.scripting.sandbox import SandboxEnvironment
 from engine.time import calendar_files, workdays
 from engine.time import calendars as loaded_calendars
-from engine.scripting.sandbox import SandboxEnvironment
-from engine.time.workdays import (add_working_days, is_working_day, next_working_day, working_days,
-                             working_days_at, working_days_between)
+from engine.time.workdays import (
+    add_working_days,
+    is_working_day,
+    next_working_day,
+    working_days,
+    working_days_at,
+    working_days_between,
+)
 
 BEIJING = timezone(timedelta(hours=8))
 CALENDARS = PROJECT / "processes" / "calendars"
@@ -103,14 +109,14 @@ def test_working_days_at_across_a_weekend(calendars, manual_clock):
 
 def test_dates_are_taken_in_the_deployment_time_zone(calendars, manual_clock):
     # 20:00 UTC on 30 September is already 04:00 on 1 October in Beijing: a holiday.
-    manual_clock.set(datetime(2026, 9, 30, 20, 0, tzinfo=timezone.utc))
+    manual_clock.set(datetime(2026, 9, 30, 20, 0, tzinfo=UTC))
     assert helpers.today() == date(2026, 10, 1)
     assert not is_working_day(helpers.now())
     assert working_days(1) == beijing(2026, 10, 8, 4, 0)
 
 
 def test_the_time_zone_is_configurable(monkeypatch, manual_clock):
-    manual_clock.set(datetime(2026, 9, 30, 20, 0, tzinfo=timezone.utc))
+    manual_clock.set(datetime(2026, 9, 30, 20, 0, tzinfo=UTC))
     monkeypatch.setenv("WHISTLE_TIMEZONE", "Europe/Berlin")
     assert helpers.now().isoformat() == "2026-09-30T22:00:00+02:00"
     assert helpers.today() == date(2026, 9, 30)

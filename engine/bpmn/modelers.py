@@ -43,7 +43,7 @@ def plain_name(text: str | None) -> str | None:
     """A bare variable name written as ``name``, ``${name}`` or ``=name``; None for anything else."""
     if text is None:
         return None
-    inner = unwrap_expression(text).strip()
+    inner = (unwrap_expression(text) or "").strip()
     return inner if _IDENTIFIER.match(inner) else None
 
 

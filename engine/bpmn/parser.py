@@ -31,7 +31,7 @@ from engine.bpmn.modelers import normalise
 # limit is raised; in CPython 3.11 a Python-to-Python call does not grow the C stack, so a deeper Python
 # stack costs memory only (about 0.5 KB a frame).
 PARSE_RECURSION_LIMIT = 5_000  # a chain of about 2,400 elements (deploy refuses paths over 600: engine.deploy.lint)
-_recursion = {"users": 0, "saved": None}
+_recursion: dict[str, int] = {"users": 0, "saved": 0}  # saved: the limit before the first user
 _recursion_lock = threading.Lock()
 
 
@@ -53,21 +53,21 @@ def deep_recursion(limit: int = PARSE_RECURSION_LIMIT) -> Iterator[None]:
                 sys.setrecursionlimit(_recursion["saved"])
 
 
-class _AssignmentMixin:
+def _assigned(task, node):
+    # Attached to the task spec itself, not in parse_node: for a multi-instance task parse_node ends
+    # holding the wrapper, while the READY instances people work on use this spec.
+    task.assignment = read_assignment(node, task.lane)
+    return task
+
+
+class WhistleUserTaskParser(UserTaskParser):
     def create_task(self):
-        # Attached to the task spec itself, not in parse_node: for a multi-instance task parse_node ends
-        # holding the wrapper, while the READY instances people work on use this spec.
-        task = super().create_task()
-        task.assignment = read_assignment(self.node, task.lane)
-        return task
+        return _assigned(super().create_task(), self.node)
 
 
-class WhistleUserTaskParser(_AssignmentMixin, UserTaskParser):
-    pass
-
-
-class WhistleManualTaskParser(_AssignmentMixin, SpiffTaskParser):
-    pass
+class WhistleManualTaskParser(SpiffTaskParser):
+    def create_task(self):
+        return _assigned(super().create_task(), self.node)
 
 
 class WhistleParser(SpiffBpmnParser):

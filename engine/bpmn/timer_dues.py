@@ -71,9 +71,10 @@ def waiting_timers(workflow) -> list[WaitingTimer]:
         elif not isinstance(definition, TimerEventDefinition):
             continue
         value = task.internal_data.get("event_value")
-        due = definition.due_of(value) if hasattr(definition, "due_of") else _stock_due(definition, value)
-        if due is not None:
-            found.append(WaitingTimer(str(task.id), element_id_of(task), kind_of(spec), _timer_type(definition), due))
+        due_at = definition.due_of(value) if hasattr(definition, "due_of") else _stock_due(definition, value)
+        if due_at is not None:
+            found.append(WaitingTimer(str(task.id), element_id_of(task), kind_of(spec), _timer_type(definition),
+                                      due_at))
     return found
 
 

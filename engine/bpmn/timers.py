@@ -27,7 +27,7 @@ import ast
 from collections.abc import Callable
 from contextvars import ContextVar
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from SpiffWorkflow.bpmn.parser.event_parsers import EventBasedGatewayParser
 from SpiffWorkflow.bpmn.parser.util import first
@@ -86,7 +86,7 @@ def element_id_of(my_task) -> str:
     return my_task.task_spec.bpmn_id or my_task.task_spec.name
 
 
-def _fail(my_task, exc: Exception):
+def _fail(my_task, exc: Exception) -> NoReturn:
     raise TimerValueError(f"timer '{element_id_of(my_task)}': {exc}") from None
 
 
@@ -126,7 +126,7 @@ class WhistleTimeDate(TimeDateEventDefinition):
             value = self.initial_value(my_task)
             my_task._set_internal_data(event_value=value)
         due = self.due_of(value)
-        if due < clock.now():
+        if due is not None and due < clock.now():
             my_task._set_internal_data(event_fired=True)
             _note_fired(my_task, element_id_of(my_task), due)
             return True
@@ -267,6 +267,11 @@ class TimerParserMixin:
     """Builds Whistle's timer definitions and reports bad timers as deploy problems."""
 
     timer_allows_cycle = True
+    # Provided by the SpiffWorkflow event parser the mixin is combined with.
+    bpmn_id: str
+    xpath: Callable[[str], list]
+    raise_validation_exception: Callable[[str], NoReturn]
+    get_event_description: Callable[[Any], Any]
 
     def parse_timer_event(self, event):
         candidates = [("date", first(self.xpath(".//bpmn:timeDate"))),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from engine.audit.chain import AuditLog
 from engine.errors import Problem
@@ -59,7 +60,7 @@ def store(session: Session, audit: AuditLog, schedules: Iterable[YearSchedule], 
         return []
     statements(session).advisory_lock(session, _ADVISORY_LOCK_KEY)
     now = clock.now()
-    results = []
+    results: list[dict[str, Any]] = []
     for schedule in schedules:
         latest = stored_calendars.latest_version(session, schedule.year)
         content_hash = schedule.content_hash()

@@ -132,8 +132,8 @@ def _check_table(did: str, table, problem) -> None:  # noqa: C901 - the table's 
                 continue
             if test is not None:
                 for error in compile_errors(test, "eval"):
-                    problem(entry, f"decision '{did}': rule {row} ('{rid}'), input entry '{text.strip()}' does not "
-                                   f"compile: {error}")
+                    problem(entry, f"decision '{did}': rule {row} ('{rid}'), input entry '{(text or '').strip()}' "
+                                   f"does not compile: {error}")
             cells.append(classify(text))
         for entry in results[:len(outputs)]:
             text = _text(entry)

@@ -180,7 +180,7 @@ class DecisionEngine(DMNEngine):
 
     def _outputs(self, rule, task) -> dict:
         engine = task.workflow.script_engine
-        values = {}
+        values: dict[str, object] = {}
         for entry in rule.outputEntries:
             name = entry.output.name or entry.output.label
             text = entry.text

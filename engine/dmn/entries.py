@@ -84,7 +84,7 @@ def is_wildcard(text: str | None) -> bool:
 
 def entry_test(text: str | None, name: str = PLACEHOLDER) -> str | None:
     """The Python test for an input entry (None: matches anything). Raises ValueError when it cannot be read."""
-    if is_wildcard(text):
+    if text is None or is_wildcard(text):
         return None
     text = text.strip()
     parts = split_top_level(text)
@@ -174,7 +174,7 @@ def _number(text: str) -> float | None:
 
 def classify(text: str | None) -> Cell:  # noqa: C901 - one case per FEEL entry form
     """What an input entry accepts, as far as a table check can tell without running it."""
-    if is_wildcard(text):
+    if text is None or is_wildcard(text):
         return Cell("any")
     text = text.strip()
     plain = " ".join(text.split())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from engine.audit import ledger
 from engine.scripting.service_registry import ServiceError, service
@@ -91,7 +92,7 @@ _STREET_TRACED = ("whistles", "self_handled", "rejected", "pending", "no_feedbac
 
 
 def _empty_street() -> dict:
-    counts = dict.fromkeys(_STREET_COUNTS, 0)
+    counts: dict[str, Any] = dict.fromkeys(_STREET_COUNTS, 0)
     counts["case_ids"] = {}
     return counts
 
@@ -129,7 +130,7 @@ def _count_street_case(street: dict, instance_id: int, data: dict, status: str, 
 
 
 def _empty_counts() -> dict:
-    counts = dict.fromkeys(_COUNTS, 0)
+    counts: dict[str, Any] = dict.fromkeys(_COUNTS, 0)
     counts["cases"] = {}
     return counts
 

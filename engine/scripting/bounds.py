@@ -98,9 +98,8 @@ def no_tick() -> bool:
 _SMALL_SCALARS = frozenset({int, float, bool, type(None), complex, date, datetime, day_time})
 TEXT_KINDS = frozenset({str, bytes})
 _INT_KINDS = frozenset({int, bool})
-HASHED = (dict, set, frozenset, type({}.keys()), type({}.items()))
-_ITERABLE_CONTAINERS = (list, tuple, set, frozenset, type({}.keys()), type({}.values()), type({}.items()))
-WEIGHED = (list, tuple, dict, set, frozenset, type({}.keys()), type({}.values()), type({}.items()))
+HASHED: tuple[type, ...] = (dict, set, frozenset, type({}.keys()), type({}.items()))
+WEIGHED: tuple[type, ...] = (list, tuple, dict, set, frozenset, type({}.keys()), type({}.values()), type({}.items()))
 
 
 def _flat_weight(item):

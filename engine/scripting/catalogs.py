@@ -267,7 +267,8 @@ _current: contextvars.ContextVar[VersionCatalogs | None] = contextvars.ContextVa
 
 
 def enter(task) -> contextvars.Token:
-    """Make the catalogs of ``task``'s version current (``engine.scripting.script_engine`` brackets every evaluation)."""
+    """Make the catalogs of ``task``'s version current (``engine.scripting.script_engine`` brackets every
+    evaluation)."""
     catalogs = None
     workflow = getattr(task, "workflow", None)
     if workflow is not None:

@@ -7,6 +7,7 @@ import math
 import operator
 import re
 from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from engine.scripting.bounds import (
     HASHED,
@@ -173,7 +174,7 @@ def dict_fromkeys(iterable, value=None) -> dict:
     return dict.fromkeys(items, value)
 
 
-def guarded_compare(left: object, right: object, op: int) -> bool:
+def guarded_compare(left: Any, right: Any, op: int) -> bool:
     """``left <op> right`` for the comparison operators, refusing comparisons too costly to stop."""
     if op >= 6:  # in, not in
         kind = type(right)
@@ -339,9 +340,6 @@ def guarded_range(*args):
     if len(result) > MAX_ITEMS:
         refuse(f"range() of {len(result):,} numbers (the limit is {MAX_ITEMS:,})")
     return result
-
-
-_NUMBERS = (int, float, complex)
 
 
 def guarded_sum(iterable, start=0):

@@ -2,6 +2,8 @@
 and memory), and the errors it raises when it is stopped."""
 from __future__ import annotations
 
+from typing import NoReturn
+
 FILENAME = "<string>"  # SpiffWorkflow looks for this file name to report the failing line of a script
 DEFAULT_TIMEOUT = 2.0
 DEFAULT_MEMORY_MB = 256
@@ -26,6 +28,8 @@ class SandboxError(Exception):
 class ScriptRefused(SandboxError):
     """The expression or script tried something the sandbox does not allow."""
 
+    errors: list[str]  # set when the policy refused the source: each objection, for deploy-time lint
+
 
 class ScriptTimeout(SandboxError):
     """The expression or script ran longer than its time limit."""
@@ -35,5 +39,5 @@ class Deadline(BaseException):
     """Unwinds a script past its deadline. Scripts cannot name it or any base class of it."""
 
 
-def refuse(message: str):
+def refuse(message: str) -> NoReturn:
     raise ScriptRefused(f"refused: {message}")

@@ -8,6 +8,7 @@ import ast
 import re
 import textwrap
 from functools import lru_cache
+from typing import Any, cast
 
 from RestrictedPython import compile_restricted_eval, compile_restricted_exec
 from RestrictedPython.transformer import RestrictingNodeTransformer, copy_locations
@@ -21,16 +22,16 @@ def _name(identifier: str) -> ast.Name:
     return ast.Name(id=identifier, ctx=ast.Load())
 
 
-def _call(identifier: str, args: list, where: ast.AST) -> ast.Call:
+def _call(identifier: str, args: list, where: Any) -> ast.Call:
     node = ast.Call(func=_name(identifier), args=args, keywords=[])
     copy_locations(node, where)
     return node
 
 
-def _call_stmt(identifier: str, where: ast.AST) -> ast.Expr:
+def _call_stmt(identifier: str, where: Any) -> ast.Expr:
     node = ast.Expr(value=_call(identifier, [], where))
     copy_locations(node, where)
-    node.whistle_checkpoint = True
+    node.whistle_checkpoint = True  # type: ignore[attr-defined]  # a mark the policy reads back
     return node
 
 
@@ -64,7 +65,7 @@ def _add_statement_checkpoints(tree: ast.AST) -> None:
             statements = getattr(node, field, None)
             if not isinstance(statements, list) or not statements or not isinstance(statements[0], ast.stmt):
                 continue
-            result = []
+            result: list[ast.stmt] = []
             for statement in statements:
                 checkpoint = getattr(statement, "whistle_checkpoint", False)
                 after_checkpoint = bool(result) and getattr(result[-1], "whistle_checkpoint", False)
@@ -259,7 +260,7 @@ def compile_checked(source: str, mode: str):
     if len(source) > MAX_SOURCE_CHARS:
         refuse(f"{kind} of {len(source):,} characters (the limit is {MAX_SOURCE_CHARS:,})")
     try:
-        tree = ast.parse(source, FILENAME, mode)  # a SyntaxError keeps its line number
+        tree = cast("ast.Module | ast.Expression", ast.parse(source, FILENAME, mode))  # a SyntaxError keeps its line
     except (MemoryError, RecursionError):  # CPython's parser gives up on very deep nesting this way
         refuse(f"{kind} nests too deeply to compile (the limit is {MAX_NESTING} levels)")
     _check_nesting(tree, kind)

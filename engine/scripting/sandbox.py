@@ -41,6 +41,7 @@ import os
 import sys
 import threading
 import time
+from types import FrameType
 
 from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
 
@@ -53,6 +54,7 @@ from engine.scripting.limits import (
     FILENAME,
     MAX_CALL_DEPTH,
     Deadline,
+    SandboxError,
     ScriptRefused,
     ScriptTimeout,
     refuse,
@@ -67,7 +69,7 @@ _COMPREHENSIONS = frozenset({"<listcomp>", "<setcomp>", "<dictcomp>", "<genexpr>
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
-_statm = {"pid": None, "fd": None}
+_statm: dict[str, int | None] = {"pid": None, "fd": None}
 _statm_lock = threading.Lock()
 
 
@@ -155,7 +157,8 @@ class _Run:
     def enter(self) -> None:
         if time.monotonic() > self.next_check:
             self._check()
-        depth, frame = 0, sys._getframe(1)
+        depth = 0
+        frame: FrameType | None = sys._getframe(1)
         while frame is not None:
             code = frame.f_code
             if code.co_filename == FILENAME:
@@ -230,6 +233,7 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):
             return result
         except BaseException as exc:
             if run.stopped or isinstance(exc, Deadline):
+                error: SandboxError
                 if run.stopped == "memory":
                     error = ScriptRefused(f"refused: {kind} used more than {self.memory_mb:g} MB of memory")
                 else:

@@ -21,6 +21,8 @@ EXAMPLE_DATE = "2027-04-01T09:00:00+08:00"
 class TimerValueError(ValueError):
     """A timer's value (literal or computed) is not a usable ISO 8601 date, duration or cycle."""
 
+    element_id: str  # set when the value is a timer start event's: that event's id
+
 
 _DURATION_RE = re.compile(r"^P(?=\d|T\d)(\d+(?:[.,]\d+)?Y)?(\d+(?:[.,]\d+)?M)?(\d+(?:[.,]\d+)?W)?"
                           r"(\d+(?:[.,]\d+)?D)?(T(?=\d)(\d+(?:[.,]\d+)?H)?(\d+(?:[.,]\d+)?M)?(\d+(?:[.,]\d+)?S)?)?$",
