@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
@@ -121,7 +122,7 @@ def start_timers(spec) -> list[StartTimer]:
     return found
 
 
-def evaluate_start_expression(expression: str, script_engine):
+def evaluate_start_expression(expression: str, script_engine: Any) -> Any:
     """A timer start event's expression is evaluated without instance data."""
     return script_engine.environment.evaluate(expression, {})
 

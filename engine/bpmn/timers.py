@@ -5,11 +5,11 @@ What this module adds to SpiffWorkflow 3.2:
 * **Camunda-style literals.** Modelers write ``PT30M``, ``2027-04-01T09:00:00+08:00`` or ``R3/PT1H``
   unquoted; SpiffWorkflow evaluates every timer as a Python expression. The parser rewrites unquoted ISO
   literals into quoted strings, accepts ``"PT30M"``, ``${deadline}`` and any Python expression
-  (``deadline``, ``working_days(3)``), and validates literals at deploy time so a bad timer is a deploy
-  problem with file, line and element, not a runtime surprise.
+  (``deadline``, ``working_days(3)``), and validates literals at deploy time (``engine.time.iso8601``) so a
+  bad timer is a deploy problem with file, line and element, not a runtime surprise.
 * **Explicit offsets.** A date without a UTC offset would follow the server's zone (and ignore daylight
   saving); it is refused at deploy (literals) or raised as an incident (values computed at run time).
-* **One clock.** Due times are computed from ``engine.clock`` and compared with it.
+* **One clock.** Due times are computed from ``engine.time.clock`` and compared with it.
 * **Event-based gateways fire each timer at its own time.** SpiffWorkflow keeps one ``event_value`` on
   the gateway task, so its timers share the first one's due time; ``GatewayEventDefinition`` keeps one
   value per timer and fires only the earliest that is due.

@@ -30,7 +30,7 @@ def department_groups(session: Session) -> tuple[list[str], list[str]]:
                      "Per department: the obligations of the year's whistle cases, from the accountability ledger.")
 def assessment_figures(session: Session, year, process: str = "whistle") -> dict:
     """Count, per department, the obligations of every case of ``process`` whistled in ``year`` (deployment
-    time zone), open or closed, as they stand now (``engine.ledger``): an obligation still open after its due
+    time zone), open or closed, as they stand now (``engine.audit.ledger``): an obligation still open after its due
     time counts as a failure; one not yet due is ``open`` and counts neither way.
 
     Per department: ``records`` (cases it was called to whose on-site report is decided), ``came`` (reported,

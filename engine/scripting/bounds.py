@@ -10,8 +10,10 @@ to ``sorted``/``min``/``max``).
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 from datetime import time as day_time
+from typing import Any
 
 from engine.scripting.limits import BIG, MAX_CHARS, MAX_ITEMS, MAX_WORK, refuse
 
@@ -81,7 +83,7 @@ def check_printable(value, what: str = "the text of this value") -> None:
 running = threading.local()  # the _Run of the evaluation running on this thread, for the guards below
 
 
-def current_run():
+def current_run() -> Any:
     return getattr(running, "run", None)
 
 
@@ -196,7 +198,7 @@ def materialise(iterable, what: str) -> list | tuple:
     return items
 
 
-def ticking(iterator):
+def ticking(iterator: Iterable) -> Iterator:
     """``iterator``, passing a check-point before each item (C-level consumers never stop otherwise)."""
     run = current_run()
     tick = run.tick if run is not None else no_tick

@@ -280,7 +280,7 @@ def leave(token: contextvars.Token) -> None:
     _current.reset(token)
 
 
-def catalog(name, **match):
+def catalog(name: object, **match: object) -> Any:
     """The rows of the catalog ``name`` deployed with the running instance's version (a list of dicts; values
     of a CSV catalog are text). With ``column=value`` arguments: the first row whose columns equal those
     values, or a ``CatalogError`` (a ``LookupError``) naming the catalog and the values when none does.

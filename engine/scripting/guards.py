@@ -237,7 +237,7 @@ def _check_mul(left, right) -> None:
                 f"bits (the limit is {MAX_INT_BITS:,})")
 
 
-def guarded_mul(left, right):
+def guarded_mul(left: Any, right: Any) -> Any:
     _check_mul(left, right)
     return left * right
 
@@ -245,7 +245,7 @@ def guarded_mul(left, right):
 _MODPOW_COST = MAX_MODPOW_BITS * (MAX_MODPOW_BITS // 30 + 1) ** 2  # exponent bits × modulus digits²
 
 
-def guarded_pow(base, exponent, modulus=None):
+def guarded_pow(base: Any, exponent: Any, modulus: Any = None) -> Any:
     if modulus is None and is_int(base) and is_int(exponent) and exponent > 0 and abs(base) > 1:
         bits = exponent * math.log2(abs(base))
         if bits > MAX_INT_BITS:
@@ -263,7 +263,7 @@ def guarded_pow(base, exponent, modulus=None):
     return pow(base, exponent, modulus)
 
 
-def guarded_lshift(value, shift):
+def guarded_lshift(value: Any, shift: Any) -> Any:
     if is_int(value) and is_int(shift) and value and shift > 0 and value.bit_length() + shift > MAX_INT_BITS:
         refuse(f"{value} << {shift} would be an integer of about {value.bit_length() + shift:,} bits "
                 f"(the limit is {MAX_INT_BITS:,})")
@@ -277,7 +277,7 @@ def _check_add(left, right) -> None:
             checkpoint()
 
 
-def guarded_add(left, right):
+def guarded_add(left: Any, right: Any) -> Any:
     _check_add(left, right)
     return left + right
 
@@ -285,7 +285,7 @@ def guarded_add(left, right):
 _PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?[#0\- +]*(\*|\d+)?(?:\.(\*|\d+))?")
 
 
-def guarded_mod(left, right):
+def guarded_mod(left: Any, right: Any) -> Any:
     if isinstance(left, TEXT):
         text = left.decode("latin-1") if isinstance(left, bytes) else left
         for width, precision in _PERCENT_SPEC.findall(text):
@@ -323,7 +323,7 @@ _INPLACE = {
 }
 
 
-def guarded_inplacevar(op: str, target, value):
+def guarded_inplacevar(op: str, target: Any, value: Any) -> Any:
     try:
         function = _INPLACE[op]
     except KeyError:
@@ -331,18 +331,18 @@ def guarded_inplacevar(op: str, target, value):
     return function(target, value)
 
 
-def guarded_apply(function, *args, **kwargs):
+def guarded_apply(function: Callable, *args: Any, **kwargs: Any) -> Any:
     return function(*args, **kwargs)
 
 
-def guarded_range(*args):
+def guarded_range(*args: int) -> range:
     result = range(*args)
     if len(result) > MAX_ITEMS:
         refuse(f"range() of {len(result):,} numbers (the limit is {MAX_ITEMS:,})")
     return result
 
 
-def guarded_sum(iterable, start=0):
+def guarded_sum(iterable: Iterable, start: Any = 0) -> Any:
     if isinstance(start, SEQUENCES):
         refuse("sum() of texts, lists or tuples; use \"\".join(...) or a comprehension")
     items = materialise(iterable, "sum()")
@@ -363,7 +363,7 @@ def guarded_sum(iterable, start=0):
 _SUM_KINDS = frozenset({int, float, complex, bool})
 
 
-def guarded_round(number, ndigits=None):
+def guarded_round(number: Any, ndigits: Any = None) -> Any:
     if ndigits is None:
         return round(number)
     if is_int(ndigits) and abs(ndigits) > MAX_ROUND_DIGITS:

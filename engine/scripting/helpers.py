@@ -1,16 +1,17 @@
 """The helper library designers can call in every expression and script (see docs/expressions.md).
 
 Everything here is pure computation over values, the engine clock and the catalogs stored with the
-running version (``catalog``, from ``engine.catalogs``): nothing reaches the file system, the network or
-the process. Time comes from ``engine.clock`` (so tests and demos can move
+running version (``catalog``, from ``engine.scripting.catalogs``): nothing reaches the file system, the network or
+the process. Time comes from ``engine.time.clock`` (so tests and demos can move
 it) and is shown in the deployment time zone (``WHISTLE_TIMEZONE``, default Asia/Shanghai).
-The safe builtins (``len``, ``sum``, ``str``…) are provided by the sandbox itself (``engine.sandbox``),
-because several of them are guarded versions.
+The safe builtins (``len``, ``sum``, ``str``…) are provided by the sandbox itself
+(``engine.scripting.script_builtins``), because several of them are guarded versions.
 """
 from __future__ import annotations
 
 import calendar
 import re
+from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
 
 from engine.scripting.catalogs import catalog  # noqa: F401 (re-export; reads the running version's catalogs)
@@ -88,7 +89,7 @@ def duration(text) -> timedelta:
         raise ValueError(f"duration {text!r} is too long") from None
 
 
-def add_duration(moment, text):
+def add_duration(moment: date | datetime, text: str) -> date | datetime:
     """``moment`` (a datetime or date) plus an ISO 8601 duration, counting months and years on the calendar:
     ``add_duration(parse_datetime("2026-01-31T09:00+08:00"), "P1M")`` is 2026-02-28 09:00+08:00."""
     if not isinstance(moment, (date, datetime)):
@@ -147,7 +148,7 @@ def _iso_duration(value: timedelta) -> str:
     return text if text not in ("P", "-P") else "PT0S"
 
 
-def median(values):
+def median(values: Iterable) -> float | None:
     """The median of the numbers given (None left out), or None when there are none."""
     numbers = sorted(v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool))
     if not numbers:
@@ -156,7 +157,7 @@ def median(values):
     return numbers[middle] if len(numbers) % 2 else (numbers[middle - 1] + numbers[middle]) / 2
 
 
-def rank_and_grade(rows, order, bands):
+def rank_and_grade(rows: Iterable[dict], order: Iterable[str], bands: Iterable) -> list[dict]:
     """Rank ``rows`` (dicts) by the fields in ``order``, highest first (None lowest; later fields break ties
     of earlier ones), and grade them into ``bands`` — ``[(grade, share), …]``, best first, shares summing to 1.
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, tzinfo
 from datetime import time as day_time
+from typing import Any
 
 from RestrictedPython.transformer import INSPECT_ATTRIBUTES
 
@@ -48,7 +49,7 @@ def _check_format_spec(spec) -> None:
             refuse(f"a format width or precision of {number} (the limit is {MAX_FORMAT_WIDTH:,})")
 
 
-def guarded_format(value, spec: str = ""):
+def guarded_format(value: Any, spec: str = "") -> str:
     _check_format_spec(spec)
     check_printable(value)
     return format(value, spec)
@@ -321,7 +322,7 @@ _REFUSED_ATTRIBUTES = frozenset(INSPECT_ATTRIBUTES) | {"mro"}
 _TZINFO_ATTRIBUTES = frozenset({"utcoffset", "tzname", "dst", "fromutc", "key"})  # not no_cache/from_file/…
 
 
-def guarded_getattr(obj, name, *default):
+def guarded_getattr(obj: Any, name: Any, *default: Any) -> Any:
     if type(name) is not str:
         raise TypeError("an attribute name must be text")
     if name.startswith("_"):

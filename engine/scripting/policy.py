@@ -8,6 +8,7 @@ import ast
 import re
 import textwrap
 from functools import lru_cache
+from types import CodeType
 from typing import Any, cast
 
 from RestrictedPython import compile_restricted_eval, compile_restricted_exec
@@ -255,7 +256,7 @@ def normalise_source(source: str, mode: str) -> str:
 
 
 @lru_cache(maxsize=COMPILE_CACHE_SIZE)
-def compile_checked(source: str, mode: str):
+def compile_checked(source: str, mode: str) -> CodeType:
     kind = "expression" if mode == "eval" else "script"
     if len(source) > MAX_SOURCE_CHARS:
         refuse(f"{kind} of {len(source):,} characters (the limit is {MAX_SOURCE_CHARS:,})")
@@ -275,7 +276,7 @@ def compile_checked(source: str, mode: str):
         error = ScriptRefused(f"refused: {kind} not allowed: " + "; ".join(errors))
         error.errors = errors
         raise error
-    return result.code
+    return cast(CodeType, result.code)  # set whenever there are no errors
 
 
 def _check_nesting(tree: ast.AST, kind: str) -> None:

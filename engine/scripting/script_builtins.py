@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import builtins
 import logging
+from typing import Any
 
 from RestrictedPython.Guards import guarded_iter_unpack_sequence, guarded_unpack_sequence
 
@@ -54,7 +55,7 @@ from engine.scripting.methods import (
 
 log = logging.getLogger("whistle.script")
 
-def guarded_getitem(obj, key):
+def guarded_getitem(obj: Any, key: Any) -> Any:
     kind = type(key)
     if kind is slice and (type(obj) is list or type(obj) is tuple):
         check_items(len(range(*key.indices(len(obj)))), "this slice")
@@ -84,7 +85,7 @@ class _ListWriter:
         del self.target[key]
 
 
-def guarded_write(obj):
+def guarded_write(obj: Any) -> Any:
     if type(obj) is list:
         return _ListWriter(obj)
     if isinstance(obj, (dict, list)):

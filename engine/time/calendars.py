@@ -122,7 +122,8 @@ _source: DatabaseCalendar | None = None
 
 
 def use_database(engine: Any, url: str | None = None) -> DatabaseCalendar:
-    """Count working days with the calendars of this database (``engine.api.Whistle`` does this)."""
+    """Count working days with the calendars of this database (the engine does this when it opens the
+    database)."""
     global _source
     source = DatabaseCalendar(engine, url)
     source.previous, _source = _open(_source), source

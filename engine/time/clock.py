@@ -53,7 +53,7 @@ class ManualClock:
 
 class DatabaseClock:
     """System time plus an offset stored in the database, so every process (CLI, server, workers) sees the
-    same shifted time. Installed by ``engine.api.Whistle`` in demo and test mode (``WHISTLE_MODE``).
+    same shifted time. Installed by the engine (``engine.api.Whistle``) in demo and test mode (``WHISTLE_MODE``).
 
     The offset is read at most every ``ttl`` seconds per process; ``invalidate`` forces a fresh read (done
     after this process changes it). If the read fails the last known offset is kept.
