@@ -17,7 +17,8 @@ from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate as validate_spec
 from sqlalchemy import select
 
-import engine.api as engine_api
+from engine.errors import NotFound
+from engine.management import identity as engine_identity
 from engine.identity import accounts
 from engine.api import Whistle
 from cli.main import run as cli_run
@@ -216,7 +217,7 @@ def test_token_cli_prints_once_and_stores_only_a_hash(world, db_url, capsys, mon
     assert cli_run(["--db", db_url, "token", "revoke", "grid-platform"]) == 0
     assert "revoked" in capsys.readouterr().out
     # Revoked by another process: this server trusts its check for TOKEN_CACHE_SECONDS (2 s), then refuses.
-    monkeypatch.setattr(engine_api, "TOKEN_CACHE_SECONDS", 0.0)
+    monkeypatch.setattr(engine_identity, "TOKEN_CACHE_SECONDS", 0.0)
     assert world.api.call("GET", "/definitions", bearer(token)).status_code == 401
     assert cli_run(["--db", db_url, "token", "revoke", "nope"]) == 4
 
@@ -610,6 +611,6 @@ def test_inbox_pages_agree_with_a_plain_sort(whistle, fixtures):
         assert [t["task_id"] for t in whistle.tasks(user, process_id="inbox_mix")] == [t["task_id"] for t in want]
         assert whistle.tasks(user, process_id="review") == []
     assert whistle.tasks("zed") == []
-    with pytest.raises(engine_api.NotFound):
+    with pytest.raises(NotFound):
         whistle.tasks("nobody")
 

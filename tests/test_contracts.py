@@ -14,7 +14,7 @@ from base64 import b64encode
 
 import pytest
 
-from engine.casework import service as casework
+from engine.store import casework as casework_store
 from engine.errors import Forbidden, InvalidInput
 from webui import create_app
 
@@ -225,7 +225,7 @@ def test_a_staff_submission_that_fails_half_way_leaves_nothing(org, monkeypatch)
     def broken(session, task_key, user):
         raise RuntimeError("the disk is full")
 
-    monkeypatch.setattr(casework, "_drop_draft", broken)  # the last part of the submission fails
+    monkeypatch.setattr(casework_store, "drop_draft", broken)  # the last part of the submission fails
     with pytest.raises(Exception):
         org.w.complete_task(review["task_id"], "command-wudadao", {"decision": "self", "review_note": "自行处置"},
                             [upload["attachment_id"]])

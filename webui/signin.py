@@ -19,7 +19,7 @@ from flask import current_app, request
 
 from engine.api import Whistle
 from engine.audit.chain import AuditLog
-from engine.casework.service import roles_of
+from engine.casework.people import roles_of
 from engine.identity import accounts
 from engine.identity.accounts import SignInLimits
 from engine.queries import accounts as account_queries

@@ -29,14 +29,11 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import exists, func, insert, select, text, update
-from sqlalchemy.orm import Session, object_session
-from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.orm.util import identity_key
-
-from engine.time import clock
 from engine.audit import keys
-from engine.store.models import AuditChainHead, AuditEvent, DefinitionVersion, ProcessInstance
+from engine.store import Session, statements
+from engine.store import audit as stored
+from engine.store.models import ProcessInstance
+from engine.time import clock
 
 GENESIS = "0" * 64
 SYSTEM_CHAIN = "system"
@@ -69,7 +66,7 @@ def chain_name(instance_id: int | None) -> str:
 
 def sign_head(kid: str, key: bytes, chain: str, rows: int, last_hash: str) -> str:
     """The head of ``chain`` after ``rows`` rows, the newest hashing to ``last_hash``: "rows:key id:tag"."""
-    tag = hmac.digest(key, f"head\x00{chain}\x00{rows}\x00{last_hash}".encode("utf-8"), "sha256").hex()
+    tag = hmac.digest(key, f"head\x00{chain}\x00{rows}\x00{last_hash}".encode(), "sha256").hex()
     return f"{rows}:{kid}:{tag[:_HEAD_TAG_LENGTH]}"
 
 
@@ -117,30 +114,20 @@ class AuditLog:
         instances: dict[int, ProcessInstance] = {}
         for instance_id in dict.fromkeys(e.instance_id for e in self.pending):
             if instance_id is None:
-                if session.get_bind().dialect.name == "postgresql":
-                    session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK_KEY})
-                heads[None] = session.execute(select(AuditChainHead.head)
-                                              .where(AuditChainHead.chain == SYSTEM_CHAIN)).scalar()
+                statements(session).advisory_lock(session, _ADVISORY_LOCK_KEY)
+                heads[None] = stored.chain_head(session, SYSTEM_CHAIN)
             else:
-                instance = _locked_instance(session, instance_id)
+                instance = stored.locked_instance(session, instance_id)
                 instances[instance_id] = instance
                 heads[instance_id] = instance.audit_head
             counts[instance_id] = _rows_of(session, instance_id, heads[instance_id])
         had_system_head = heads.get(None) is not None
-        session.execute(insert(AuditEvent), _chain(self.pending, heads, counts))  # one batched statement
+        stored.insert_events(session, _chain(self.pending, heads, counts))
         if None in heads:
-            values = {"rows": counts[None], "head": heads[None], "updated_at": clock.now()}
-            if had_system_head:
-                session.execute(update(AuditChainHead).where(AuditChainHead.chain == SYSTEM_CHAIN).values(**values)
-                                .execution_options(synchronize_session=False))
-            else:
-                session.execute(insert(AuditChainHead).values(chain=SYSTEM_CHAIN, **values))
+            stored.write_chain_head(session, SYSTEM_CHAIN, counts[None], heads[None], clock.now(),
+                                    exists_already=had_system_head)
         for instance_id, instance in instances.items():
-            # A plain UPDATE under the row lock: recording history is not a change of the case, so the
-            # instance's optimistic revision stays as it is.
-            session.execute(update(ProcessInstance).where(ProcessInstance.id == instance_id)
-                            .values(audit_head=heads[instance_id]).execution_options(synchronize_session=False))
-            set_committed_value(instance, "audit_head", heads[instance_id])
+            stored.set_case_head(session, instance, heads[instance_id])  # under the row lock
         self.pending.clear()
 
     def take_chain(self, instance: ProcessInstance) -> tuple[list[dict], str | None]:
@@ -151,8 +138,8 @@ class AuditLog:
             return [], instance.audit_head
         heads: dict[int | None, str | None] = {instance.id: instance.audit_head}
         parsed = parse_head(instance.audit_head)
-        counts = {instance.id: parsed[0] if parsed else _rows_of(object_session(instance), instance.id,
-                                                                 instance.audit_head)}
+        rows = parsed[0] if parsed else _rows_of(stored.session_of(instance), instance.id, instance.audit_head)
+        counts: dict[int | None, int] = {instance.id: rows}
         self.pending = [e for e in self.pending if e.instance_id != instance.id]
         return _chain(mine, heads, counts), heads[instance.id]
 
@@ -165,11 +152,11 @@ def _rows_of(session: Session | None, instance_id: int | None, head: str | None)
         return parsed[0]
     if head is None or session is None:
         return 0
-    where = AuditEvent.instance_id.is_(None) if instance_id is None else AuditEvent.instance_id == instance_id
-    return session.execute(select(func.count()).select_from(AuditEvent).where(where)).scalar() or 0
+    return stored.row_count(session, instance_id)
 
 
-def _chain(events: list[PendingEvent], heads: dict[int | None, str | None], counts: dict[int | None, int]) -> list[dict]:
+def _chain(events: list[PendingEvent], heads: dict[int | None, str | None],
+           counts: dict[int | None, int]) -> list[dict]:
     """The rows for ``events``, each signed and linked to the head of its chain before it; ``heads`` and
     ``counts`` move along."""
     ring = keys.audit_keyring()
@@ -187,15 +174,6 @@ def _chain(events: list[PendingEvent], heads: dict[int | None, str | None], coun
         counts[instance_id] += 1
         heads[instance_id] = sign_head(kid, key, chain_name(instance_id), counts[instance_id], digest)
     return rows
-
-
-def _locked_instance(session: Session, instance_id: int) -> ProcessInstance:
-    """The instance row, locked: already so when the command loaded it, else locked here."""
-    instance = session.identity_map.get(identity_key(ProcessInstance, instance_id))
-    if instance is None:
-        instance = session.execute(select(ProcessInstance).where(ProcessInstance.id == instance_id)
-                                   .with_for_update()).scalar_one()
-    return instance
 
 
 @dataclass
@@ -232,10 +210,6 @@ class _Tampered(Exception):
         self.reason, self.row_id, self.instance_id = reason, row_id, instance_id
 
 
-_VERIFY_COLUMNS = (AuditEvent.id, AuditEvent.at, AuditEvent.event_type, AuditEvent.actor, AuditEvent.instance_id,
-                   AuditEvent.task_id, AuditEvent.details, AuditEvent.prev_hash, AuditEvent.hash, AuditEvent.key_id)
-
-
 def verify(session: Session, batch: int = 5000, keyring: keys.Keyring | None = None) -> VerifyReport:
     """Walk every chain with the keyring: each row's signature and link, then each chain against its signed
     head. The first thing found wrong is reported, naming the row or the case."""
@@ -245,8 +219,7 @@ def verify(session: Session, batch: int = 5000, keyring: keys.Keyring | None = N
     try:
         last_id = 0
         while True:
-            rows = session.execute(select(*_VERIFY_COLUMNS).where(AuditEvent.id > last_id)
-                                   .order_by(AuditEvent.id).limit(batch)).all()
+            rows = stored.rows_after(session, last_id, batch)
             if not rows:
                 break
             for row in rows:
@@ -313,8 +286,7 @@ def _check_row(ring: keys.Keyring, end: _ChainEnd, row) -> None:
 def _check_heads(session: Session, ring: keys.Keyring, chains: dict[int | None, _ChainEnd]) -> None:
     """Every case has a signed head that its chain ends at; so has the system chain; no chain lost its case."""
     cases = set()
-    for instance_id, head in session.execute(select(ProcessInstance.id, ProcessInstance.audit_head)
-                                             .order_by(ProcessInstance.id)):
+    for instance_id, head in stored.case_heads(session):
         cases.add(instance_id)
         end = chains.get(instance_id) or _ChainEnd(label=_label(instance_id))
         _check_head(ring, instance_id, end, head)
@@ -327,14 +299,14 @@ def _check_heads(session: Session, ring: keys.Keyring, chains: dict[int | None, 
         raise _Tampered(f"instance {orphans[0]} is gone, but {end.rows} rows of its audit chain remain (the case "
                         f"was deleted)", end.last_id, orphans[0])
     system = chains.get(None) or _ChainEnd(label=_label(None))
-    head = session.execute(select(AuditChainHead.head).where(AuditChainHead.chain == SYSTEM_CHAIN)).scalar()
+    head = stored.chain_head(session, SYSTEM_CHAIN)
     if head is None and not system.rows:
-        if session.execute(select(exists().where(DefinitionVersion.id.is_not(None)))).scalar():
+        if stored.any_version_deployed(session):
             raise _Tampered("versions are deployed, but the system chain and its head are gone (the audit rows "
                             "were deleted)")
         return  # a database nothing was ever recorded in
     _check_head(ring, None, system, head)
-    deployed = session.execute(select(func.count()).select_from(DefinitionVersion)).scalar() or 0
+    deployed = stored.deployed_versions(session)
     if system.deployed < deployed:
         raise _Tampered(f"{deployed} versions are deployed, but the system chain records {system.deployed} "
                         f"deployments (its rows were deleted and the chain begun again)", system.last_id)
@@ -366,7 +338,6 @@ def _check_head(ring: keys.Keyring, instance_id: int | None, end: _ChainEnd, hea
 
 
 def events_for_instance(session: Session, instance_id: int) -> list[dict]:
-    rows = session.execute(select(AuditEvent).where(AuditEvent.instance_id == instance_id)
-                           .order_by(AuditEvent.id)).scalars()
+    rows = stored.events_of(session, instance_id)
     return [{"id": r.id, "at": r.at.isoformat(), "event": r.event_type, "actor": r.actor,
              "task_id": r.task_id, "details": json.loads(r.details)} for r in rows]

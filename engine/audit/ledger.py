@@ -12,35 +12,33 @@ The evaluation and the dashboards read this table, never the case data.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Iterable
 
-from sqlalchemy import and_, insert, select
-from sqlalchemy.orm import Session, aliased
-
-from engine.store.models import LedgerEntry, ProcessInstance
+from engine.store import Session
+from engine.store import ledger as stored
+from engine.store.models import ProcessInstance
 
 DONE_ON_TIME, DONE_LATE, OVERDUE, OPEN, WITHDRAWN = "done_on_time", "done_late", "overdue", "open", "withdrawn"
-_INSERT = insert(LedgerEntry.__table__)
 
 
-def assigned_row(instance, task_id: str, element_id: str, kind: str, party: str | None, due_at, now) -> dict:
+def assigned_row(instance: ProcessInstance, task_id: str, element_id: str, kind: str, party: str | None,
+                 due_at: datetime | None, now: datetime) -> dict:
     return {"instance_id": instance.id, "process_id": instance.process_id, "task_id": task_id,
             "element_id": element_id, "kind": kind, "party": party, "event": "assigned", "at": now,
             "due_at": due_at, "actor": None, "detail": None}
 
 
-def closed_row(instance, task_id: str, element_id: str, kind: str, party: str | None, done: bool,
-               actor: str | None, detail: dict | None, now) -> dict:
+def closed_row(instance: ProcessInstance, task_id: str, element_id: str, kind: str, party: str | None, done: bool,
+               actor: str | None, detail: dict | None, now: datetime) -> dict:
     return {"instance_id": instance.id, "process_id": instance.process_id, "task_id": task_id,
             "element_id": element_id, "kind": kind, "party": party, "event": "done" if done else "cancelled",
             "at": now, "due_at": None, "actor": actor if done else None, "detail": detail if done else None}
 
 
 def write(session: Session, rows: list[dict]) -> None:
-    if rows:
-        session.execute(_INSERT, rows)
+    stored.add_rows(session, rows)
 
 
 @dataclass(frozen=True)
@@ -81,22 +79,10 @@ def obligations(session: Session, cutoff: datetime, *, process_id: str | None = 
                 started_from: datetime | None = None, started_before: datetime | None = None,
                 instance_ids: Iterable[int] | None = None) -> list[Obligation]:
     """Every obligation assigned by ``cutoff`` (of cases of ``process_id`` started in the range), with its state."""
-    assigned, closed = aliased(LedgerEntry), aliased(LedgerEntry)
-    query = (select(assigned, closed.event, closed.at, closed.actor, closed.detail)
-             .join(ProcessInstance, ProcessInstance.id == assigned.instance_id)
-             .outerjoin(closed, and_(closed.task_id == assigned.task_id, closed.event != "assigned"))
-             .where(assigned.event == "assigned", assigned.at <= cutoff)
-             .order_by(assigned.instance_id, assigned.id))
-    if process_id is not None:
-        query = query.where(assigned.process_id == process_id)
-    if started_from is not None:
-        query = query.where(ProcessInstance.started_at >= started_from)
-    if started_before is not None:
-        query = query.where(ProcessInstance.started_at < started_before)
-    if instance_ids is not None:
-        query = query.where(assigned.instance_id.in_(list(instance_ids)))
     found = []
-    for row, event, at, actor, detail in session.execute(query).all():
+    for row, event, at, actor, detail in stored.assignments_with_closing(
+            session, cutoff, process_id=process_id, started_from=started_from, started_before=started_before,
+            instance_ids=instance_ids):
         state = state_of(row.due_at, event, at, cutoff)
         done = state in (DONE_ON_TIME, DONE_LATE)
         found.append(Obligation(row.instance_id, row.task_id, row.element_id, row.kind, row.party, row.at,

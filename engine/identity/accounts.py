@@ -18,13 +18,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import and_, bindparam, delete, literal, or_, select, tuple_, update
-from sqlalchemy.orm import Session, aliased
-
-from engine.time import clock
 from engine.audit.chain import AuditLog
 from engine.errors import InvalidInput, NotFound
-from engine.store.models import Membership, SignInAttempt, UserAccount, UserGroup
+from engine.store import Session
+from engine.store import accounts as stored
+from engine.store.models import Membership, UserAccount, UserGroup
+from engine.time import clock
 
 # OWASP's scrypt parameters (N=2^17, r=8, p=1): 128 MiB and ≈0.3 s per hash on the 2-core machines. Hashes
 # with other parameters still verify and are replaced on the next successful sign-in (``needs_rehash``).
@@ -93,9 +92,9 @@ def ensure_user(session: Session, audit: AuditLog, username: str, groups: list[s
     username = username.strip()
     if not username:
         raise InvalidInput("a user needs a name")
-    user = session.execute(select(UserAccount).where(UserAccount.username == username)).scalar()
+    user = stored.account_named(session, username)
     created = user is None
-    if created:
+    if user is None:
         user = UserAccount(username=username, display_name=display_name, active=True, created_at=clock.now(),
                            password_hash=hash_password(password) if password else None)
         session.add(user)
@@ -107,7 +106,7 @@ def ensure_user(session: Session, audit: AuditLog, username: str, groups: list[s
             user.password_hash = hash_password(password)
             user.session_version = (user.session_version or 1) + 1  # a new password ends every session
             audit.record("password_changed", actor, user=username)
-    have = set(session.execute(select(Membership.group_name).where(Membership.user_id == user.id)).scalars())
+    have = stored.group_names(session, user.id)
     added = []
     for group in groups:
         group = group.strip()
@@ -139,9 +138,9 @@ def import_accounts(session: Session, audit: AuditLog, path: Path, actor: str = 
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise NotFound(f"{path}: no such file")
+        raise NotFound(f"{path}: no such file") from None
     except json.JSONDecodeError as exc:
-        raise InvalidInput(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})")
+        raise InvalidInput(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
     for index, group in enumerate(document.get("groups", [])):
         if "name" not in group:
             raise InvalidInput(f"{path}: groups[{index}] has no 'name'")
@@ -159,7 +158,8 @@ def import_accounts(session: Session, audit: AuditLog, path: Path, actor: str = 
 
 
 def find_user(session: Session, username: str) -> UserAccount:
-    user = session.execute(select(UserAccount).where(UserAccount.username == username)).scalar()
+    """The active account of that name; NotFound for an unknown or inactive one."""
+    user = stored.account_named(session, username)
     if user is None or not user.active:
         raise NotFound(f"no user '{username}'")
     return user
@@ -168,20 +168,19 @@ def find_user(session: Session, username: str) -> UserAccount:
 def identity(session: Session, username: str) -> tuple[str | None, set[str]]:
     """An active account's display name and groups in one query (a command checking a submission); NotFound
     for an unknown or inactive account."""
-    rows = session.execute(select(UserAccount.display_name, Membership.group_name)
-                           .outerjoin(Membership, Membership.user_id == UserAccount.id)
-                           .where(UserAccount.username == username, UserAccount.active.is_(True))).all()
+    rows = stored.name_and_groups(session, username)
     if not rows:
         raise NotFound(f"no user '{username}'")
     return rows[0][0], {group for _, group in rows if group}
 
 
 def groups_of(session: Session, user: UserAccount) -> set[str]:
-    return set(session.execute(select(Membership.group_name).where(Membership.user_id == user.id)).scalars())
+    return stored.group_names(session, user.id)
 
 
 def authenticate(session: Session, username: str, password: str) -> UserAccount | None:
-    user = session.execute(select(UserAccount).where(UserAccount.username == username)).scalar()
+    """The active account when the password is right, else None."""
+    user = stored.account_named(session, username)
     if user is None or not user.active or not check_password(user.password_hash, password):
         return None
     return user
@@ -230,41 +229,11 @@ def address_key(address: str | None) -> str:
     return str(ip)
 
 
-def _attempt_is(scope: str, key: str):
-    return and_(SignInAttempt.scope == scope, SignInAttempt.key == key)
-
-
-def _login_statement():
-    # Outer joins from a one-row select: a row (of NULLs) also for an unknown name, with the address's lock.
-    name_row, address_row = aliased(SignInAttempt), aliased(SignInAttempt)
-    one = select(literal(1).label("one")).subquery()
-    return (select(UserAccount.password_hash, UserAccount.active, UserAccount.session_version, name_row.failures,
-                   name_row.locked_until, address_row.locked_until)
-            .select_from(one)
-            .outerjoin(UserAccount, UserAccount.username == bindparam("username"))
-            .outerjoin(name_row, and_(name_row.scope == "user", name_row.key == bindparam("name")))
-            .outerjoin(address_row, and_(address_row.scope == "address", address_row.key == bindparam("address"))))
-
-
-# Built once: HTTP Basic reads it on every request. Measured as fast as the plain account read it replaced
-# (≈270 µs a read session on the local PostgreSQL, best of 15 rounds of 200).
-_LOGIN_STATE = _login_statement()
-
-
 def login_state(session: Session, username: str, address: str | None, now: datetime) -> LoginState:
     # One round trip, also on the hot path of HTTP Basic (a lock must stop even a cached right password).
-    row = session.execute(_LOGIN_STATE, {"username": username, "name": username[:KEY_LENGTH],
-                                         "address": address_key(address)}).one()
+    row = stored.login_row(session, username, username[:KEY_LENGTH], address_key(address))
     locks = [until for until in (row[4], row[5]) if until is not None and until > now]
     return LoginState(username, row[0], bool(row[1]), row[2], row[3] or 0, max(locks) if locks else None)
-
-
-def _insert_missing(session: Session, values: dict) -> None:
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    session.execute(insert(SignInAttempt).values(**values).on_conflict_do_nothing())
 
 
 def record_failure(session: Session, audit: AuditLog, username: str, address: str | None, limits: SignInLimits,
@@ -278,10 +247,7 @@ def record_failure(session: Session, audit: AuditLog, username: str, address: st
     for scope, key, limit in (("user", name, limits.user_failures), ("address", where, limits.address_failures)):
         if limit <= 0:
             continue
-        _insert_missing(session, {"scope": scope, "key": key, "failures": 0, "window_started_at": now,
-                                  "last_failure_at": now})
-        row = session.execute(select(SignInAttempt).where(_attempt_is(scope, key)).with_for_update()
-                              .execution_options(populate_existing=True)).scalar_one()
+        row = stored.locked_attempts(session, scope, key, now)
         if row.locked_until is not None and row.locked_until > now:  # locked by a sign-in that was faster
             locked.append(row.locked_until)
             continue
@@ -298,41 +264,31 @@ def record_failure(session: Session, audit: AuditLog, username: str, address: st
     # Forget counts that ran out, a hundred at a time. Last, once this sign-in holds its own rows: whoever
     # waits for a row deleted here waits for a transaction that waits for nobody any more (no deadlock), and
     # rows another sign-in holds are skipped.
-    keep = max(limits.window, limits.lockout)
-    stale = (select(SignInAttempt.scope, SignInAttempt.key)
-             .where(SignInAttempt.last_failure_at < now - keep,
-                    or_(SignInAttempt.locked_until.is_(None), SignInAttempt.locked_until < now))
-             .limit(100).with_for_update(skip_locked=True))
-    session.execute(delete(SignInAttempt).where(tuple_(SignInAttempt.scope, SignInAttempt.key).in_(stale))
-                    .execution_options(synchronize_session=False))
+    stored.forget_stale_attempts(session, now - max(limits.window, limits.lockout), now)
     return max(locked) if locked else None
 
 
 def record_success(session: Session, username: str) -> None:
     """A right password forgets the name's failures (not the address's: one good account must not reset a
     guessing client's count)."""
-    session.execute(delete(SignInAttempt).where(_attempt_is("user", username[:KEY_LENGTH])))
+    stored.forget_attempts(session, "user", username[:KEY_LENGTH])
 
 
 def rehash_password(session: Session, username: str, old_hash: str, new_hash: str) -> bool:
     """Replace ``old_hash`` by ``new_hash`` (the same password with today's parameters, hashed by the caller
     before the transaction: scrypt must not hold the write lock), unless the password was changed meanwhile.
     Sessions stay valid: the password is the same."""
-    result = session.execute(update(UserAccount)
-                             .where(UserAccount.username == username, UserAccount.password_hash == old_hash)
-                             .values(password_hash=new_hash))
-    return result.rowcount == 1
+    return stored.replace_password_hash(session, username, old_hash, new_hash)
 
 
 def end_sessions(session: Session, username: str) -> None:
     """Every session of the account ends: its cookies carry the old version (sign-out)."""
-    session.execute(update(UserAccount).where(UserAccount.username == username)
-                    .values(session_version=UserAccount.session_version + 1))
+    stored.bump_session_version(session, username)
 
 
 def session_account(session: Session, username: str, version: object) -> UserAccount | None:
     """The active account a session cookie names, when the cookie's session version is still current."""
-    account = session.execute(select(UserAccount).where(UserAccount.username == username)).scalar()
+    account = stored.account_named(session, username)
     if account is None or not account.active or not isinstance(version, int) or version != account.session_version:
         return None
     return account

@@ -10,14 +10,13 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
-
-from engine.time import clock
-from engine.identity.accounts import find_user
 from engine.audit.chain import AuditLog
 from engine.errors import Conflict, InvalidInput, NotFound
-from engine.store.models import ApiToken, UserAccount
+from engine.identity.accounts import find_user
+from engine.store import Session
+from engine.store import tokens as stored
+from engine.store.models import ApiToken
+from engine.time import clock
 
 PREFIX = "wht_"
 SCOPES = {
@@ -48,7 +47,7 @@ def create(session: Session, audit: AuditLog, name: str, username: str, scopes: 
     if unknown:
         raise InvalidInput(f"unknown scope {', '.join(unknown)}; scopes are {', '.join(sorted(SCOPES))}")
     find_user(session, username)
-    existing = session.execute(select(ApiToken).where(ApiToken.name == name)).scalar()
+    existing = stored.token_named(session, name)
     if existing is not None:
         state = f"revoked at {existing.revoked_at.isoformat()}" if existing.revoked_at else "active"
         raise Conflict(f"a token named '{name}' already exists ({state}); choose another name")
@@ -62,7 +61,7 @@ def create(session: Session, audit: AuditLog, name: str, username: str, scopes: 
 
 
 def revoke(session: Session, audit: AuditLog, name: str, actor: str) -> dict:
-    row = session.execute(select(ApiToken).where(ApiToken.name == name).with_for_update()).scalar()
+    row = stored.token_named(session, name, for_update=True)
     if row is None:
         raise NotFound(f"no token named '{name}'")
     if row.revoked_at is None:
@@ -72,18 +71,14 @@ def revoke(session: Session, audit: AuditLog, name: str, actor: str) -> dict:
 
 
 def listing(session: Session) -> list[dict]:
-    return [token_dict(r) for r in session.execute(select(ApiToken).order_by(ApiToken.name)).scalars()]
+    return [token_dict(r) for r in stored.all_tokens(session)]
 
 
 def lookup(session: Session, token: str) -> dict | None:
     """The valid, unrevoked token of an active account with this value, or None."""
     if not token.startswith(PREFIX) or len(token) > 200:
         return None
-    found = session.execute(select(ApiToken.id, ApiToken.name, ApiToken.username, ApiToken.scopes,
-                                   ApiToken.last_used_at)
-                            .join(UserAccount, UserAccount.username == ApiToken.username)
-                            .where(ApiToken.token_hash == token_hash(token), ApiToken.revoked_at.is_(None),
-                                   UserAccount.active.is_(True))).first()
+    found = stored.valid_token(session, token_hash(token))
     if found is None:
         return None
     return {"id": found.id, "name": found.name, "user": found.username, "scopes": frozenset(found.scopes or []),
@@ -95,4 +90,4 @@ def needs_touch(found: dict, now: datetime) -> bool:
 
 
 def touch(session: Session, token_id: int, now: datetime) -> None:
-    session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
+    stored.mark_used(session, token_id, now)

@@ -12,6 +12,8 @@ from sqlalchemy import CursorResult, Table, bindparam, func, insert, update
 from sqlalchemy.dialects.sqlite import insert as _sqlite_insert
 from sqlalchemy.orm import Session
 
+from engine.errors import NotFound
+from engine.store import inbox
 from engine.store.models import AuditEvent, HumanTask, ProcessInstance, TaskCandidate
 
 NAME = "sqlite"
@@ -25,6 +27,20 @@ def advisory_lock(session: Session, key: int) -> None:
 def insert_ignoring_duplicates(session: Session, model: Any, values: dict) -> None:
     """Insert a row unless one with the same key exists (an idempotent upsert of a counter row)."""
     session.execute(_sqlite_insert(model).values(**values).on_conflict_do_nothing())
+
+
+def inbox_page(session: Session, user: str, limit: int, offset: int, process_id: str | None) -> list[dict]:
+    """A user's inbox page (``engine.store.inbox.page_statement``) as dicts of the task's columns and its
+    ``candidates``; NotFound for an unknown or inactive user. The user's groups are read first and travel as
+    parameters: two round trips."""
+    found = session.execute(inbox.ACTIVE_USER_GROUPS, {"username": user}).all()
+    if not found:
+        raise NotFound(f"no user '{user}'")
+    groups = sorted({g for _, g in found if g is not None})
+    params = inbox.page_parameters(user, limit, offset, process_id)
+    params.update({f"group_{i}": name for i, name in enumerate(groups)})
+    statement = inbox.page_statement(len(groups), process_id is not None)
+    return [row._asdict() for row in session.execute(statement, params)]
 
 
 # The write of one engine step (``engine.store.instances.write_step``): the inbox rows it closes and opens, their

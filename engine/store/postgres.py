@@ -2,14 +2,18 @@
 database is opened). Whatever is not here is portable and taken from there."""
 from __future__ import annotations
 
+import functools
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, bindparam, text
 from sqlalchemy.dialects.postgresql import insert as _pg_insert
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
+from engine.errors import NotFound
+from engine.store import inbox
 from engine.store.columns import UTCDateTime
 from engine.store.portable import *  # noqa: F401,F403  (what PostgreSQL runs as written)
 
@@ -24,6 +28,35 @@ def advisory_lock(session: Session, key: int) -> None:
 
 def insert_ignoring_duplicates(session: Session, model: Any, values: dict) -> None:
     session.execute(_pg_insert(model).values(**values).on_conflict_do_nothing())
+
+
+def inbox_page(session: Session, user: str, limit: int, offset: int, process_id: str | None) -> list[dict]:
+    """The portable ``inbox_page`` in one round trip: the statement joins the user's groups in (LATERAL), and,
+    compiled once per shape, goes straight to the driver, past SQLAlchemy's per-execution work (the hottest
+    read there is). Only an empty page asks who the user is."""
+    sql, defaults, columns = _inbox_for_driver(session.get_bind().dialect, process_id is not None)
+    driver = session.connection().connection.driver_connection  # psycopg's own connection
+    assert driver is not None  # a session's connection is open while it is used
+    with driver.cursor() as cursor:
+        cursor.execute(sql, {**defaults, **inbox.page_parameters(user, limit, offset, process_id)})
+        rows = [dict(zip(columns, values, strict=True)) for values in cursor.fetchall()]
+    for row in rows:  # as engine.store.columns.UTCDateTime gives them everywhere else
+        for key in ("created_at", "due_at", "completed_at"):
+            if row[key] is not None:
+                row[key] = row[key].astimezone(UTC)
+    if not rows and session.execute(inbox.ACTIVE_USER_GROUPS, {"username": user}).first() is None:
+        raise NotFound(f"no user '{user}'")
+    return rows
+
+
+@functools.lru_cache(maxsize=8)
+def _inbox_for_driver(dialect: Dialect, by_process: bool) -> tuple[str, dict, list[str]]:
+    """The inbox statement compiled once: its SQL for the DBAPI driver, its literal parameters and its result
+    column names."""
+    statement = inbox.page_statement(None, by_process)
+    compiled = statement.compile(dialect=dialect)
+    defaults = {name: value for name, value in compiled.params.items() if value is not None}
+    return compiled.string, defaults, [str(column.key) for column in statement.selected_columns]
 
 
 # ``write_step`` in one statement, one round trip to the server. New rows travel as JSON and are expanded by the

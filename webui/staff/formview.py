@@ -6,7 +6,7 @@ import json
 from flask import Request
 
 from engine.api import Whistle
-from engine.casework.service import AttachmentRejected
+from engine.casework.attachments import AttachmentRejected
 from engine.forms import rows as form_rows
 from engine.forms.files import LIST_TYPE, columns_of, option_text
 from engine.forms.validation import prefill

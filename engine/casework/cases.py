@@ -1,0 +1,89 @@
+"""Cases as people read them: one case (``show``, its history, the case page) and the list of the cases a user
+may see. Queries read projections; no stored instance is loaded here."""
+from __future__ import annotations
+
+from engine.audit import chain as audit_log
+from engine.casework.attachments import attachment_dict
+from engine.casework.people import People, account_groups, see_all_groups
+from engine.casework.summaries import case_summary, task_dicts
+from engine.casework.versions import VersionFacts
+from engine.errors import NotFound
+from engine.jobs import queries as timer_jobs
+from engine.store import Session
+from engine.store import casework as stored
+from engine.store import management as stored_management
+from engine.store.db import Database
+from engine.store.models import DefinitionVersion, ProcessInstance
+from engine.time import clock
+
+
+class Cases:
+    """One case, its history and page, and the case list."""
+
+    def __init__(self, db: Database, people: People, versions: VersionFacts) -> None:
+        self.db, self.people, self.versions = db, people, versions
+
+    def show(self, instance_id: int) -> dict:
+        """A case: its state and data, open tasks, incidents, the messages and timers it waits for, its audit."""
+        with self.db.read() as session:
+            instance, version = _instance_and_version(session, instance_id)
+            return {
+                "instance_id": instance.id, "status": instance.status, "process_id": instance.process_id,
+                "version": version.version, "business_key": instance.business_key,
+                "started_by": instance.started_by, "started_at": instance.started_at.isoformat(),
+                "completed_at": instance.completed_at.isoformat() if instance.completed_at else None,
+                "revision": instance.revision, "data": instance.data,
+                "open_tasks": task_dicts(session, stored.open_tasks_of_case(session, instance_id)),
+                "incidents": [{"incident_id": i.id, "command": i.command, "element_id": i.element_id,
+                               "task_id": i.task_id, "error": f"{i.error_type}: {i.message}",
+                               "created_at": i.created_at.isoformat(),
+                               "resolved_at": i.resolved_at.isoformat() if i.resolved_at else None}
+                              for i in stored_management.incidents(session, instance_id)],
+                "messages": [{"message": m.message_name, "key": m.correlation_key, "element_id": m.element_id,
+                              "since": m.created_at.isoformat()}
+                             for m in stored.message_subscriptions(session, instance_id)],
+                "timers": timer_jobs.instance_timers(session, instance_id, clock.now()),
+                "audit": audit_log.events_for_instance(session, instance_id),
+            }
+
+    def history(self, instance_id: int) -> list[dict]:
+        """The instance's audit events, oldest first (who did what when)."""
+        with self.db.read() as session:
+            if session.get(ProcessInstance, instance_id) is None:
+                raise NotFound(f"no instance {instance_id}")
+            return audit_log.events_for_instance(session, instance_id)
+
+    def page(self, user: str, instance_id: int) -> dict:
+        """Everything the case page shows, for a user who may see the case: ``show()`` plus the version id,
+        title, tier, process name and the attachments."""
+        self.people.require_case(user, instance_id)
+        shown = self.show(instance_id)
+        with self.db.read() as session:
+            instance, version = _instance_and_version(session, instance_id)
+            summary = case_summary(instance, self.versions)
+            summary["process_name"] = version.name or version.key
+            shown["attachments"] = [attachment_dict(r) for r in stored.attachments_of(session, instance_id)]
+        shown.update({k: summary[k] for k in ("version_id", "title", "tier", "location", "process_name")})
+        return shown
+
+    def visible_to(self, user: str, *, text: str | None = None, status: str | None = None,
+                   process_id: str | None = None, limit: int = 50, offset: int = 0) -> list[dict]:
+        """The cases a user may see, newest first, with title, tier and open tasks."""
+        with self.db.read() as session:
+            groups = account_groups(session, user)
+            involving = None if groups & see_all_groups() else (user, groups)
+            rows = stored.visible_cases(session, involving, text=text, status=status, process_id=process_id,
+                                        limit=limit, offset=offset)
+            open_tasks = stored.open_task_names(session, [r.id for r in rows])
+            names = stored.version_names(session, {r.version_id for r in rows})
+            return [{**case_summary(r, self.versions), "process_name": names.get(r.version_id) or r.process_id,
+                     "open_tasks": open_tasks.get(r.id, [])} for r in rows]
+
+
+def _instance_and_version(session: Session, instance_id: int) -> tuple[ProcessInstance, DefinitionVersion]:
+    instance = session.get(ProcessInstance, instance_id)
+    if instance is None:
+        raise NotFound(f"no instance {instance_id}")
+    version = session.get(DefinitionVersion, instance.version_id)
+    assert version is not None  # an instance's version (a foreign key)
+    return instance, version

@@ -1,0 +1,227 @@
+"""The statements behind a clerk's screens (``engine.casework``): who is involved in which case, the case
+list and its search, what an inbox item shows beside its task, the sources of a deployed version, drafts,
+attachments and what a case diagram marks.
+
+Visibility is a UNION of index ranges (the user's offers, claims, completions and starts), so a department's
+few cases are found without reading everyone's.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import CompoundSelect, and_, delete, func, or_, select, union
+from sqlalchemy.sql import ColumnElement
+
+from engine.store import Session
+from engine.store.models import (
+    Attachment,
+    DefinitionVersion,
+    HumanTask,
+    Incident,
+    MessageSubscription,
+    ProcessInstance,
+    SourceBlob,
+    TaskCandidate,
+    TaskDraft,
+    TimerJob,
+    VersionSource,
+)
+
+SEARCH_KEYS = ("title", "situation_name", "situation_label", "location", "description")  # case data searched
+
+
+def offered_ids(user: str, groups: set[str], claimable: bool = False) -> CompoundSelect:
+    """SQL: ids of the tasks offered to the user or their groups (driven by the candidate index); with
+    ``claimable``, only those open and unclaimed now (a range of the partial index of such offers)."""
+    # A UNION, not an OR: each half is a range of the (kind, name) index.
+    now_only = (TaskCandidate.offered,) if claimable else ()  # the partial index predicate, as written
+    return union(
+        select(TaskCandidate.task_id).where(TaskCandidate.kind == "group",
+                                            TaskCandidate.name.in_(sorted(groups) or [""]), *now_only),
+        select(TaskCandidate.task_id).where(TaskCandidate.kind == "user", TaskCandidate.name == user, *now_only))
+
+
+def _involved_ids(user: str, groups: set[str]) -> CompoundSelect:
+    """SQL: ids of the cases the user is part of — started, offered a task, claimed or completed one."""
+    offered = offered_ids(user, groups).subquery("offered")
+    return union(
+        select(ProcessInstance.id.label("id")).where(ProcessInstance.started_by == user),
+        select(HumanTask.instance_id).join(offered, HumanTask.id == offered.c.task_id),
+        select(HumanTask.instance_id).where(HumanTask.status.in_(("open", "cancelled")), HumanTask.assignee == user),
+        select(HumanTask.instance_id).where(HumanTask.completed_by == user))
+
+
+def involved_in(session: Session, instance_id: int, user: str, groups: set[str]) -> bool:
+    """Is the user, or one of their groups, the assignee, completer or a candidate of a task of the case?"""
+    offered = offered_ids(user, groups).subquery("offered")
+    involved = select(HumanTask.id).where(HumanTask.instance_id == instance_id, or_(
+        HumanTask.assignee == user, HumanTask.completed_by == user,
+        HumanTask.id.in_(select(offered.c.task_id)))).limit(1)
+    return session.execute(involved).first() is not None
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def text_match(text: str, with_task_name: bool = True) -> ColumnElement[bool]:
+    """A clause for free-text search over a case (its business key, id and ``SEARCH_KEYS``) and, with
+    ``with_task_name``, the task's name; the query must join ``process_instance``."""
+    pattern = f"%{_escape_like(text.strip())}%"
+    terms: list[ColumnElement[bool]] = [ProcessInstance.business_key.ilike(pattern, escape="\\")]
+    terms += [ProcessInstance.data[key].as_string().ilike(pattern, escape="\\") for key in SEARCH_KEYS]
+    if with_task_name:
+        terms.append(HumanTask.name.ilike(pattern, escape="\\"))
+    if text.strip().isdigit():
+        terms.append(ProcessInstance.id == int(text.strip()))
+    return or_(*terms)
+
+
+def visible_cases(session: Session, involving: tuple[str, set[str]] | None, *, text: str | None,
+                  status: str | None, process_id: str | None, limit: int, offset: int) -> list[ProcessInstance]:
+    """Cases newest first: those ``involving`` (user, groups) is part of, or every case for None."""
+    query = select(ProcessInstance)
+    if involving is not None:
+        visible = _involved_ids(*involving).subquery("visible")
+        query = query.join(visible, ProcessInstance.id == visible.c.id)
+    if status:
+        query = query.where(ProcessInstance.status == status)
+    if process_id:
+        query = query.where(ProcessInstance.process_id == process_id)
+    if text:
+        query = query.where(text_match(text, with_task_name=False))
+    return list(session.execute(query.order_by(ProcessInstance.started_at.desc(), ProcessInstance.id.desc())
+                                .limit(limit).offset(offset)).scalars())
+
+
+def open_task_names(session: Session, instance_ids: list[int]) -> dict[int, list[str]]:
+    """The names of each case's open tasks, oldest first."""
+    found: dict[int, list[str]] = {}
+    if instance_ids:
+        for instance_id, name in session.execute(select(HumanTask.instance_id, HumanTask.name).where(
+                HumanTask.instance_id.in_(instance_ids), HumanTask.status == "open").order_by(HumanTask.created_at)):
+            found.setdefault(instance_id, []).append(name)
+    return found
+
+
+def version_names(session: Session, version_ids: set[int]) -> dict[int, str | None]:
+    """The names the versions were deployed with (None for a version without one)."""
+    if not version_ids:
+        return {}
+    return {version_id: name for version_id, name in session.execute(
+        select(DefinitionVersion.id, DefinitionVersion.name).where(DefinitionVersion.id.in_(version_ids)))}
+
+
+# -- a case: what it waits for -------------------------------------------------------------------------------
+
+def open_tasks_of_case(session: Session, instance_id: int) -> list[HumanTask]:
+    """The case's open tasks, oldest first."""
+    return list(session.execute(select(HumanTask).where(HumanTask.instance_id == instance_id,
+                                                        HumanTask.status == "open")
+                                .order_by(HumanTask.created_at)).scalars())
+
+
+def message_subscriptions(session: Session, instance_id: int) -> list[MessageSubscription]:
+    """The messages a case waits for, in the order it began waiting."""
+    return list(session.execute(select(MessageSubscription).where(MessageSubscription.instance_id == instance_id)
+                                .order_by(MessageSubscription.id)).scalars())
+
+
+# -- what an inbox item shows beside its task ------------------------------------------------------------------
+
+def instances_by_id(session: Session, instance_ids: list[int]) -> dict[int, ProcessInstance]:
+    return {i.id: i for i in session.execute(select(ProcessInstance)
+                                             .where(ProcessInstance.id.in_(instance_ids))).scalars()}
+
+
+def open_tasks_of(session: Session, instance_ids: list[int]) -> list[HumanTask]:
+    return list(session.execute(select(HumanTask).where(HumanTask.instance_id.in_(instance_ids),
+                                                        HumanTask.status == "open")).scalars())
+
+
+def candidate_groups(session: Session, task_ids: list[str]) -> dict[str, list[str]]:
+    """The candidate groups of each task."""
+    found: dict[str, list[str]] = {}
+    for task_id, name in session.execute(select(TaskCandidate.task_id, TaskCandidate.name).where(
+            TaskCandidate.task_id.in_(task_ids), TaskCandidate.kind == "group")):
+        found.setdefault(task_id, []).append(name)
+    return found
+
+
+def next_timers(session: Session, instance_ids: list[int]) -> dict[int, TimerJob]:
+    """Each case's timer job due first."""
+    found: dict[int, TimerJob] = {}
+    for job in session.execute(select(TimerJob).where(TimerJob.instance_id.in_(instance_ids))
+                               .order_by(TimerJob.due_at)).scalars():
+        if job.instance_id is not None:
+            found.setdefault(job.instance_id, job)
+    return found
+
+
+def ever_offered(session: Session, task_id: str, user: str, groups: set[str]) -> bool:
+    """Was the task offered to the user or one of their groups (open or not now)?"""
+    return session.execute(select(TaskCandidate.task_id).where(
+        TaskCandidate.task_id == task_id, or_(
+            (TaskCandidate.kind == "group") & TaskCandidate.name.in_(sorted(groups) or [""]),
+            (TaskCandidate.kind == "user") & (TaskCandidate.name == user))).limit(1)).first() is not None
+
+
+# -- deployed versions -----------------------------------------------------------------------------------------
+
+def latest_processes(session: Session) -> list[DefinitionVersion]:
+    """The latest version of every deployed process, by process id."""
+    latest = select(DefinitionVersion.key, func.max(DefinitionVersion.version).label("version")).where(
+        DefinitionVersion.kind == "process").group_by(DefinitionVersion.key).subquery()
+    return list(session.execute(select(DefinitionVersion).join(latest, and_(
+        DefinitionVersion.key == latest.c.key, DefinitionVersion.version == latest.c.version))
+        .where(DefinitionVersion.kind == "process").order_by(DefinitionVersion.key)).scalars())
+
+
+def own_source(session: Session, version: DefinitionVersion) -> str | None:
+    """The content of the file a version was deployed from."""
+    return session.execute(select(SourceBlob.content)
+                           .join(VersionSource, SourceBlob.sha256 == VersionSource.blob_sha256)
+                           .where(VersionSource.version_id == version.id,
+                                  VersionSource.file_name == version.source_file)).scalar()
+
+
+def version_files(session: Session, version_id: int) -> list[tuple[str, str]]:
+    """(file name, content) of every file stored with a version."""
+    return [(name, content) for name, content in session.execute(
+        select(VersionSource.file_name, SourceBlob.content)
+        .join(SourceBlob, SourceBlob.sha256 == VersionSource.blob_sha256)
+        .where(VersionSource.version_id == version_id)).all()]
+
+
+# -- drafts and attachments ------------------------------------------------------------------------------------
+
+def drop_draft(session: Session, task_key: str, user: str) -> None:
+    session.execute(delete(TaskDraft).where(TaskDraft.task_key == task_key, TaskDraft.username == user))
+
+
+def attachments_of(session: Session, instance_id: int) -> list[Attachment]:
+    return list(session.execute(select(Attachment).where(Attachment.instance_id == instance_id)
+                                .order_by(Attachment.uploaded_at, Attachment.id)).scalars())
+
+
+def attachments_by_id(session: Session, ids: Iterable[str]) -> list[Attachment]:
+    return list(session.execute(select(Attachment).where(Attachment.id.in_(list(ids)))).scalars())
+
+
+def unlinked_uploads(session: Session, user: str, ids: list[str]) -> list[Attachment]:
+    """The user's uploads among ``ids`` that belong to no case yet."""
+    return list(session.execute(select(Attachment).where(Attachment.id.in_(ids), Attachment.uploaded_by == user,
+                                                         Attachment.instance_id.is_(None))).scalars())
+
+
+# -- what a case diagram marks ------------------------------------------------------------------------------------
+
+def timer_jobs_of(session: Session, instance_id: int) -> list[TimerJob]:
+    """The case's timer jobs, the one due first first."""
+    return list(session.execute(select(TimerJob).where(TimerJob.instance_id == instance_id)
+                                .order_by(TimerJob.due_at)).scalars())
+
+
+def unresolved_incidents(session: Session, instance_id: int) -> list[Incident]:
+    return list(session.execute(select(Incident).where(Incident.instance_id == instance_id,
+                                                       Incident.resolved_at.is_(None))).scalars())
