@@ -38,7 +38,7 @@ from typing import Any
 from engine.errors import Problem
 from engine.sidefiles import take_checked
 from engine.store import Session
-from engine.store import catalogs as store_catalogs
+from engine.store import definitions as stored_definitions
 
 CSV_SUFFIX = ".csv"
 JSON_SUFFIX = ".catalog.json"
@@ -217,7 +217,7 @@ def _file_with(files: Mapping[str, Any], line, element_id) -> str:
 
 def _deployed_catalogs(session: Session, key: str, names: set[str]) -> list[tuple[str, str]]:
     """(file name, content) of the named catalogs stored with the latest deployed version of a process."""
-    return [(f, c) for f, c in store_catalogs.latest_process_files(session, key)
+    return [(f, c) for f, c in stored_definitions.latest_process_files(session, key)
             if is_catalog_file(f) and name_of_file(f) in names]
 
 
