@@ -9,6 +9,7 @@ from SpiffWorkflow.util.task import TaskState
 from engine.errors import NotFound
 from engine.runtime.commands import Runtime
 from engine.store import casework as stored
+from engine.store import jobs as stored_jobs
 from engine.store.db import Database
 from engine.store.models import ProcessInstance
 
@@ -25,7 +26,7 @@ class Diagrams:
             if instance is None:
                 raise NotFound(f"no instance {instance_id}")
             workflow = self.runtime.instances.load(session, instance).workflow
-            jobs = stored.timer_jobs_of(session, instance_id)
+            jobs = stored_jobs.of_instance_by_due(session, instance_id)
             incidents = stored.unresolved_incidents(session, instance_id)
         states: dict[str, dict] = {}
 

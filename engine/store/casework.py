@@ -214,13 +214,7 @@ def unlinked_uploads(session: Session, user: str, ids: list[str]) -> list[Attach
                                                          Attachment.instance_id.is_(None))).scalars())
 
 
-# -- what a case diagram marks ------------------------------------------------------------------------------------
-
-def timer_jobs_of(session: Session, instance_id: int) -> list[TimerJob]:
-    """The case's timer jobs, the one due first first."""
-    return list(session.execute(select(TimerJob).where(TimerJob.instance_id == instance_id)
-                                .order_by(TimerJob.due_at)).scalars())
-
+# -- what a case diagram marks (its timers: engine.store.jobs.of_instance_by_due) -----------------------------
 
 def unresolved_incidents(session: Session, instance_id: int) -> list[Incident]:
     return list(session.execute(select(Incident).where(Incident.instance_id == instance_id,
