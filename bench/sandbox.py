@@ -7,9 +7,10 @@ Each case is one SpiffWorkflow-style evaluation through ``SandboxEnvironment.eva
 compiled code is cached, as in the engine): a gateway condition, a decision-table cell, an eight-line
 script task, and loops whose per-iteration cost shows what a check-point adds to one statement. Figures
 are the median of ``--rounds`` rounds, in microseconds per evaluation (and nanoseconds per loop
-iteration). ``--against REV`` loads ``engine/sandbox.py`` of that git revision into a private module and
-measures it beside the working tree's, interleaved round by round so a machine that speeds up or slows
-down does not bias the ratio.
+iteration). ``--against REV`` unpacks that git revision's ``engine/`` into a temporary folder and measures its
+sandbox beside the working tree's (wherever the revision keeps it: ``engine.scripting.sandbox`` or the older flat
+``engine.sandbox``), each round in one child process per version, interleaved round by round so a machine that
+speeds up or slows down does not bias the ratio.
 
 It also times one round trip to a persistent worker process over a pipe (pickle, no evaluation): what a
 killable-worker sandbox (RLIMIT_CPU/RLIMIT_AS) would add to every evaluation at the least.
@@ -21,7 +22,6 @@ child process, and prints how long each took to be refused and how far the child
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import statistics
@@ -31,11 +31,8 @@ import tempfile
 import time
 from pathlib import Path
 
+# The engine is imported only by the child processes, each from the tree it measures.
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from engine.scripting.helpers import HELPERS  # noqa: E402
 
 SCRIPT = """\
 row = {"id": situation, "lead": "housing", "co_responders": "fire;police;", "tier": "red"}
@@ -74,20 +71,40 @@ ATTACKS = [
 ]
 
 
-def load_sandbox(revision: str | None):
-    """The working tree's engine.sandbox, or that file at ``revision`` as a private module."""
+ROUND_CHILD = """
+import importlib, json, sys
+sys.path[:0] = [{tree!r}, {bench!r}]
+def first(*names):
+    for name in names:
+        try:
+            return importlib.import_module(name)
+        except ModuleNotFoundError:
+            pass
+    raise SystemExit("no sandbox in " + {tree!r})
+sandbox = first("engine.scripting.sandbox", "engine.sandbox")
+helpers = first("engine.scripting.helpers", "engine.helpers")
+import sandbox as bench
+env = sandbox.SandboxEnvironment(helpers.HELPERS)
+print(json.dumps(bench.one_round(env)))
+"""
+
+
+def unpack(revision: str | None) -> Path:
+    """The project tree whose engine to measure: this checkout, or ``revision``'s ``engine/`` unpacked."""
     if revision is None:
-        from engine.scripting import sandbox
-        return sandbox
-    source = subprocess.run(["git", "show", f"{revision}:engine/sandbox.py"], cwd=ROOT, check=True,
-                            capture_output=True, text=True).stdout
+        return ROOT
     folder = Path(tempfile.mkdtemp(prefix="whistle-sandbox-"))
-    path = folder / f"sandbox_{revision[:12]}.py"
-    path.write_text(source, encoding="utf-8")
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    archive = subprocess.run(["git", "archive", revision, "engine"], cwd=ROOT, check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return folder
+
+
+def one_round(env) -> dict[str, float]:
+    """Each case measured once with ``env``: seconds per evaluation."""
+    results = {}
+    for name, mode, source, data, external, loops in CASES:
+        results[name] = measure_once(env, mode, source, data, external, 20 if loops else 2000)
+    return results
 
 
 def measure_once(env, mode: str, source: str, data: dict, external, repeat: int) -> float:
@@ -101,17 +118,16 @@ def measure_once(env, mode: str, source: str, data: dict, external, repeat: int)
 
 
 def bench(rounds: int, against: str | None) -> dict:
-    versions = {"now": load_sandbox(None)}
+    trees = {"now": unpack(None)}
     if against:
-        versions[against] = load_sandbox(against)
-    envs = {name: module.SandboxEnvironment(HELPERS) for name, module in versions.items()}
-    results: dict[str, dict[str, list[float]]] = {name: {case[0]: [] for case in CASES} for name in envs}
+        trees[against] = unpack(against)
+    results: dict[str, dict[str, list[float]]] = {name: {case[0]: [] for case in CASES} for name in trees}
     for _ in range(rounds):
-        for case in CASES:
-            name, mode, source, data, external, loops = case
-            repeat = 20 if loops else 2000
-            for version, env in envs.items():
-                results[version][name].append(measure_once(env, mode, source, data, external, repeat))
+        for version, tree in trees.items():
+            child = ROUND_CHILD.format(tree=str(tree), bench=str(ROOT / "bench"))
+            done = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, check=True)
+            for name, seconds in json.loads(done.stdout).items():
+                results[version][name].append(seconds)
     return {version: {name: statistics.median(samples) for name, samples in cases.items()}
             for version, cases in results.items()}
 
@@ -206,7 +222,7 @@ def ipc_round_trip(rounds: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--against", help="a git revision whose engine/sandbox.py to measure beside this one")
+    parser.add_argument("--against", help="a git revision whose sandbox to measure beside this one")
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--attacks", action="store_true", help="run issue 19's inputs in child processes")
     args = parser.parse_args()
