@@ -10,7 +10,7 @@ lock and on SQLite by the write transaction itself.
 
 What a database writer without the key cannot do unseen (``verify``):
 
-- change a row: a row's ``hash`` is HMAC-SHA256 under the key named by its ``key_id`` (``engine.keys``);
+- change a row: a row's ``hash`` is HMAC-SHA256 under the key named by its ``key_id`` (``engine.audit.keys``);
 - insert, reorder or remove a row inside a chain: a row's ``prev_hash`` is SHA-256 of the signed head of its
   chain as it was before the row, and that head covers the previous row's hash;
 - remove a chain's newest rows, or the whole chain: a head is "rows:key id:tag", the tag an HMAC over the
@@ -132,7 +132,8 @@ class AuditLog:
 
     def take_chain(self, instance: ProcessInstance) -> tuple[list[dict], str | None]:
         """Take this instance's pending events as chained rows, for the caller to insert together with the
-        instance's own write (``Runtime._write_step``); returns the rows and the instance's new chain head."""
+        instance's own write (``engine.runtime.instances.write_step``); returns the rows and the instance's new
+        chain head."""
         mine = [e for e in self.pending if e.instance_id == instance.id]
         if not mine:
             return [], instance.audit_head

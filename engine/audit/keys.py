@@ -1,6 +1,6 @@
 """The audit key: the secret that signs the audit chain, kept outside the database.
 
-A database writer who does not hold it cannot write a row or a chain head that verifies (``engine.audit``).
+A database writer who does not hold it cannot write a row or a chain head that verifies (``engine.audit.chain``).
 
 =================================  ================================================================================
 ``WHISTLE_AUDIT_KEY``               the current key (16 characters or more); when unset, a random key is created once
@@ -113,7 +113,7 @@ def _key_lines(path: Path) -> list[str]:
 
 def persistent_key(path: Path) -> str:
     """The key in ``path``, created once (0600, exclusive create, so racing processes agree) when there is none.
-    The audit key and the web session secret (``webui.web``) are both kept this way."""
+    The audit key and the web session secret (``webui.config``) are both kept this way."""
     try:
         existing = path.read_text(encoding="utf-8").strip()
         if existing:

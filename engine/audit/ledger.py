@@ -2,11 +2,12 @@
 
 A diagram marks a user task as an obligation with an extension property (``obligation`` = ``sign``,
 ``on_site``, ``handle``, ``reply``, ``feedback``, ``answer``…; docs/processes.md). The runtime writes the rows
-in the same transaction as the step (``Runtime._inbox_changes``), from the task itself: an ``assigned`` row
-when it opens (its party — the candidate group, or the assignee — and its due time), a ``done`` row when
-someone completes it (when, by whom, what they submitted), a ``cancelled`` row when the process withdraws it.
-Rows are only ever added. Lateness is the completion time against the due time, never the order in which
-timers fired; an obligation still open after its due time at a cut-off is a failure (``state_at``).
+in the same transaction as the step (``engine.runtime.inbox.inbox_changes``), from the task itself: an
+``assigned`` row when it opens (its party — the candidate group, or the assignee — and its due time), a ``done``
+row when someone completes it (when, by whom, what they submitted), a ``cancelled`` row when the process
+withdraws it. Rows are only ever added (``engine.store.ledger``). Lateness is the completion time against the due
+time, never the order in which timers fired; an obligation still open after its due time at a cut-off is a
+failure (``state_of``).
 
 The evaluation and the dashboards read this table, never the case data.
 """
