@@ -28,6 +28,7 @@ import hmac
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from engine.audit import keys
 from engine.store import Session, statements
@@ -42,7 +43,7 @@ _ADVISORY_LOCK_KEY = 0x5748_4953  # "WHIS"
 _OPENING_EVENTS = ("started", "timer_fired")  # a case's chain begins with its start (a timer start fires first)
 
 
-def canonical_json(value) -> str:
+def canonical_json(value: object) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
@@ -102,7 +103,7 @@ class AuditLog:
         self.pending: list[PendingEvent] = []
 
     def record(self, event_type: str, actor: str | None, instance_id: int | None = None,
-               task_id: str | None = None, **details) -> None:
+               task_id: str | None = None, **details: object) -> None:
         self.pending.append(PendingEvent(event_type, actor, instance_id, task_id, details))
 
     def flush(self, session: Session) -> None:
@@ -240,7 +241,7 @@ def _label(instance_id: int | None) -> str:
     return "the system chain" if instance_id is None else f"instance {instance_id}'s chain"
 
 
-def _check_row(ring: keys.Keyring, end: _ChainEnd, row) -> None:
+def _check_row(ring: keys.Keyring, end: _ChainEnd, row: Any) -> None:  # a row of stored.rows_after
     instance_id = row.instance_id
     chain = chain_name(instance_id)
     if row.key_id is None:

@@ -31,7 +31,7 @@ ATTACHMENT_TYPES = {  # content type: (magic prefixes, extensions)
 class AttachmentRejected(InvalidInput):
     """An upload that is empty, too large, or not a JPEG/PNG/PDF. ``code``: empty | too_large | type."""
 
-    def __init__(self, code: str, message: str, limit: int | None = None):
+    def __init__(self, code: str, message: str, limit: int | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.limit = limit
