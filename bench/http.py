@@ -31,8 +31,8 @@ complete ``POST /api/v1/tasks/{id}/complete`` on fresh ten-task instances (the f
          HTTP overhead = HTTP latency / engine latency at the same concurrency (target ≤ 2×).
 
 Clients are separate processes (forked), each with one persistent HTTP/1.1 connection (``http.client``), on
-the same 2-core machine as the server and PostgreSQL, so the figures include client CPU too. ``--explain`` prints EXPLAIN ANALYZE of
-the inbox query for each inbox account.
+the same 2-core machine as the server and PostgreSQL, so the figures include client CPU too. ``--explain`` prints
+EXPLAIN ANALYZE of the inbox query for each inbox account.
 """
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ import tempfile  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 import uuid  # noqa: E402
-from datetime import datetime, timedelta, timezone  # noqa: E402
+from datetime import UTC, datetime, timedelta  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -211,9 +211,9 @@ def load_open_tasks(whistle: Whistle, count: int, closed: int = 0, seed: int = 7
     heavy = ["dept-urban-management", "dept-law-enforcement", "dept-housing", "dept-market", "dept-police"]
     dept_weights = [8.0 if d in heavy[:2] else 3.0 if d in heavy else 1.0 for d in departments]
     dept_weights = [w * (0.6 if d in ("dept-housing", "dept-water") else 1.0) for d, w in zip(departments,
-                                                                                            dept_weights)]
+                                                                                            dept_weights, strict=True)]
     kinds = [t[3] for t in WHISTLE_TASKS]
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     first_id = 1
     instance_buf, task_buf, cand_buf = io.StringIO(), io.StringIO(), io.StringIO()
     sizes: dict[str, int] = {}
@@ -496,7 +496,8 @@ def main() -> int:
         with whistle.db.read() as session:
             open_count = session.execute(text("SELECT count(*) FROM human_task WHERE status = 'open'")).scalar()
             all_count = session.execute(text("SELECT count(*) FROM human_task")).scalar()
-        print(f"setup: {open_count:,} open tasks ({all_count:,} with the completed history) in {time.perf_counter() - setup_started:.1f} s; "
+        setup_seconds = time.perf_counter() - setup_started
+        print(f"setup: {open_count:,} open tasks ({all_count:,} with the completed history) in {setup_seconds:.1f} s; "
               f"inbox accounts' group sizes: " + ", ".join(
                   f"{u}={sum(sizes.get(g, 0) for g in _groups(whistle, u))}" for u in INBOX_USERS))
         if args.explain:

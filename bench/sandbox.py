@@ -228,7 +228,8 @@ def main() -> None:
     args = parser.parse_args()
     print(f"Python {sys.version.split()[0]}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}")
     print_table(bench(args.rounds, args.against))
-    print(f"\nround trip to a worker process (pipe + pickle, no evaluation): {ipc_round_trip(args.rounds) * 1e6:.1f} µs")
+    round_trip = ipc_round_trip(args.rounds)
+    print(f"\nround trip to a worker process (pipe + pickle, no evaluation): {round_trip * 1e6:.1f} µs")
     if args.attacks:
         print()
         attacks()

@@ -37,7 +37,7 @@ import sys
 import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -48,15 +48,15 @@ os.environ["WHISTLE_MODE"] = "test"  # the shared database clock; inherited by h
 
 from sqlalchemy import create_engine, text  # noqa: E402
 
-from engine.time import clock  # noqa: E402
 from engine.api import Whistle  # noqa: E402
 from engine.store.db import make_engine  # noqa: E402
 from engine.store.migrate import upgrade  # noqa: E402
+from engine.time import clock  # noqa: E402
 
 FIXTURE = ROOT / "bench" / "fixtures" / "timer_deadline.bpmn"
 PROCESS_ID = "bench_timer_deadline"
 DEFAULT_POSTGRES_URL = os.environ.get("WHISTLE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-EPOCH = datetime(2026, 10, 1, 8, 0, tzinfo=timezone.utc)  # the engine time the backlog is built at
+EPOCH = datetime(2026, 10, 1, 8, 0, tzinfo=UTC)  # the engine time the backlog is built at
 TARGET_RATE = 200.0
 TARGET_LAG = 1.0
 
@@ -212,12 +212,12 @@ def _drain(url: str, n: int, worker_count: int, poll: float, batch: int) -> dict
     while remaining:
         time.sleep(0.1)
         remaining = scalar(db, "SELECT count(*) FROM timer_job")
-        rss_peak = [max(a or 0, rss_mb(p.pid) or 0) for a, p in zip(rss_peak, workers)]
+        rss_peak = [max(a or 0, rss_mb(p.pid) or 0) for a, p in zip(rss_peak, workers, strict=True)]
         if time.monotonic() - began > 600:
             raise RuntimeError(f"drain did not finish in 10 minutes ({remaining} jobs left)")
     wall = time.monotonic() - began
     rss_end = [rss_mb(p.pid) for p in workers]
-    cpu_used = sum(b - a for a, b in zip(cpu_start, [cpu_seconds(p.pid) for p in workers]))
+    cpu_used = sum(b - a for a, b in zip(cpu_start, [cpu_seconds(p.pid) for p in workers], strict=True))
     server_used = sum(cpu - server_start.get(pid, 0.0) for pid, cpu in server_cpu(db).items())
     load_after = os.getloadavg()[0]
     shares = stop_workers(workers)
@@ -290,7 +290,7 @@ def _lone_lag(url: str, samples: int, poll: float) -> dict:
                 if time.monotonic() > deadline:
                     raise RuntimeError("the lone timer did not fire within 30 s")
                 time.sleep(0.02)
-            fired_at = row if row.tzinfo else row.replace(tzinfo=timezone.utc)
+            fired_at = row if row.tzinfo else row.replace(tzinfo=UTC)
             lags.append((fired_at - due).total_seconds())
     finally:
         rss = rss_mb(worker.pid)
@@ -342,8 +342,8 @@ def raw_fire_ms(samples: int = 300) -> float:
 # -- report --------------------------------------------------------------------------------------------------
 
 def environment() -> dict:
-    import sqlalchemy
     import SpiffWorkflow
+    import sqlalchemy
 
     cpu = "?"
     try:
@@ -376,7 +376,7 @@ def markdown(runs: list[dict], lone: dict, raw_ms: float, env: dict, args) -> st
              "|---:|---:|---:|---:|---:|---|---|---|---|---|---:|"]
     for r in runs:
         rss = "; ".join(f"{a:.0f} → {b:.0f} → {c:.0f}" for a, b, c in zip(r["rss_start_mb"], r["rss_peak_mb"],
-                                                                          r["rss_end_mb"]))
+                                                                          r["rss_end_mb"], strict=True))
         proof = (f"yes ({r['timer_fired_events']:,} events, {r['instances_fired']:,} instances, "
                  f"max {r['max_fired_per_instance']}/instance, {r['distinct_job_ids']:,} job ids)"
                  if r["exactly_once"] else f"**NO** {r}")

@@ -9,24 +9,24 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 
-from engine.time import clock
 from engine.api import Whistle
 from engine.store.db import make_engine
 from engine.store.migrate import upgrade
 from engine.store.models import Base
+from engine.time import clock
 
 from restart_guard import ColdWhistle, compare_with_twin, snapshot
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PROJECT = Path(__file__).parent.parent
 POSTGRES_URL = os.environ.get("WHISTLE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-START = datetime(2026, 9, 28, 9, 0, tzinfo=timezone.utc)
+START = datetime(2026, 9, 28, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture(scope="session")

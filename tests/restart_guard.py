@@ -16,8 +16,16 @@ from typing import Any
 from sqlalchemy import select
 
 from engine.api import Whistle
-from engine.store.models import (AuditEvent, HumanTask, Incident, LedgerEntry, MessageSubscription, ProcessInstance,
-                           TaskCandidate, TimerJob)
+from engine.store.models import (
+    AuditEvent,
+    HumanTask,
+    Incident,
+    LedgerEntry,
+    MessageSubscription,
+    ProcessInstance,
+    TaskCandidate,
+    TimerJob,
+)
 
 UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 # Wall-clock stamps SpiffWorkflow writes with time.time(), not the engine clock: they differ between any two runs.
@@ -115,7 +123,7 @@ def _first_difference(warm, cold, path: str = "") -> str:
             if warm.get(key) != cold.get(key):
                 return _first_difference(warm.get(key), cold.get(key), f"{path}.{key}")
     if isinstance(warm, list) and isinstance(cold, list):
-        for index, (a, b) in enumerate(zip(warm, cold)):
+        for index, (a, b) in enumerate(zip(warm, cold, strict=False)):  # lengths compared below
             if a != b:
                 return _first_difference(a, b, f"{path}[{index}]")
         if len(warm) != len(cold):

@@ -17,11 +17,11 @@ from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate as validate_spec
 from sqlalchemy import select
 
-from engine.errors import NotFound
-from engine.management import identity as engine_identity
-from engine.identity import accounts
-from engine.api import Whistle
 from cli.main import run as cli_run
+from engine.api import Whistle
+from engine.errors import NotFound
+from engine.identity import accounts
+from engine.management import identity as engine_identity
 from engine.store.models import ApiToken, AuditEvent
 from webui import create_app
 from webui.rest.openapi import openapi_document
@@ -66,7 +66,7 @@ def assert_matches(schema: dict, body) -> None:
 class Api:
     """A test client that knows who is calling and checks every answer against the OpenAPI document."""
 
-    def __init__(self, app, world: "World | None" = None):
+    def __init__(self, app, world: World | None = None):
         self.client = app.test_client()
         self.world = world
 
@@ -295,7 +295,7 @@ def test_not_found(world):
 def test_inbox_filters_and_paging(world):
     api = world.api
     whistle = world.whistle
-    for n in range(4):
+    for _ in range(4):
         whistle.start("review", data={"situation": "housing"}, user="grid-1")
     clerk_case = whistle.start("failing", user="clerk")
     assert api.call("GET", "/tasks", "grid").json["tasks"] == []
@@ -499,13 +499,13 @@ def test_concurrent_completion_through_the_api_one_200_one_409(world, db_url):
     engines = [Whistle(db_url), Whistle(db_url)]
     apps = [Api(create_app({"ENGINE": e, "TESTING": True}), world) for e in engines]
     try:
-        for round_ in range(3):
+        for _round in range(3):
             instance_id = world.whistle.start("review", data={"situation": "police"}, user="grid-1")
             task_id = world.open_task(instance_id)
             barrier = threading.Barrier(2)
             answers = [None, None]
 
-            def attempt(i, who, decision):
+            def attempt(i, who, decision, barrier=barrier, answers=answers, task_id=task_id):
                 barrier.wait()
                 answers[i] = apps[i].call("POST", "/tasks/{task_id}/complete", who, task_id=task_id,
                                           json={"data": {"decision": decision}})

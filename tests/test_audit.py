@@ -68,6 +68,6 @@ def test_each_case_has_its_own_chain(whistle, fixtures):
     ring = audit_keyring()
     heads = [sign_head(ring.current_id, ring.current, f"case:{instance}", n, r.hash)
              for n, r in enumerate(case_rows, 1)]
-    assert all(b.prev_hash == link_after(h) for h, b in zip(heads, case_rows[1:]))
+    assert all(b.prev_hash == link_after(h) for h, b in zip(heads[:-1], case_rows[1:], strict=True))
     assert head == heads[-1] and head.startswith(f"{len(case_rows)}:{ring.current_id}:")
     assert head not in {r.prev_hash for r in rows} | {r.hash for r in rows}

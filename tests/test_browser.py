@@ -165,7 +165,6 @@ def test_whistle_scenario_in_the_browser(server, browser, tmp_path):
     expect(grid.locator("#open-h")).to_have_text("当前待办")
     expect(grid.locator(".open-tasks")).to_contain_text("指挥中心审核")
     case_url = grid.url
-    case_id = case_url.rsplit("/", 1)[1]
     expect(grid.locator(".attachments")).to_contain_text("现场照片.png")
 
     # -- the housing liaison keeps the inbox open: nothing yet ---------------------------------------------

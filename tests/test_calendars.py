@@ -13,12 +13,13 @@ from pathlib import Path
 
 import chinese_calendar
 import pytest
-from conftest import FIXTURES, PROJECT
-from process_helpers import Org
 
 from cli.main import run as cli
 from engine.errors import DeploymentInvalid
 from engine.time import calendar_files, calendars, workdays
+
+from conftest import FIXTURES, PROJECT
+from process_helpers import Org
 
 BEIJING = timezone(timedelta(hours=8))
 CALENDARS = PROJECT / "processes" / "calendars"

@@ -8,11 +8,12 @@ import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import PROJECT
 
 from engine.api import Whistle
 from engine.errors import Forbidden, InvalidInput
 from engine.time import clock
+
+from conftest import PROJECT
 
 
 def cli(db_url: str, *args, mode: str = "test") -> subprocess.CompletedProcess:

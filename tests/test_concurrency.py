@@ -33,7 +33,7 @@ def test_concurrent_completion_has_one_winner(whistle, db_url, fixtures):
     whistle.add_user("bob", ["command-centre"])
     engines = [Whistle(db_url), Whistle(db_url)]
     try:
-        for round_ in range(5):
+        for _round in range(5):
             instance = whistle.start("review", data={"situation": "x"})
             [task] = [t for t in whistle.tasks("alice") if t["instance_id"] == instance]
             outcomes = _race(engines, task["task_id"], ["alice", "bob"],

@@ -14,8 +14,8 @@ from base64 import b64encode
 
 import pytest
 
-from engine.store import casework as casework_store
 from engine.errors import Forbidden, InvalidInput
+from engine.store import casework as casework_store
 from webui import create_app
 
 from conftest import PROJECT
@@ -202,7 +202,7 @@ def test_a_resident_cannot_start_the_organisation_departments_evaluation(org, ch
 
 
 def test_a_written_adoption_reply_needs_a_letter_or_a_text(org):
-    from engine.forms.contracts import check, Account
+    from engine.forms.contracts import Account, check
 
     form = {"fields": [{"name": "feedback_letter", "label": "反馈函", "type": "file", "multiple": True},
                        {"name": "feedback_note", "label": "反馈内容", "type": "textarea"}],
@@ -226,7 +226,7 @@ def test_a_staff_submission_that_fails_half_way_leaves_nothing(org, monkeypatch)
         raise RuntimeError("the disk is full")
 
     monkeypatch.setattr(casework_store, "drop_draft", broken)  # the last part of the submission fails
-    with pytest.raises(Exception):
+    with pytest.raises(RuntimeError, match="the disk is full"):
         org.w.complete_task(review["task_id"], "command-wudadao", {"decision": "self", "review_note": "自行处置"},
                             [upload["attachment_id"]])
     after = org.w.show(case)

@@ -5,11 +5,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES, START
-from engine.store.definitions import latest_version
 from engine.dmn.decisions import DecisionEngine
 from engine.dmn.entries import cells_overlap, classify, entry_test
 from engine.errors import DeploymentInvalid, IncidentRaised
+from engine.store.definitions import latest_version
+
+from conftest import FIXTURES, START
 
 DMN = FIXTURES / "dmn"
 BAD = DMN / "bad"

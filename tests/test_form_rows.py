@@ -7,8 +7,8 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from test_web_pages import PASSWORD, PEOPLE, PROCESSES, Client, Site, text
+
 from webui import create_app
 
 THREE = ["dept-police", "dept-housing", "dept-fire"]

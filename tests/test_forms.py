@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
+from engine.errors import DeploymentInvalid, Forbidden
 from engine.forms.checks import check_form
 from engine.forms.labels import case_labels
 from engine.forms.rows import cell_key
 from engine.forms.validation import prefill, validate
-from engine.errors import DeploymentInvalid, Forbidden
 
 PROJECT = Path(__file__).parent.parent
 WHISTLE_DIR = PROJECT / "processes" / "whistle"

@@ -18,14 +18,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from sqlalchemy import select
 
-from engine.time import clock
-from engine.audit import ledger
-from engine.outbox import delivery as outbox
 from cli.main import run as cli_run
+from engine.audit import ledger
+from engine.deploy.lint import lint_paths
 from engine.errors import IncidentRaised
 from engine.jobs.executor import start_worker_thread
-from engine.deploy.lint import lint_paths
+from engine.outbox import delivery as outbox
 from engine.store.models import OutboxDelivery, ProcessInstance
+from engine.time import clock
+
 from process_helpers import PROCESSES, Org, diagram_problems, dmn_problems, wait_for
 
 pytestmark = pytest.mark.cold_warm

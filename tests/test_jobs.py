@@ -12,11 +12,13 @@ from datetime import timedelta
 
 import pytest
 
-from conftest import PROJECT, START as START_AT
-from process_helpers import wait_for
-from engine.time import clock
 from engine.api import Whistle
 from engine.jobs.executor import DEFAULT_BATCH, DEFAULT_LOCK_SECONDS, JobExecutor, start_worker_thread
+from engine.time import clock
+
+from conftest import PROJECT
+from conftest import START as START_AT
+from process_helpers import wait_for
 
 SECOND = timedelta(seconds=1)
 

@@ -9,10 +9,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from engine.time import clock
 from engine.audit import ledger
 from engine.errors import InvalidInput
 from engine.store.models import LedgerEntry
+from engine.time import clock
 
 from process_helpers import Org
 

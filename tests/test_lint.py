@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from conftest import FIXTURES, PROJECT
-from engine.errors import DeploymentInvalid
 from engine.deploy.lint import lint_paths
 from engine.deploy.rules.common import RULES
+from engine.errors import DeploymentInvalid
 from engine.store.models import DefinitionVersion
+
+from conftest import FIXTURES, PROJECT
 
 LINT = FIXTURES / "lint"
 
@@ -51,7 +52,7 @@ def expect(problems: dict, path: Path, rule: str, element_id: str, severity: str
 
 def test_every_rule_is_documented_for_designers():
     doc = (PROJECT / "docs" / "lint.md").read_text(encoding="utf-8")
-    for rule, (severity, _) in RULES.items():
+    for rule in RULES:
         assert f"`{rule}`" in doc, rule
 
 

@@ -1,9 +1,8 @@
 """Messages from outside reach exactly the waiting instance(s); nobody waiting is a clear error."""
 import pytest
-
-from conftest import PROJECT
-from engine.errors import NotFound
 from test_cli import as_json, whistle_cli
+
+from engine.errors import NotFound
 
 # Every case here also runs cold (a new engine per command, as after a restart) and must leave the same record.
 pytestmark = pytest.mark.cold_warm

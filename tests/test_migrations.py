@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import os
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import create_engine, text
 
-from conftest import POSTGRES_URL
 from engine.api import Whistle
 from engine.store.db import make_engine
 from engine.store.migrate import current_revision, head_revision, upgrade
 
-NOW = datetime(2026, 11, 30, 9, 0, tzinfo=timezone.utc)
+from conftest import POSTGRES_URL
+
+NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -6,12 +6,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from conftest import FIXTURES
 from engine.api import Whistle
-from engine.store.definitions import latest_version
-from engine.errors import DeploymentInvalid
 from engine.deploy.lint import lint_paths
+from engine.errors import DeploymentInvalid
+from engine.store.definitions import latest_version
 from engine.store.models import HumanTask, SourceBlob
+
+from conftest import FIXTURES
 
 MODELERS = FIXTURES / "modelers"
 UNSUPPORTED = MODELERS / "unsupported"

@@ -9,12 +9,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from process_helpers import PROCESSES, Org, diagram_problems, dmn_problems
 
 from engine.audit import ledger
 from engine.deploy.lint import lint_paths
 from engine.errors import Forbidden
 from engine.time import clock
+
+from process_helpers import PROCESSES, Org, diagram_problems, dmn_problems
 
 pytestmark = pytest.mark.cold_warm
 

@@ -11,9 +11,9 @@ import importlib.util
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from lxml import etree
 
 from engine.errors import InvalidInput
-from lxml import etree
 
 from process_helpers import DMN13, PROCESSES, Org, diagram_problems, dmn_problems
 

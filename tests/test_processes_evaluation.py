@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from engine.errors import DeploymentInvalid, InvalidInput
+
 from process_helpers import GROUPS_OF, PROCESSES, Org, diagram_problems, dmn_problems
 
 # Every scenario also runs cold (a new engine per command, as after a restart) and must leave the same record.

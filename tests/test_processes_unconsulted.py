@@ -11,10 +11,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from engine.time import clock
 from engine.audit import ledger
-from engine.errors import Forbidden, InvalidInput
 from engine.deploy.lint import lint_paths
+from engine.errors import Forbidden, InvalidInput
+from engine.time import clock
+
 from process_helpers import PROCESSES, Org, diagram_problems, dmn_problems
 
 pytestmark = pytest.mark.cold_warm

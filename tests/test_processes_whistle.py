@@ -16,11 +16,11 @@ import pytest
 from lxml import etree
 from SpiffWorkflow.dmn.parser.BpmnDmnParser import SCHEMAS as DMN_SCHEMAS
 
-from engine.time import clock
 from engine.audit import ledger
-from engine.scripting import services
-from engine.identity.accounts import authenticate
 from engine.errors import InvalidInput
+from engine.identity.accounts import authenticate
+from engine.scripting import services
+from engine.time import clock
 
 from process_helpers import BPMN, DEMO, DMN13, PROCESSES, Org, diagram_problems
 
@@ -465,7 +465,7 @@ def test_the_escalation_ladder_is_in_the_table_for_every_tier():
     description = root.find(f"{{{DMN13}}}decision/{{{DMN13}}}description").text
     assert "notice_after" in description and "fallback_after" in description
     for rule in root.iter(f"{{{DMN13}}}rule"):
-        cells = dict(zip(outputs, (e.findtext(f"{{{DMN13}}}text") for e in rule.findall(f"{{{DMN13}}}outputEntry"))))
+        cells = dict(zip(outputs, (e.findtext(f"{{{DMN13}}}text") for e in rule.findall(f"{{{DMN13}}}outputEntry")), strict=True))
         assert cells["notice_after"] and cells["fallback_after"], rule.get("id")
 
 

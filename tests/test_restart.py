@@ -14,10 +14,10 @@ from datetime import timedelta
 
 import pytest
 
-from engine.bpmn import parser as bpmn
-from engine.runtime import commands as runtime
 from engine.api import Whistle
+from engine.bpmn import parser as bpmn
 from engine.errors import Conflict, IncidentRaised
+from engine.runtime import commands as runtime
 
 from conftest import FIXTURES, PROJECT
 from process_helpers import Org
@@ -47,7 +47,7 @@ def test_the_last_report_done_with_the_cli_moves_the_case_on(whistle, db_url, ma
     org = Org(whistle)
     case = _whistle_until_last_report(org)
     [report] = org.open("liaison-fire", "到场报到", case)
-    result = _cli(db_url, manual_clock, "complete", report["task_id"], "--user", "liaison-fire",
+    _cli(db_url, manual_clock, "complete", report["task_id"], "--user", "liaison-fire",
                   "--data", '{"acted": true, "action": "到场检查消防设施"}')
     assert org.names(case) == ["牵头部门处置"]
     assert whistle.incidents(case) == []

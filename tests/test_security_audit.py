@@ -13,8 +13,8 @@ from alembic import command
 from sqlalchemy import select, text
 
 from cli import main as cli
-from engine.audit import keys
 from engine.api import Whistle
+from engine.audit import keys
 from engine.audit.chain import GENESIS, row_hash, sign_head, signed_row_hash
 from engine.store.db import make_engine
 from engine.store.migrate import alembic_config, upgrade

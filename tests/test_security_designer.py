@@ -16,14 +16,14 @@ from xml.sax.saxutils import escape
 import pytest
 from sqlalchemy import select
 
-from engine.scripting import script_engine as scripting
 from engine.api import Whistle
-from engine.errors import DeploymentInvalid, IncidentRaised
 from engine.deploy.lint import lint_paths
-from engine.store.models import SourceBlob
+from engine.errors import DeploymentInvalid, IncidentRaised
+from engine.scripting import script_engine as scripting
 from engine.scripting.limits import SandboxError, ScriptRefused, ScriptTimeout
 from engine.scripting.policy import compile_errors
 from engine.scripting.sandbox import SandboxEnvironment
+from engine.store.models import SourceBlob
 
 PROJECT = Path(__file__).parent.parent
 SHORT = 0.5  # seconds: the time limit used in-process

@@ -9,12 +9,13 @@ import re
 import pytest
 from sqlalchemy import create_engine, event, func, select, text, update
 
-from conftest import POSTGRES_URL
-from engine.identity import accounts
 from engine.errors import InvalidInput
 from engine.forms.limits import check_data
+from engine.identity import accounts
 from engine.store.models import ProcessInstance
 from webui import create_app
+
+from conftest import POSTGRES_URL
 
 PASSWORD = "s3cret-pw"
 BEYOND_64_BITS = "18446744073709551616"  # 2**64: what schemathesis sent (an integer beyond 64 bits)

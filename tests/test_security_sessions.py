@@ -5,16 +5,15 @@ from __future__ import annotations
 import base64
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
-from concurrent.futures import ThreadPoolExecutor
-
 from sqlalchemy import func, select
 
+from engine.api import Whistle
 from engine.identity import accounts
 from engine.identity.accounts import SignInLimits
-from engine.api import Whistle
 from engine.store.models import AuditEvent, SignInAttempt, UserAccount
 from webui import create_app
 

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from engine.api import Whistle
+from engine.time import clock
+
 from conftest import PROJECT
 from process_helpers import wait_for
-from engine.time import clock
-from engine.api import Whistle
 
 
 def free_port() -> int:

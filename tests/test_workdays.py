@@ -9,7 +9,6 @@ from datetime import UTC, date, datetime, time, timedelta, timezone
 
 import chinese_calendar
 import pytest
-from conftest import PROJECT
 
 from engine.scripting import helpers
 from engine.scripting.sandbox import SandboxEnvironment
@@ -23,6 +22,8 @@ from engine.time.workdays import (
     working_days_at,
     working_days_between,
 )
+
+from conftest import PROJECT
 
 BEIJING = timezone(timedelta(hours=8))
 CALENDARS = PROJECT / "processes" / "calendars"

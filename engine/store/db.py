@@ -7,11 +7,12 @@ are locked with ``SELECT ... FOR UPDATE`` by the runtime.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 from types import ModuleType
-from typing import Iterator
+from typing import Any
 
 from sqlalchemy import create_engine, event, make_url
 from sqlalchemy.engine import Engine
@@ -55,7 +56,7 @@ def make_engine(url: str | None = None) -> Engine:
 
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record):
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" event below decide how transactions start.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -66,7 +67,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(connection):
+    def _on_begin(connection: Any) -> None:
         if connection.get_execution_options().get("whistle_write"):
             connection.exec_driver_sql("BEGIN IMMEDIATE")
         else:
@@ -135,6 +136,8 @@ def _hot_read_engine(url: str) -> Engine:
     plans for their prepared statements. The inbox statement takes longer to plan than to run, and its best
     plan (ordered index ranges cut by LIMIT) does not depend on the user (bench/RESULTS.md, "HTTP")."""
     parsed = make_url(url)
-    options = " ".join(filter(None, [parsed.query.get("options"), "-c plan_cache_mode=force_generic_plan"]))
+    given = parsed.query.get("options")
+    given = " ".join(given) if isinstance(given, tuple) else given  # a URL may repeat a query key
+    options = " ".join(filter(None, [given, "-c plan_cache_mode=force_generic_plan"]))
     return create_engine(parsed.update_query_dict({"options": options}), isolation_level="AUTOCOMMIT",
                          pool_recycle=1800, pool_size=5, max_overflow=20, pool_pre_ping=True)

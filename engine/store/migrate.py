@@ -32,4 +32,6 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def head_revision() -> str:
-    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    assert head is not None, "migrations/versions holds no revision"
+    return head
