@@ -94,7 +94,7 @@ PAGES = {  # the staff pages (webui.i18n.gettext), keyed by their Chinese text
     "{n} 秒": "{n} seconds",
 }
 
-FORMS = {  # form validation (engine.forms.schema)
+FORMS = {  # form validation (engine.forms.validation, engine.forms.checks)
     "required": "This field is required",
     "choose": "Choose one of the options",
     "not_option": "Not one of the options",

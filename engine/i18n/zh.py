@@ -4,7 +4,7 @@ Page texts need no entry here: they are written in Chinese and that text is thei
 """
 from __future__ import annotations
 
-FORMS = {  # form validation (engine.forms.schema)
+FORMS = {  # form validation (engine.forms.validation, engine.forms.checks)
     "required": "此项必须填写",
     "choose": "请选择一项",
     "not_option": "所选内容不在可选范围内",

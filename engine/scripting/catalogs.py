@@ -8,7 +8,7 @@ and ``docs/processes.md``):
   row with exactly that many values. Rows are dicts of column → **text**, exactly as written.
 * ``NAME.catalog.json`` — a JSON list of objects; values keep their JSON types.
 
-Which version gets which catalog (mirrors ``engine.forms.schema``): a process version stores the catalogs that its
+Which version gets which catalog (mirrors ``engine.forms.deployment``): a process version stores the catalogs that its
 files — its BPMN file, the processes it calls, the decision tables it uses — name literally, as in
 ``catalog("call-situations")``, anywhere in a script, condition or expression. The name is the file name
 without ``.csv`` / ``.catalog.json``, wherever the file lies in the deployment (``processes/catalogs/`` serves

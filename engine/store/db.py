@@ -23,7 +23,7 @@ from engine.store import portable, postgres
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 # The session of the write transaction the current code runs in (a command, a timer job), for services a BPMN
-# service task calls (engine.services): they read inside the same transaction as the step that asked.
+# service task calls (engine.scripting.services): they read inside the same transaction as the step that asked.
 current_session: ContextVar[Session | None] = ContextVar("whistle_current_session", default=None)
 DEFAULT_SQLITE_PATH = PROJECT_ROOT / "var" / "whistle.sqlite"
 

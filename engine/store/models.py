@@ -1,4 +1,7 @@
-"""The schema. Changed only through Alembic migrations (``migrations/``)."""
+"""The schema. Changed only through Alembic migrations (``migrations/``).
+
+One module over 400 lines by choice: the tables refer to each other, and one file reads as the schema does
+in a migration, table after table."""
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -321,7 +324,7 @@ Index("ix_task_candidate_offered", TaskCandidate.kind, TaskCandidate.name, TaskC
 
 
 class CalendarVersion(Base):
-    """One loaded version of one year's working-day calendar (``engine.workdays``): from a deployment
+    """One loaded version of one year's working-day calendar (``engine.time.calendars``): from a deployment
     (``processes/calendars/*.csv``) or ``whistle calendar import``. Rows are only ever added, so the newest row
     of a year is its calendar and the row count tells every process when to reread (migration 0011)."""
 
@@ -350,7 +353,7 @@ class CalendarDay(Base):
 
 
 class LedgerEntry(Base):
-    """The accountability ledger (engine.ledger): append-only facts about the obligations a diagram declares on
+    """The accountability ledger (engine.audit.ledger): append-only facts about the obligations a diagram declares on
     its tasks (``obligation`` property: sign, on_site, handle, reply, feedback, answer…). One ``assigned`` row
     when the task opens (with its party and due time), one ``done`` or ``cancelled`` row when it closes, written
     by the engine in the step's transaction from the task itself — never from case data a submission could set."""

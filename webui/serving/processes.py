@@ -14,7 +14,7 @@ sent SIGTERM if the master dies outright (``PR_SET_PDEATHSIG``), as gunicorn's w
 master. ``--no-worker``: no executor here (run ``whistle worker`` elsewhere).
 
 SQLite works with several processes on one machine: it is in WAL mode (readers do not wait for the writer),
-writers queue on ``BEGIN IMMEDIATE`` with a 30 s busy timeout (``engine.db``), and the executor acquires jobs
+writers queue on ``BEGIN IMMEDIATE`` with a 30 s busy timeout (``engine.store.db``), and the executor acquires jobs
 inside such a write transaction. Serving from several *machines* needs PostgreSQL.
 """
 from __future__ import annotations
