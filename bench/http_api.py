@@ -2,7 +2,8 @@
 """The REST API through the real server: inbox and complete-task requests with concurrent clients, beside
 the engine-level figures measured in the same run.
 
-    .venv/bin/python bench/http.py [--open-tasks 100000] [--closed-tasks 200000] [--clients 8] [--inbox-requests 200]
+    .venv/bin/python bench/http_api.py [--open-tasks 100000] [--closed-tasks 200000] [--clients 8]
+                                       [--inbox-requests 200]
                                    [--completions 100] [--postgres-url URL] [--explain] [--auth bearer|basic]
                                    [--server-processes 2] [--server-threads 2]
 
@@ -36,12 +37,6 @@ EXPLAIN ANALYZE of the inbox query for each inbox account.
 """
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-# This file is called http.py: keep its folder off the import path so ``http.client`` is the standard library's.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
 import argparse  # noqa: E402
 import base64  # noqa: E402
 import http.client  # noqa: E402
@@ -54,11 +49,13 @@ import random  # noqa: E402
 import socket  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
+import sys
 import tempfile  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 import uuid  # noqa: E402
 from datetime import UTC, datetime, timedelta  # noqa: E402
+from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
