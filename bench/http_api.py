@@ -4,8 +4,8 @@ the engine-level figures measured in the same run.
 
     .venv/bin/python bench/http_api.py [--open-tasks 100000] [--closed-tasks 200000] [--clients 8]
                                        [--inbox-requests 200]
-                                   [--completions 100] [--postgres-url URL] [--explain] [--auth bearer|basic]
-                                   [--server-processes 2] [--server-threads 2]
+                                       [--completions 100] [--postgres-url URL] [--explain] [--auth bearer|basic]
+                                       [--server-processes 2] [--server-threads 2]
 
 On PostgreSQL, in a private schema the bench creates and drops (like tests/conftest.py):
 
