@@ -23,7 +23,7 @@ def as_json(result):
 
 def test_full_cycle_through_the_cli(db_url, fixtures):
     deployed = as_json(whistle_cli(db_url, "deploy", fixtures / "review.bpmn", "--json"))
-    # review.bpmn has no diagram layout: a lint warning, stored with the version (engine.lint).
+    # review.bpmn has no diagram layout: a lint warning, stored with the version (engine.deploy.lint).
     assert [(w["element_id"], w["severity"]) for w in deployed[0].pop("warnings")] == [("review", "warning")]
     assert deployed == [{"process_id": "review", "kind": "process", "version": 1, "status": "new",
                          "name": "问题审核", "file": str(fixtures / "review.bpmn")}]

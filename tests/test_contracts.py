@@ -14,7 +14,7 @@ from base64 import b64encode
 
 import pytest
 
-from engine.errors import Forbidden, InvalidInput
+from engine.errors import Forbidden, IncidentRaised, InvalidInput
 from engine.store import casework as casework_store
 from webui import create_app
 
@@ -226,7 +226,8 @@ def test_a_staff_submission_that_fails_half_way_leaves_nothing(org, monkeypatch)
         raise RuntimeError("the disk is full")
 
     monkeypatch.setattr(casework_store, "drop_draft", broken)  # the last part of the submission fails
-    with pytest.raises(RuntimeError, match="the disk is full"):
+    # the executor turns the failure into an incident and says nothing was changed
+    with pytest.raises(IncidentRaised, match="the disk is full; nothing was changed"):
         org.w.complete_task(review["task_id"], "command-wudadao", {"decision": "self", "review_note": "自行处置"},
                             [upload["attachment_id"]])
     after = org.w.show(case)
