@@ -1,0 +1,123 @@
+"""``whistle start | tasks | claim | unclaim | complete | message | show | incidents | repair``: casework."""
+from __future__ import annotations
+
+import argparse
+import json
+
+from cli.arguments import engine_for, json_object
+from cli.output import emit, table
+from cli.registry import Commands
+
+
+def register(commands: Commands) -> None:
+    p = commands.add("start", "start an instance of a process", start)
+    p.add_argument("process_id")
+    p.add_argument("--version", type=int)
+    p.add_argument("--data", help="initial data as a JSON object")
+    p.add_argument("--business-key")
+    p.add_argument("--user")
+
+    p = commands.add("tasks", "list open tasks (for a user: what they may work on)", tasks)
+    p.add_argument("--user")
+    p.add_argument("--limit", type=int, default=200)
+
+    for name, help_text, handler in (("claim", "claim a task", claim),
+                                     ("unclaim", "give a claimed task back to its groups", unclaim)):
+        p = commands.add(name, help_text, handler)
+        p.add_argument("task_id")
+        p.add_argument("--user", required=True)
+
+    p = commands.add("complete", "complete a task with data", complete)
+    p.add_argument("task_id")
+    p.add_argument("--user", required=True)
+    p.add_argument("--data", help="submitted data as a JSON object")
+
+    p = commands.add("message", "deliver a message to the instances waiting for it (or start the processes it "
+                                "starts)", message)
+    p.add_argument("name")
+    p.add_argument("--key", help="correlation key (e.g. a 12345 ticket id, a case number)")
+    p.add_argument("--data", help="message payload as a JSON object")
+    p.add_argument("--user", default="system")
+
+    p = commands.add("show", "show an instance: status, data, open tasks, incidents, audit trail", show)
+    p.add_argument("instance_id", type=int)
+
+    p = commands.add("incidents", "list incidents", incidents)
+    p.add_argument("--instance", type=int)
+    p.add_argument("--open", action="store_true", help="only those not resolved yet")
+
+    p = commands.add("repair", "move a case that has no way forward (a 'NoWayForward' incident) where the engine "
+                               "can", repair)
+    p.add_argument("instance_id", type=int)
+    p.add_argument("--user", default="system")
+
+
+def start(args: argparse.Namespace) -> int:
+    instance_id = engine_for(args).start(args.process_id, args.version, json_object(args.data, "--data"),
+                                         args.business_key, args.user)
+    emit(args, {"instance_id": instance_id}, lambda v: f"started instance {v['instance_id']}")
+    return 0
+
+
+def tasks(args: argparse.Namespace) -> int:
+    emit(args, engine_for(args).tasks(args.user, limit=args.limit), lambda rows: table(
+        rows, ["task_id", "instance_id", "process_id", "name", "candidate_groups", "assignee", "due_at"]))
+    return 0
+
+
+def claim(args: argparse.Namespace) -> int:
+    emit(args, engine_for(args).claim(args.task_id, args.user), lambda v: f"claimed '{v['name']}'")
+    return 0
+
+
+def unclaim(args: argparse.Namespace) -> int:
+    emit(args, engine_for(args).unclaim(args.task_id, args.user), lambda v: f"released '{v['name']}'")
+    return 0
+
+
+def complete(args: argparse.Namespace) -> int:
+    result = engine_for(args).complete(args.task_id, args.user, json_object(args.data, "--data"))
+    emit(args, result, lambda v: f"completed; instance {v['instance_id']} is {v['status']}")
+    return 0
+
+
+def message(args: argparse.Namespace) -> int:
+    result = engine_for(args).message(args.name, args.key, json_object(args.data, "--data"), args.user)
+    emit(args, result, lambda v: f"message '{v['message']}' delivered to instances {v['delivered_to']}"
+         if v["delivered_to"] else f"message '{v['message']}' started instances {v['started']}")
+    return 0
+
+
+def show(args: argparse.Namespace) -> int:
+    emit(args, engine_for(args).show(args.instance_id), _case_text)
+    return 0
+
+
+def incidents(args: argparse.Namespace) -> int:
+    rows = [i for i in engine_for(args).incidents(args.instance) if not (args.open and i["resolved_at"])]
+    emit(args, rows, lambda rows: table(
+        rows, ["incident_id", "instance_id", "process_id", "command", "element_id", "error", "created_at",
+               "resolved_at"]))
+    return 0
+
+
+def repair(args: argparse.Namespace) -> int:
+    emit(args, engine_for(args).repair(args.instance_id, args.user), lambda v: (
+        f"instance {v['instance_id']} is {v['status']}; moved {', '.join(v['moved']) or 'nothing stuck'}; "
+        f"resolved incidents {v['resolved_incidents']}"))
+    return 0
+
+
+def _case_text(v: dict) -> str:
+    lines = [f"instance {v['instance_id']}: {v['process_id']} v{v['version']} — {v['status']}",
+             f"business key: {v['business_key'] or '-'}   started by {v['started_by'] or '-'} at {v['started_at']}",
+             f"data: {json.dumps(v['data'], ensure_ascii=False)}", "", "open tasks:",
+             table(v["open_tasks"], ["task_id", "name", "candidate_groups", "assignee", "due_at"])]
+    if v.get("timers"):
+        lines += ["", "waiting timers:", table(v["timers"], ["element_id", "kind", "timer_type", "due_at", "state",
+                                                              "last_error"])]
+    if v["incidents"]:
+        lines += ["", "incidents:", table(v["incidents"], ["incident_id", "command", "element_id", "error"])]
+    lines += ["", "audit:", table([{**e, "details": json.dumps(e["details"], ensure_ascii=False)[:80]}
+                                   for e in v["audit"]], ["at", "event", "actor", "details"])]
+    return "\n".join(lines)
