@@ -10,14 +10,17 @@ calendars, audit verification), ``identity`` (accounts, API tokens), and for the
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import date
 from pathlib import Path
 
 from engine.audit.chain import VerifyReport
+from engine.casework import listing
 from engine.casework.attachments import Attachments
 from engine.casework.cases import Cases
 from engine.casework.diagrams import Diagrams
 from engine.casework.drafts import Drafts
 from engine.casework.inbox import Worklist
+from engine.casework.listing import CaseQuery, InboxQuery
 from engine.casework.people import People
 from engine.casework.submissions import Submissions
 from engine.casework.tasks import TaskViews
@@ -209,13 +212,28 @@ class Whistle:
         return self.cases.visible_to(user, text=text, status=status, process_id=process_id, limit=limit,
                                      offset=offset)
 
+    def case_list(self, user: str, query: CaseQuery, *, limit: int = 50, offset: int = 0) -> dict:
+        """A page of the cases a user may see, for a checked query (``CaseQuery.from_args`` reads URL parameters)."""
+        return self.cases.case_list(user, query, limit=limit, offset=offset)
+
     def case(self, user: str, instance_id: int) -> dict:
         return self.cases.page(user, instance_id)
 
-    def inbox(self, user: str, view: str = "mine", *, process_id: str | None = None, tier: str | None = None,
-              deadline: str | None = None, text: str | None = None, limit: int = 50, offset: int = 0) -> dict:
-        return self.worklist.inbox(user, view, process_id=process_id, tier=tier, deadline=deadline, text=text,
-                                   limit=limit, offset=offset)
+    def inbox(self, user: str, view: str | None = None, *, process_id: str | None = None, tier: str | None = None,
+              street: str | None = None, department: str | None = None, deadline: str | None = None,
+              created_from: date | None = None, created_to: date | None = None, sort: str | None = None,
+              text: str | None = None, limit: int = 50, offset: int = 0) -> dict:
+        return self.worklist.inbox(user, view, process_id=process_id, tier=tier, street=street,
+                                   department=department, deadline=deadline, created_from=created_from,
+                                   created_to=created_to, sort=sort, text=text, limit=limit, offset=offset)
+
+    def inbox_page(self, user: str, query: InboxQuery, *, limit: int = 50, offset: int = 0) -> dict:
+        """One tab of the inbox for a checked query (``InboxQuery.from_args`` reads one from URL parameters)."""
+        return self.worklist.inbox_page(user, query, limit=limit, offset=offset)
+
+    def scope_options(self) -> dict[str, dict[str, tuple[str, str | None]]]:
+        """The streets and departments the lists' filters offer, with their labels."""
+        return listing.scope_options(self.versions.scope_options(), self.people.group_labels())
 
     def inbox_digest(self, user: str) -> dict:
         return self.worklist.digest(user)

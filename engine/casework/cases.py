@@ -2,12 +2,15 @@
 may see. Queries read projections; no stored instance is loaded here."""
 from __future__ import annotations
 
+from typing import Any
+
 from engine.audit import chain as audit_log
 from engine.casework.attachments import attachment_dict
+from engine.casework.listing import CaseQuery, day_range
 from engine.casework.people import People, account_groups, see_all_groups
 from engine.casework.summaries import case_summary, task_dicts
 from engine.casework.versions import VersionFacts
-from engine.errors import NotFound
+from engine.errors import InvalidInput, NotFound
 from engine.jobs import queries as timer_jobs
 from engine.store import Session
 from engine.store import casework as stored
@@ -78,6 +81,34 @@ class Cases:
             names = stored.version_names(session, {r.version_id for r in rows})
             return [{**case_summary(r, self.versions), "process_name": names.get(r.version_id) or r.process_id,
                      "open_tasks": open_tasks.get(r.id, [])} for r in rows]
+
+    def case_list(self, user: str, query: CaseQuery, *, limit: int = 50, offset: int = 0) -> dict:
+        """A page of the cases a user may see under a checked query (``CaseQuery``): ``cases`` (as
+        ``visible_to`` gives them), ``total`` (a COUNT under the same filters) and ``more`` (a page follows)."""
+        if limit < 1 or offset < 0:
+            raise InvalidInput("limit must be at least 1 and offset at least 0")
+        filters: dict[str, Any] = {"text": query.text, "status": query.status, "process_id": query.process_id,
+                   "street": query.street, "department": query.department,
+                   "overdue_at": clock.now() if query.overdue else None,
+                   "started": day_range(query.started_from, query.started_to)}
+        with self.db.read() as session:
+            groups = account_groups(session, user)
+            involving = None if groups & see_all_groups() else (user, groups)
+            rows = stored.visible_cases(session, involving, sort=query.sort, limit=limit + 1, offset=offset,
+                                        **filters)
+            more = len(rows) > limit
+            rows = rows[:limit]
+            if not rows and offset == 0:
+                total = 0
+            elif not more and offset == 0:
+                total = len(rows)
+            else:
+                total = stored.visible_count(session, involving, **filters)
+            open_tasks = stored.open_task_names(session, [r.id for r in rows])
+            names = stored.version_names(session, {r.version_id for r in rows})
+            cases = [{**case_summary(r, self.versions), "process_name": names.get(r.version_id) or r.process_id,
+                      "open_tasks": open_tasks.get(r.id, [])} for r in rows]
+        return {"cases": cases, "total": total, "more": more, "sort": query.sort or "newest"}
 
 
 def _instance_and_version(session: Session, instance_id: int) -> tuple[ProcessInstance, DefinitionVersion]:

@@ -4,8 +4,9 @@ open tasks, its next timer, what its form asks)."""
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
+from engine.casework.listing import DEADLINES, InboxQuery, day_range
 from engine.casework.people import account_groups
 from engine.casework.summaries import case_summary
 from engine.casework.versions import VersionFacts
@@ -18,8 +19,6 @@ from engine.store.models import HumanTask
 from engine.time import clock, workdays
 
 VIEWS = stored_inbox.VIEWS
-DEADLINES = ("overdue", "today", "week", "none")
-TIERS = ("red", "yellow", "blue")
 
 
 def deadline_state(due_at: datetime | None, created_at: datetime | None, now: datetime) -> dict | None:
@@ -56,25 +55,50 @@ class Worklist:
     def __init__(self, db: Database, versions: VersionFacts) -> None:
         self.db, self.versions = db, versions
 
-    def inbox(self, user: str, view: str = "mine", *, process_id: str | None = None, tier: str | None = None,
-              deadline: str | None = None, text: str | None = None, limit: int = 50, offset: int = 0) -> dict:
+    def inbox(self, user: str, view: str | None = None, *, process_id: str | None = None, tier: str | None = None,
+              street: str | None = None, department: str | None = None, deadline: str | None = None,
+              created_from: date | None = None, created_to: date | None = None, sort: str | None = None,
+              text: str | None = None, limit: int = 50, offset: int = 0) -> dict:
+        """One tab of a user's inbox (``inbox_page`` with these filters, checked by ``InboxQuery``)."""
+        query = InboxQuery(view=view, process_id=process_id, tier=tier, street=street, department=department,
+                           deadline=deadline, created_from=created_from, created_to=created_to, sort=sort,
+                           text=text.strip() or None if text else None)
+        return self.inbox_page(user, query, limit=limit, offset=offset)
+
+    def inbox_page(self, user: str, query: InboxQuery, *, limit: int = 50, offset: int = 0) -> dict:
         """One tab of a user's inbox: ``mine`` (claimed by me), ``group`` (offered to me or my groups, unclaimed)
-        or ``done`` (completed by me). Filters: process, tier (case data ``tier``), deadline (overdue, today,
-        week, none) and free text. Sorted by deadline (done: most recent first)."""
-        if view not in VIEWS:
-            raise InvalidInput(f"unknown inbox view '{view}' (use {', '.join(VIEWS)})")
+        or ``done`` (completed by me); with no tab asked for, the one that holds work (mine, else group, else
+        mine). Filters: process, tier (case data ``tier``), street and department (``human_task.street`` /
+        ``.department``), deadline (overdue, today, week, none), created from / to (days in the calendars' time
+        zone) and free text; sorted by deadline (done: newest first) or as ``query.sort`` asks.
+
+        ``counts``: the open tabs' and ``done``'s sizes, unfiltered; ``total``: the tab's size under the
+        filters (a COUNT); ``more``: whether a page follows this one."""
+        if limit < 1 or offset < 0:
+            raise InvalidInput("limit must be at least 1 and offset at least 0")
         now = clock.now()
         with self.db.read() as session:
             groups = account_groups(session, user)
-            rows = stored_inbox.view_page(
-                session, view, user, groups, process_id=process_id, tier=tier,
-                due=due_filter(deadline, now) if deadline else None,
-                text_match=stored.text_match(text) if text else None, limit=limit + 1, offset=offset)
+            counts = {v: stored_inbox.view_count(session, v, user, groups) for v in VIEWS}
+            view = query.view or ("group" if not counts["mine"] and counts["group"] else "mine")
+            filters = {"process_id": query.process_id, "tier": query.tier, "street": query.street,
+                       "department": query.department,
+                       "due": due_filter(query.deadline, now) if query.deadline else None,
+                       "created": day_range(query.created_from, query.created_to),
+                       "text_match": stored.text_match(query.text) if query.text else None}
+            rows = stored_inbox.view_page(session, view, user, groups, sort=query.sort, limit=limit + 1,
+                                          offset=offset, **filters)
             more = len(rows) > limit
             rows = rows[:limit]
-            counts = {v: stored_inbox.view_count(session, v, user, groups) for v in ("mine", "group")}
-            return {"view": view, "tasks": self.items(session, rows, now), "counts": counts, "more": more,
-                    "now": now.isoformat()}
+            if not query.filtered:
+                total = counts[view]
+            elif not rows and offset == 0:
+                total = 0
+            else:
+                total = stored_inbox.view_total(session, view, user, groups, **filters)
+            return {"view": view, "chosen": query.view is None, "tasks": self.items(session, rows, now),
+                    "counts": counts, "total": total, "more": more, "now": now.isoformat(),
+                    "sort": query.sort or ("newest" if view == "done" else "deadline")}
 
     def digest(self, user: str) -> dict:
         """A small fingerprint of the open work offered to or claimed by a user, for polling."""
@@ -116,6 +140,7 @@ class Worklist:
                 "task_id": row.id, "instance_id": row.instance_id, "process_id": row.process_id, "name": row.name,
                 "element_id": row.element_id, "documentation": row.documentation, "form_key": row.form_key,
                 "status": row.status, "assignee": row.assignee, "priority": row.priority,
+                "street": row.street, "department": row.department,
                 "candidate_groups": sorted(candidates.get(row.id, [])),
                 "created_at": row.created_at.isoformat(), "due_at": row.due_at.isoformat() if row.due_at else None,
                 "completed_at": row.completed_at.isoformat() if row.completed_at else None,

@@ -20,6 +20,9 @@ from engine.store.models import DefinitionVersion, HumanTask, ProcessInstance
 
 T = TypeVar("T")
 PROCESS_NAMES_SECONDS = 30  # how long the list of deployed processes is kept (a deployment shows within this)
+# Form fields whose options name streets and departments (the inbox's and case list's filters offer them).
+SCOPE_FIELDS = {"streets": ("street", "streets"),
+                "departments": ("department", "departments", "lead_department", "co_departments")}
 
 
 class VersionFacts:
@@ -143,6 +146,22 @@ class VersionFacts:
             names = {v.key: v.name or v.key for v in stored.latest_processes(session)}
         self._process_names = (time.monotonic() + PROCESS_NAMES_SECONDS, names)
         return names
+
+    def scope_options(self) -> dict[str, dict[str, tuple[str, str | None]]]:
+        """The streets and departments the deployed processes' forms offer, for the lists' filters:
+        ``{"streets": {id: (label, English label)}, "departments": {group: (label, English label)}}``, from
+        the options of the latest versions' fields named in ``SCOPE_FIELDS`` (the values tasks carry in
+        ``human_task.street`` / ``.department``)."""
+        with self.db.read() as session:
+            version_ids = [v.id for v in stored.latest_processes(session)]
+        found: dict[str, dict[str, tuple[str, str | None]]] = {"streets": {}, "departments": {}}
+        for version_id in version_ids:
+            labels = self.case_labels(version_id)
+            for kind, names in SCOPE_FIELDS.items():
+                for name in names:
+                    for value, label in (labels.get(name) or {}).get("options", {}).items():
+                        found[kind].setdefault(value, (label[0], label[1]))
+        return found
 
 
 def admits(info: dict, user: str, groups: set[str]) -> bool:

@@ -30,6 +30,18 @@ PAGES = {  # the staff pages (webui.i18n.gettext), keyed by their Chinese text
     "已超时 {n} 天": "Overdue by {n} days", "已超时 {n} 小时": "Overdue by {n} hours",
     "已超时 {n} 分钟": "Overdue by {n} minutes", "即将到期": "Due now",
     "条": "", "每 10 秒自动刷新": "refreshes every 10 seconds",
+    # list filters, totals and paging (inbox and case list, issue 14)
+    "街道": "Street", "部门": "Department", "排序": "Sort", "已筛选": "filtered", "至": "to",
+    "创建日期从": "Created from", "发起日期从": "Started from", "截止时间最早在前": "Deadline first",
+    "最新在前": "Newest first", "最早在前": "Oldest first", "共 {n} 项": "{n} in all",
+    "第 {page}/{last} 页": "page {page} of {last}", "分页": "Pages", "第 {n} 页": "Page {n}",
+    "没有符合筛选条件的任务": "No task matches the filters", "清除筛选": "Clear the filters",
+    "还没有已完成的任务": "You have not completed any task yet", "没有可认领的组任务": "No group task to claim",
+    "查看组任务（{n}）": "See the group tasks ({n})", "没有符合筛选条件的案件": "No case matches the filters",
+    "有超时待办": "Has an overdue task", "超时": "Overdue", "仅看有超时待办的案件": "Only cases with an overdue task",
+    "截止最早的待办在前": "Earliest deadline first", "筛选条件无效": "Invalid filter",
+    "放大": "Zoom in", "缩小": "Zoom out", "适应窗口": "Fit", "还原": "Reset", "流程图缩放": "Diagram zoom",
+    "拖动平移，滚轮或双指缩放": "Drag to pan; wheel or pinch to zoom",
     # task
     "提交": "Submit", "保存草稿": "Save draft", "草稿已保存": "Draft saved",
     "已载入 {when} 保存的草稿": "Loaded the draft saved {when}", "已提交": "Submitted",

@@ -4,6 +4,7 @@ instance's open tasks at load (``LoadedInstance.open_tasks``), without reading t
 task as callers see it."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -96,7 +97,39 @@ def new_task_row(instance: ProcessInstance, task: Any, now: datetime) -> tuple[d
            "assignee": str(assignee) if assignee else None, "created_at": now,
            "due_at": _due_at(evaluate_setting(task, assignment.due_date), now),
            "completed_at": None, "completed_by": None}
+    row["street"], row["department"] = task_scope(groups, task.data)
     return row, groups, users
+
+
+SCOPE_LENGTH = 128  # the width of human_task.street and .department
+STREET_GROUP = re.compile(r"(?:street-(?P<street>[^,]+)-(?:command|party)|grid-(?P<grid>[^,]+))")
+DEPARTMENT_KEYS = ("department", "lead_department")  # case data naming the department a task concerns
+
+
+def task_scope(groups: list[str], data: dict) -> tuple[str | None, str | None]:
+    """Whom a task concerns, for the inbox's and case list's filters: its street (an id such as ``wudadao``)
+    and its department (a group such as ``dept-housing``). A candidate group says it first (``street-<id>-
+    command``, ``street-<id>-party``, ``grid-<id>``; ``dept-<id>``, ``dept-<id>-party``), then the task's data
+    (``street``; ``department``, ``lead_department``) — a multi-instance task's data holds its own item.
+    Migration 0013 fills the rows written before with the same rule (over the case's data)."""
+    street = department = None
+    for name in groups:
+        match = STREET_GROUP.fullmatch(name)
+        if match and street is None:
+            street = match.group("street") or match.group("grid")
+        if name.startswith("dept-") and department is None:
+            department = name.removesuffix("-party")
+    if street is None:
+        street = _scope_value(data.get("street"))
+    if department is None:
+        department = next((v for v in (_scope_value(data.get(k)) for k in DEPARTMENT_KEYS) if v), None)
+    return street, department
+
+
+def _scope_value(value: Any) -> str | None:
+    if isinstance(value, str) and value.strip() and len(value.strip()) <= SCOPE_LENGTH:
+        return value.strip()
+    return None
 
 
 def open_and_stuck(workflow: BpmnWorkflow) -> tuple[dict[str, str], list[str]]:

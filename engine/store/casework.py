@@ -8,8 +8,10 @@ few cases are found without reading everyone's.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import CompoundSelect, and_, delete, func, or_, select, union
+from sqlalchemy import CompoundSelect, Select, and_, delete, func, or_, select, union
 from sqlalchemy.sql import ColumnElement
 
 from engine.store import Session
@@ -77,10 +79,11 @@ def text_match(text: str, with_task_name: bool = True) -> ColumnElement[bool]:
     return or_(*terms)
 
 
-def visible_cases(session: Session, involving: tuple[str, set[str]] | None, *, text: str | None,
-                  status: str | None, process_id: str | None, limit: int, offset: int) -> list[ProcessInstance]:
-    """Cases newest first: those ``involving`` (user, groups) is part of, or every case for None."""
-    query = select(ProcessInstance)
+def _visible_query(query: Select, involving: tuple[str, set[str]] | None, *, text: str | None, status: str | None,
+                   process_id: str | None, street: str | None = None, department: str | None = None,
+                   overdue_at: datetime | None = None,
+                   started: tuple[datetime | None, datetime | None] = (None, None)) -> Select:
+    """``query`` (over ``process_instance``) narrowed to the cases ``involving`` may see and to the filters."""
     if involving is not None:
         visible = _involved_ids(*involving).subquery("visible")
         query = query.join(visible, ProcessInstance.id == visible.c.id)
@@ -88,10 +91,54 @@ def visible_cases(session: Session, involving: tuple[str, set[str]] | None, *, t
         query = query.where(ProcessInstance.status == status)
     if process_id:
         query = query.where(ProcessInstance.process_id == process_id)
+    if street:
+        # A case is in a street when its data says so or one of its tasks concerns it (ix_human_task_street).
+        query = query.where(or_(ProcessInstance.data["street"].as_string() == street,
+                                ProcessInstance.id.in_(select(HumanTask.instance_id)
+                                                       .where(HumanTask.street == street))))
+    if department:
+        query = query.where(ProcessInstance.id.in_(select(HumanTask.instance_id)
+                                                   .where(HumanTask.department == department)))
+    if overdue_at is not None:  # an open task past its due time (ix_human_task_status_due)
+        query = query.where(ProcessInstance.id.in_(select(HumanTask.instance_id).where(
+            HumanTask.status == "open", HumanTask.due_at.is_not(None), HumanTask.due_at < overdue_at)))
+    low, high = started
+    if low is not None:
+        query = query.where(ProcessInstance.started_at >= low)
+    if high is not None:
+        query = query.where(ProcessInstance.started_at < high)
     if text:
         query = query.where(text_match(text, with_task_name=False))
-    return list(session.execute(query.order_by(ProcessInstance.started_at.desc(), ProcessInstance.id.desc())
-                                .limit(limit).offset(offset)).scalars())
+    return query
+
+
+def visible_cases(session: Session, involving: tuple[str, set[str]] | None, *, text: str | None,
+                  status: str | None, process_id: str | None, limit: int, offset: int, sort: str | None = None,
+                  **filters: Any) -> list[ProcessInstance]:
+    """Cases those ``involving`` (user, groups) is part of, or every case for None; newest first, or as
+    ``sort`` asks: ``oldest``, ``deadline`` (the earliest due time of its open tasks first, cases without one
+    last). ``filters``: ``street``, ``department``, ``overdue_at`` (an open task due before it), ``started``
+    (from, to) a half-open range of start times."""
+    query = _visible_query(select(ProcessInstance), involving, text=text, status=status, process_id=process_id,
+                           **filters)
+    if sort == "oldest":
+        query = query.order_by(ProcessInstance.started_at.asc(), ProcessInstance.id.asc())
+    elif sort == "deadline":
+        due = (select(func.min(HumanTask.due_at)).where(HumanTask.instance_id == ProcessInstance.id,
+                                                         HumanTask.status == "open")
+               .correlate(ProcessInstance).scalar_subquery())
+        query = query.order_by(due.asc().nulls_last(), ProcessInstance.started_at.desc(), ProcessInstance.id.desc())
+    else:
+        query = query.order_by(ProcessInstance.started_at.desc(), ProcessInstance.id.desc())
+    return list(session.execute(query.limit(limit).offset(offset)).scalars())
+
+
+def visible_count(session: Session, involving: tuple[str, set[str]] | None, *, text: str | None,
+                  status: str | None, process_id: str | None, **filters: Any) -> int:
+    """How many cases ``visible_cases`` lists under the same filters (one COUNT)."""
+    query = _visible_query(select(func.count()).select_from(ProcessInstance), involving, text=text, status=status,
+                           process_id=process_id, **filters)
+    return session.execute(query).scalar() or 0
 
 
 def open_task_names(session: Session, instance_ids: list[int]) -> dict[int, list[str]]:

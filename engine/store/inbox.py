@@ -142,30 +142,56 @@ def _view_query(view: str, user: str, groups: set[str], *columns: Any) -> Select
             .where(HumanTask.status == "open", HumanTask.assignee.is_(None)))
 
 
-def view_page(session: Session, view: str, user: str, groups: set[str], *, process_id: str | None,
-              tier: str | None, due: tuple[str, datetime | None] | None, text_match: ColumnElement[bool] | None,
-              limit: int, offset: int) -> list[HumanTask]:
-    """One page of a tab (``VIEWS``), ``limit`` rows at most: open tabs in inbox order, ``done`` newest first.
-    ``due`` is ``("none", None)``, ``("before", moment)`` or ``("overdue", now)``; ``text_match`` a
-    clause of ``engine.store.casework.text_match`` (it reads the case, like ``tier``)."""
-    query = _view_query(view, user, groups, HumanTask)
+def _filtered_view(query: Select, *, process_id: str | None, tier: str | None, street: str | None,
+                   department: str | None, due: tuple[str, datetime | None] | None,
+                   created: tuple[datetime | None, datetime | None], text_match: ColumnElement[bool] | None) -> Select:
     filters: list[ColumnElement[bool]] = []
     if process_id:
         filters.append(HumanTask.process_id == process_id)
+    if street:
+        filters.append(HumanTask.street == street)  # ix_human_task_street (migration 0013)
+    if department:
+        filters.append(HumanTask.department == department)  # ix_human_task_department
     if due is not None:
         filters.append(_due_clause(*due))
+    low, high = created
+    if low is not None:
+        filters.append(HumanTask.created_at >= low)
+    if high is not None:
+        filters.append(HumanTask.created_at < high)
     if tier or text_match is not None:
         query = query.join(ProcessInstance, ProcessInstance.id == HumanTask.instance_id)
         if tier:
             filters.append(ProcessInstance.data["tier"].as_string() == tier)
         if text_match is not None:
             filters.append(text_match)
-    query = query.where(*filters)
-    if view == "done":
-        query = query.order_by(HumanTask.completed_at.desc(), HumanTask.id)
-    else:
+    return query.where(*filters)
+
+
+def view_page(session: Session, view: str, user: str, groups: set[str], *, sort: str | None = None,
+              limit: int, offset: int, **filters: Any) -> list[HumanTask]:
+    """One page of a tab (``VIEWS``), ``limit`` rows at most. ``sort``: ``deadline`` (inbox order), ``newest``
+    or ``oldest`` (by creation; on ``done`` by completion); None is ``deadline`` on the open tabs and ``newest``
+    on ``done``. Filters (``view_total`` counts the same): ``process_id``, ``tier``, ``street``, ``department``;
+    ``due`` is ``("none", None)``, ``("before", moment)`` or ``("overdue", now)``; ``created`` (from, to) a
+    half-open range; ``text_match`` a clause of ``engine.store.casework.text_match`` (it reads the case, like
+    ``tier``)."""
+    query = _filtered_view(_view_query(view, user, groups, HumanTask), **filters)
+    sort = sort or ("newest" if view == "done" else "deadline")
+    moment = HumanTask.completed_at if view == "done" else HumanTask.created_at
+    if sort == "deadline":
         query = query.order_by(*TASK_ORDER)
+    elif sort == "newest":
+        query = query.order_by(moment.desc(), HumanTask.id)
+    else:
+        query = query.order_by(moment.asc(), HumanTask.id)
     return list(session.execute(query.limit(limit).offset(offset)).scalars())
+
+
+def view_total(session: Session, view: str, user: str, groups: set[str], **filters: Any) -> int:
+    """How many tasks the tab holds under these filters (``view_page``'s): one COUNT over the same ranges."""
+    query = _filtered_view(_view_query(view, user, groups, func.count()), **filters)
+    return session.execute(query).scalar() or 0
 
 
 def _due_clause(kind: str, moment: datetime | None) -> ColumnElement[bool]:

@@ -80,6 +80,9 @@ class HumanTask(Base):
         Index("ix_human_task_status_assignee_due", "status", "assignee", "due_at"),  # the inbox (migration 0004)
         Index("ix_human_task_instance", "instance_id", "status"),
         Index("ix_human_task_status_due", "status", "due_at"),
+        # The inbox's and case list's street and department filters (migration 0013).
+        Index("ix_human_task_street", "street", "status", "due_at"),
+        Index("ix_human_task_department", "department", "status", "due_at"),
     )
     id: Mapped[str] = mapped_column(String(36), primary_key=True)  # SpiffWorkflow task id
     instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"))
@@ -97,6 +100,10 @@ class HumanTask(Base):
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     completed_by: Mapped[str | None] = mapped_column(String(128))
+    # Whom the task concerns (engine.runtime.inbox.task_scope): a street id (``wudadao``) and a department group
+    # (``dept-housing``), from its candidate groups or its data, so the inbox filters by them on an index.
+    street: Mapped[str | None] = mapped_column(String(128))
+    department: Mapped[str | None] = mapped_column(String(128))
 
 
 class TaskCandidate(Base):

@@ -6,26 +6,33 @@ from pathlib import Path
 
 from flask import Response, abort, current_app, jsonify, render_template, request, send_file, send_from_directory
 
-from engine.errors import NotFound
+from engine.casework.listing import CaseQuery
+from engine.errors import InvalidInput, NotFound
 from engine.queries import instances
 from webui import inputs
 from webui.i18n import gettext as _
 from webui.staff import display
 from webui.staff.frame import PAGE_SIZE, engine, login_required, pages, signed_in_user
+from webui.staff.listing import page_links, query_args, refused, scope_labels
 
 
 @pages.get("/cases")
 @login_required
-def cases() -> str:
+def cases() -> str | tuple[str, int]:
+    """The cases the user may see, filtered, sorted and paged (``engine.casework.listing.CaseQuery``)."""
     user = signed_in_user()
-    status = request.args.get("status") if request.args.get("status") in ("running", "completed") else None
-    text = (request.args.get("q") or "").strip()[:100] or None
-    page = inputs.page_number()
-    rows = engine().cases_for(user["username"], text=text, status=status, limit=PAGE_SIZE + 1,
-                              offset=(page - 1) * PAGE_SIZE)
-    people = engine().user_labels(r["started_by"] for r in rows)
-    return render_template("cases.html", rows=rows[:PAGE_SIZE], more=len(rows) > PAGE_SIZE, page=page,
-                           status=status, q=text or "", people=people)
+    w = engine()
+    try:
+        query = CaseQuery.from_args(query_args())
+        page = inputs.page_number()
+        result = w.case_list(user["username"], query, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    except InvalidInput as exc:
+        return refused(exc)
+    people = w.user_labels(r["started_by"] for r in result["cases"])
+    base = query.args()
+    return render_template("cases.html", rows=result["cases"], result=result, query=query, base_args=base,
+                           paging=page_links(page, result["total"], PAGE_SIZE, result["more"]), people=people,
+                           processes=w.process_names(), scopes=scope_labels(w.scope_options()))
 
 
 @pages.get("/cases/<int:instance_id>")

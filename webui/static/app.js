@@ -123,6 +123,11 @@
     if (firstError) firstError.focus();
   });
 
+  // -- list filters: folded behind 筛选 on a phone (so the first screen shows the list), open on a wide screen
+  document.querySelectorAll("details[data-open-wide]").forEach(function (box) {
+    if (window.matchMedia && window.matchMedia("(min-width: 601px)").matches) box.open = true;
+  });
+
   // -- live inbox: ask for a small fingerprint every few seconds; reload the list when it changes ----------
   var body = document.getElementById("inbox-body");
   if (body && window.fetch) {
@@ -137,6 +142,7 @@
           if (!j || j.digest === digest) return null;
           var url = new URL(window.location.href);
           url.searchParams.set("partial", "1");
+          if (body.dataset.view) url.searchParams.set("view", body.dataset.view);  // stay on the tab shown
           return fetch(url.toString(), { credentials: "same-origin" }).then(function (r) {
             if (!r.ok) return;
             return r.text().then(function (html) {
