@@ -50,7 +50,7 @@ def test_inbox_opens_on_the_tab_that_holds_work_and_counts_every_tab(site):
     assert '<span class="count" data-count="mine">0</span>' in group
     assert '<span class="count" data-count="done">0</span>' in group
     mine = text(centre.get("/inbox?view=mine"))
-    assert "没有待办任务" in mine and "查看组任务（2）" in mine
+    assert "没有待办任务" in mine and "查看可认领的任务（2）" in mine
     task_id = site.task_of("command-wudadao", "指挥中心审核", first)
     centre.post(f"/tasks/{task_id}/claim")
     assert current_tab(text(centre.get("/inbox"))) == "mine"  # something claimed: 我的任务 first
@@ -209,3 +209,88 @@ def test_case_diagram_has_zoom_pan_and_fit_controls(site):
     assert "bpmn-navigated-viewer.production.min.js" in page and 'id="diagram"' in page
     script = text(site.client("grid-worker-wudadao").get("/static/case.js"))
     assert "fit-viewport" in script and "resize" in script and "pointerdown" in script
+
+
+# ---------------------------------------------------------------------------------------------------------
+# In a real browser (chromium, as tests/test_browser.py): the filter card folds on a phone, the diagram's
+# controls zoom and fit, and nothing throws
+
+
+@pytest.fixture(scope="module")
+def live_site(tmp_path_factory):
+    from test_browser import _free_port, demo_database, start_server, stop_server
+
+    folder = tmp_path_factory.mktemp("inbox-browser")
+    env = demo_database(folder)
+    port = _free_port()
+    process, log = start_server(env, folder, port)
+    yield f"http://127.0.0.1:{port}"
+    stop_server(process, log)
+
+
+def test_phone_inbox_shows_tasks_first_and_the_diagram_zooms(live_site):
+    from playwright.sync_api import expect, sync_playwright
+    from test_browser import CHROMIUM, CHROMIUM_ARGS, DESK, PASSWORD, PHONE, PNG
+
+    def signed_in(browser, username: str, viewport: dict, **options):
+        page = browser.new_context(viewport=viewport, locale="zh-CN", **options).new_page()
+        page.errors = []
+        page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+        page.goto(f"{live_site}/login")
+        page.get_by_label("用户名").fill(username)
+        page.get_by_label("密码").fill(PASSWORD)
+        page.get_by_role("button", name="登录").click()
+        expect(page.get_by_role("heading", name="待办", exact=True)).to_be_visible()
+        return page
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        grid = signed_in(browser, "grid-worker-wudadao", PHONE, has_touch=True, is_mobile=True)
+        grid.goto(f"{live_site}/start/whistle")
+        grid.get_by_label("呼叫情形").select_option("building-repair-no-property")
+        grid.get_by_label("问题位置").fill("睦南道12号院")
+        grid.get_by_label("问题描述").fill("无物业楼院屋顶漏水")
+        grid.get_by_label("现场照片").set_input_files(files=[{"name": "roof.png", "mimeType": "image/png",
+                                                              "buffer": PNG}])
+        grid.get_by_role("button", name="提交上报").click()
+        expect(grid.locator(".flash-ok")).to_contain_text("已提交")
+        case_url = grid.url
+
+        centre = signed_in(browser, "command-wudadao", PHONE, has_touch=True, is_mobile=True)
+        box = centre.locator("details.filter-box")
+        assert box.evaluate("el => el.open") is False  # folded: the tasks come first
+        expect(centre.locator(".tab[aria-current=page]")).to_contain_text("组任务")  # where the work is
+        first = centre.locator("li.task").first.bounding_box()
+        assert first is not None and first["y"] < PHONE["height"] / 2
+        centre.get_by_text("筛选", exact=True).first.click()
+        expect(centre.locator("select[name=street]")).to_be_visible()
+        assert centre.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+
+        desk = signed_in(browser, "command-wudadao", DESK)
+        assert desk.locator("details.filter-box").evaluate("el => el.open") is True
+
+        centre.goto(case_url)
+        diagram = centre.locator("#diagram")
+        expect(diagram).to_have_attribute("data-ready", "true", timeout=20_000)
+        tools = centre.locator(".diagram-tools")
+        expect(tools).to_be_visible()
+        for name in ("放大", "缩小", "适应窗口", "还原"):
+            button = centre.get_by_role("button", name=name, exact=True)
+            place = button.bounding_box()
+            assert place and place["x"] >= 0 and place["x"] + place["width"] <= PHONE["width"], name
+        height = diagram.bounding_box()["height"]
+        assert 300 <= height <= 560
+
+        def transform() -> str:
+            return centre.locator("#diagram svg g.viewport").first.get_attribute("transform") or ""
+
+        fitted = transform()
+        centre.get_by_role("button", name="放大", exact=True).click()
+        zoomed = transform()
+        assert zoomed != fitted
+        centre.get_by_role("button", name="适应窗口", exact=True).click()
+        assert transform() == fitted
+        centre.get_by_role("button", name="还原", exact=True).click()
+        assert "matrix(1," in transform().replace(" ", "") or "matrix(1 " in transform()
+        assert grid.errors == [] and centre.errors == [] and desk.errors == []
+        browser.close()
