@@ -7,6 +7,7 @@ import re
 from datetime import date, timedelta
 
 import pytest
+from test_migrations import fresh_url  # noqa: F401, F811  (the fixture: an empty database on each backend)
 from test_web_pages import Site, text
 
 from engine.casework.listing import CaseQuery, InboxQuery
@@ -294,3 +295,40 @@ def test_phone_inbox_shows_tasks_first_and_the_diagram_zooms(live_site):
         assert "matrix(1," in transform().replace(" ", "") or "matrix(1 " in transform()
         assert grid.errors == [] and centre.errors == [] and desk.errors == []
         browser.close()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Migration 0013 fills the street and department of the tasks already there
+
+
+def test_0013_backfills_street_and_department(fresh_url):  # noqa: F811  (the imported fixture)
+    from sqlalchemy import text as sql
+    from test_migrations import NOW, _stamp
+
+    from engine.store.db import make_engine
+    from engine.store.migrate import upgrade
+
+    engine = make_engine(fresh_url)
+    upgrade(engine, "0012")
+    sqlite = engine.dialect.name == "sqlite"
+    at = _stamp(NOW, sqlite)
+    with engine.begin() as conn:
+        conn.execute(sql("INSERT INTO definition_version (id, key, kind, version, name, content_hash, source_file, "
+                         "deployed_at, deployed_by, warnings) VALUES (1, 'old', 'process', 1, 'old', 'x', "
+                         "'old.bpmn', :at, 'system', '[]')"), {"at": at})
+        conn.execute(sql("INSERT INTO process_instance (id, version_id, process_id, status, state, data, started_at, "
+                         "updated_at, revision) VALUES (1, 1, 'old', 'running', '{}', :data, :at, :at, 1)"),
+                     {"at": at, "data": '{"street": "wudadao", "lead_department": "dept-housing"}'})
+        for task_id, group in (("t-review", "street-xiaobailou-command"), ("t-sign", "dept-fire-party"),
+                               ("t-supervise", "district-supervision")):
+            conn.execute(sql("INSERT INTO human_task (id, instance_id, process_id, version_id, element_id, name, "
+                             "priority, status, created_at) VALUES (:id, 1, 'old', 1, 'e', '办理', 50, 'open', :at)"),
+                         {"id": task_id, "at": at})
+            conn.execute(sql("INSERT INTO task_candidate (task_id, kind, name) VALUES (:id, 'group', :group)"),
+                         {"id": task_id, "group": group})
+    upgrade(engine)
+    with engine.connect() as conn:
+        rows = {r.id: (r.street, r.department) for r in conn.execute(sql("SELECT id, street, department FROM human_task"))}
+    engine.dispose()
+    assert rows == {"t-review": ("xiaobailou", "dept-housing"), "t-sign": ("wudadao", "dept-fire"),
+                    "t-supervise": ("wudadao", "dept-housing")}
