@@ -118,7 +118,7 @@ def test_an_accepted_appeal_corrects_the_score_and_the_ranking(org, manual_clock
     org.do("liaison-police", "部门确认结果", {}, case)
     org.do("org-officer", "组织部复核申诉", {"appeal_decision": "accepted", "appeal_reply": "核实属实"}, case)
     assert reopened(org, "org-officer", "组织部复核申诉", case, "review_errors") == [
-        "申诉成立的，须填写更正后的分项得分（revised_completion、revised_satisfaction 或 revised_perceived）"]
+        "申诉成立的，须至少填写一项更正后的分项得分（吹哨事项完成、满意率或街道评价）"]
     org.do("org-officer", "组织部复核申诉", {"appeal_decision": "accepted", "appeal_reply": "核实属实，更正五大道街道评分",
                                           "revised_perceived": 96}, case)
     assert org.w.show(case)["status"] == "running"  # the housing department has not answered yet

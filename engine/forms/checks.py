@@ -24,6 +24,7 @@ from engine.forms.files import (
     normalize,
     option_text,
 )
+from engine.forms.labels import FORMATS, VIEW_KEYS, VIEWS
 
 # Reports one problem: its text, the field it is about (the line is where its name first appears after
 # ``start``) and the element the problem names (the field, or the dynamiclist a column belongs to).
@@ -80,7 +81,51 @@ def check_form(file_name: str, content: str) -> tuple[dict | None, list[Problem]
     labels = form.get("case_labels", {})
     if not isinstance(labels, dict):
         problem("'case_labels' maps data names to a label or to {\"label\": …, \"options\": {…}}")
+        labels = {}
+    labels_at = content.find('"case_labels"')
+    for name, entry in labels.items():
+        for text in _case_label_problems(name, entry):
+            problem(text, name, labels_at)
     return (form if not problems else None), problems
+
+
+CASE_LABEL_KEYS = {"label", "label_en", "options", "file", *VIEW_KEYS}
+
+
+def _case_label_problems(name: str, entry: object) -> list[str]:
+    """What is wrong with one ``case_labels`` entry: a label, or a label with options, format and view."""
+    where = f"case_labels '{name}'"
+    if isinstance(entry, str):
+        return [] if entry.strip() else [f"{where}: the label is empty"]
+    if not isinstance(entry, dict):
+        return [f"{where}: use a label or an object like {{\"label\": …, \"format\": \"group\"}}"]
+    problems = [f"{where}: unknown setting '{key}' (use {', '.join(sorted(CASE_LABEL_KEYS))})"
+                for key in sorted(set(entry) - CASE_LABEL_KEYS)]
+    if "label" in entry and not (isinstance(entry["label"], str) and entry["label"].strip()):
+        problems.append(f"{where}: 'label' must be a text")
+    if "options" in entry and not isinstance(entry["options"], dict):
+        problems.append(f"{where}: 'options' maps values to their labels")
+    if "format" in entry and entry["format"] not in FORMATS:
+        problems.append(f"{where}: unknown format '{entry['format']}' (use one of {', '.join(FORMATS)})")
+    if "view" in entry and entry["view"] not in VIEWS:
+        problems.append(f"{where}: unknown view '{entry['view']}' (use one of {', '.join(VIEWS)})")
+    fields = entry.get("fields", [])
+    if not isinstance(fields, list):
+        fields = [None]
+    for field in fields:
+        if isinstance(field, dict):
+            problems += _case_label_problems(f"{name}.{field.get('name')}", {k: v for k, v in field.items()
+                                                                              if k != "name"})
+        if not (isinstance(field, str) and NAME_RE.match(field)) and not (
+                isinstance(field, dict) and isinstance(field.get("name"), str) and NAME_RE.match(field["name"])):
+            problems.append(f"{where}: 'fields' lists the names shown, in order (a name, or an object with a "
+                            f"name and its own label or format)")
+    for key in ("key", "item", "item_en"):
+        if key in entry and not (isinstance(entry[key], str) and entry[key].strip()):
+            problems.append(f"{where}: '{key}' must be a text")
+    if "item" in entry and entry.get("view", "list") != "list":
+        problems.append(f"{where}: 'item' writes the lines of a list view")
+    return problems
 
 
 def _check_fields(fields: list, where: str, kinds: tuple, known: set,  # noqa: C901 - a check per setting

@@ -1,11 +1,23 @@
 """Labels for case data, from a version's forms (the case page, the inbox): field labels and option labels,
-and which data a case page lists and titles itself with."""
+how a value reads (its ``format``; for records and lists, the ``view`` that shows them), and which data a case
+page lists and titles itself with.
+
+A form's ``case_labels`` name case data, and also the keys inside structured values: a record's ``street`` is
+labelled and formatted by the ``street`` entry, wherever it sits (docs/forms.md, "How case data reads")."""
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
 
 from engine.forms.files import LIST_TYPE, columns_of, option_text
+
+# How a single value reads (webui.staff.display formats them): ids as names, times in the local zone, numbers.
+FORMATS = ("text", "group", "user", "datetime", "date", "number", "score", "percent", "bool", "files", "duration")
+# How a structured value reads: a record (label: value), a table (a row per item; a mapping's keys become the
+# first column, labelled by ``key``) or a list (a line per item, written by the ``item`` template).
+VIEWS = ("record", "table", "list")
+VIEW_KEYS = ("format", "view", "fields", "key", "item", "item_en")
+FIELD_FORMATS = {"date": "date", "datetime": "datetime", "number": "number", "file": "files"}
 
 
 def option_label(field: dict, value: Any, lang: str = "zh") -> str | None:
@@ -31,6 +43,8 @@ def case_labels(forms: Iterable[dict]) -> dict[str, dict]:
                 entry["options"].setdefault(option_text(option["value"]), (option["label"], option.get("label_en")))
             if field.get("type") == "file":
                 entry["file"] = True
+            if field.get("type") in FIELD_FORMATS:
+                entry.setdefault("format", FIELD_FORMATS[field["type"]])
             if field.get("type") == LIST_TYPE:
                 entry["columns"] = {
                     column["name"]: {"label": column.get("label") or column["name"], "label_en": column.get("label_en"),
@@ -49,6 +63,7 @@ def case_labels(forms: Iterable[dict]) -> dict[str, dict]:
                     entry["options"][option_value] = (option_label_, None)
             if value.get("file"):
                 entry["file"] = True
+            entry.update({key: value[key] for key in VIEW_KEYS if key in value})
     for name, entry in explicit.items():
         base = labels.get(name, {"options": {}})
         labels[name] = {**base, **{k: v for k, v in entry.items() if k != "options"},

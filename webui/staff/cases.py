@@ -11,9 +11,10 @@ from engine.errors import InvalidInput, NotFound
 from engine.queries import instances
 from webui import inputs
 from webui.i18n import gettext as _
-from webui.staff import display
+from webui.staff import display, values
 from webui.staff.frame import PAGE_SIZE, engine, login_required, pages, signed_in_user
 from webui.staff.listing import page_links, query_args, refused, scope_labels
+from webui.staff.timeline import timeline
 
 
 @pages.get("/cases")
@@ -45,18 +46,22 @@ def case(instance_id: int) -> str:
     groups = w.group_labels()
     data = shown["data"]
     attachments = {a["attachment_id"]: a for a in shown["attachments"]}
-    attachments.update(w.attachments_by_id([v for value in data.values() if isinstance(value, list)
-                                            for v in value if isinstance(v, str) and v not in attachments]))
-    names = [e["actor"] for e in shown["audit"]] + [shown["started_by"]] + [
-        v for v in data.values() if isinstance(v, str) and len(v) < 64]
+    attachments.update(w.attachments_by_id([v for v in values.strings_in(data) if v not in attachments]))
+    names = [e["actor"] for e in shown["audit"]] + [shown["started_by"]] + list(values.strings_in(data))
     people = w.user_labels(names + [t["assignee"] for t in shown["open_tasks"]])
     element_names = w.element_names(shown["version_id"])
+    presenter = values.Presenter(labels, groups, people, attachments)
     labelled = [k for k in w.case_fields(shown["version_id"]) if k in data]
-    rows = display.shown_fields(labelled, data, labels, groups, people, attachments)
-    other = {k: v for k, v in data.items() if k not in labelled and v not in (None, "", [], {})}
+    rows = presenter.fields(labelled, data)
+    rest = [k for k in data if k not in labelled and data[k] not in values.EMPTY]
+    # The rest of the case data: what the forms label reads as any other row; the engine's own bookkeeping
+    # (names no form labels) only in the administrators' technical view, by variable name.
+    other = presenter.fields([k for k in rest if presenter.is_labelled(k)], data)
+    technical = presenter.fields([k for k in rest if not presenter.is_labelled(k)], data) \
+        if "admin" in user.get("roles", ()) else []
     my_tasks = w.workable_tasks(user["username"], instance_id)
-    return render_template("case.html", case=shown, rows=rows, other=other, groups=groups, people=people,
-                           timeline=display.timeline(shown["audit"], people, groups, element_names, labels),
+    return render_template("case.html", case=shown, rows=rows, other=other, technical=technical, groups=groups,
+                           people=people, timeline=timeline(shown["audit"], presenter, element_names),
                            element_names=element_names, my_tasks=my_tasks,
                            bpmn_ready=_bpmn_dist().joinpath("bpmn-navigated-viewer.production.min.js").exists())
 

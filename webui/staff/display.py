@@ -1,16 +1,14 @@
-"""How things read on screen: local times, time left to a deadline, labelled case data, the timeline (its
-sentences are in the catalogs, ``engine.i18n``)."""
+"""How things read on screen: local times, time left to a deadline, durations, tiers, documentation (case data
+reads through ``webui.staff.values``, the timeline through ``webui.staff.timeline``)."""
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
 
 from engine.time import clock
 from engine.time.workdays import timezone as local_zone
-from webui.i18n import current, event_template
+from webui.i18n import current
 from webui.i18n import gettext as _
 
 CJK = re.compile(r"[\u3400-\u9fff]")
@@ -130,130 +128,3 @@ def first_sentence(documentation: str | None, limit: int = 90) -> str:
 
 def group_list(groups: Iterable[str], labels: dict) -> str:
     return "、".join(labels.get(g, g) for g in groups)
-
-
-def is_file_list(value: object, attachments: dict) -> bool:
-    return isinstance(value, list) and bool(value) and all(isinstance(v, str) and v in attachments for v in value)
-
-
-def value_text(name: str, value: Any, labels: dict, groups: dict, users: dict) -> str:
-    """A case data value as a clerk reads it: option labels, group and person names, yes/no."""
-    entry = labels.get(name) or {}
-    options = entry.get("options") or {}
-
-    def one(item: Any) -> str:
-        if isinstance(item, bool):
-            key = "true" if item else "false"
-            if key in options:
-                return _pick_option(options[key])
-            return _("是") if item else _("否")
-        if item is None or item == "":
-            return "—"
-        text = str(item)
-        if text in options:
-            return _pick_option(options[text])
-        if isinstance(item, str):
-            duration = duration_text(item)
-            if duration:
-                return duration
-            if item in groups:
-                return groups[item]
-            if item in users:
-                return users[item]
-        if isinstance(item, (dict, list)):
-            return json.dumps(item, ensure_ascii=False)
-        return text
-
-    if entry.get("columns") and is_rows(value):  # a dynamiclist's rows (the case page shows them as a table)
-        return _("{n} 行", n=len(value))
-    if isinstance(value, list):
-        return "、".join(one(v) for v in value) if value else "—"
-    return one(value)
-
-
-def is_rows(value: object) -> bool:
-    """A dynamiclist's value: a non-empty list of rows (dicts)."""
-    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
-
-
-def rows_table(name: str, value: Any, labels: dict, groups: dict, users: dict) -> dict | None:
-    """A dynamiclist's submitted rows, read-only: ``{"columns": [label…], "rows": [[text…]…]}`` with option labels,
-    group and person names; the columns are the form's (``case_labels`` keeps them), then any other keys the rows
-    have. None for anything else (other lists of objects keep their plain display)."""
-    entry = labels.get(name) or {}
-    if not entry.get("columns") or not is_rows(value):
-        return None
-    columns = dict(entry.get("columns") or {})
-    for row in value:
-        for key in row:
-            columns.setdefault(key, {"label": key, "options": {}})
-    names = list(columns)
-    cell_labels = {key: {"label": c.get("label"), "label_en": c.get("label_en"), "options": c.get("options") or {}}
-                   for key, c in columns.items()}
-    return {
-        "columns": [label_of(key, cell_labels) for key in names],
-        "rows": [[value_text(key, row.get(key), cell_labels, groups, users) for key in names] for row in value],
-    }
-
-
-def _pick_option(option: str | tuple | list) -> str:
-    label, label_en = option if isinstance(option, (tuple, list)) else (option, None)
-    return label_en if current() == "en" and label_en else label
-
-
-def label_of(name: str, labels: dict) -> str:
-    entry = labels.get(name)
-    if not entry:
-        return name
-    return entry.get("label_en") if current() == "en" and entry.get("label_en") else entry.get("label") or name
-
-
-def timeline(events: list[dict], users: dict, groups: dict, element_names: dict, labels: dict) -> list[dict]:
-    """The audit trail of a case as sentences (一次一留痕: who did what when)."""
-    rows = []
-    for event in events:
-        details = event.get("details") or {}
-        template = event_template(event["event"])
-        values = {"name": details.get("name", ""), "message": details.get("message", ""),
-                  "error": details.get("error", ""), "file_name": details.get("file_name", ""),
-                  "files": "、".join(details.get("files") or []),
-                  "element": element_names.get(details.get("element_id"), details.get("element_id") or "")}
-        text = template.format(**values)
-        extra = []
-        if event["event"] == "task_created" and details.get("candidate_groups"):
-            extra.append(_("交 {groups}", groups=group_list(details["candidate_groups"], groups)))
-        if event["event"] == "task_created" and details.get("due_at"):
-            extra.append(_("时限 {when}", when=short_time(details["due_at"])))
-        if event["event"] in ("task_completed", "started"):
-            data = details.get("data") or {}
-            shown = [(k, v) for k, v in data.items() if k in labels and v not in (None, "", [])]
-            for key, value in shown[:4]:
-                if labels.get(key, {}).get("file"):
-                    value = f"{len(value)} 个文件" if isinstance(value, list) else value
-                    extra.append(f"{label_of(key, labels)}：{value}")
-                else:
-                    extra.append(f"{label_of(key, labels)}：{value_text(key, value, labels, groups, users)[:60]}")
-        actor = event.get("actor")
-        who: str | None = _(SYSTEM_ACTORS[actor]) if actor in SYSTEM_ACTORS else users.get(actor, actor)
-        rows.append({"at": event["at"], "who": who, "text": text, "extra": "；".join(extra),
-                     "event": event["event"]})
-    return rows
-
-
-def shown_fields(keys: list[str], data: dict, labels: dict, groups: dict, people: dict,
-                 attachments: dict) -> list[dict]:
-    """The case data named by ``keys``, labelled, for a task's "about the case" and a case's page: a table for
-    a dynamiclist's rows, the files of an attachment list, else the value as text; empty values left out."""
-    rows = []
-    for key in keys:
-        if key not in data or data[key] in (None, "", [], {}):
-            continue
-        value = data[key]
-        table = rows_table(key, value, labels, groups, people)
-        if table:
-            rows.append({"label": label_of(key, labels), "table": table})
-        elif is_file_list(value, attachments):
-            rows.append({"label": label_of(key, labels), "files": [attachments[v] for v in value]})
-        else:
-            rows.append({"label": label_of(key, labels), "text": value_text(key, value, labels, groups, people)})
-    return rows

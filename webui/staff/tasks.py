@@ -12,28 +12,32 @@ from engine.errors import Conflict
 from webui.errors import error_page
 from webui.i18n import current as current_lang
 from webui.i18n import gettext as _
-from webui.staff import display, formview
+from webui.staff import formview, values
 from webui.staff.frame import engine, login_required, pages, safe_next, signed_in_user
 from webui.staff.submit import FormPage, load_draft, submit
 
+# A check in the diagram that sends a task back writes why into ``<name>_errors`` (docs/processes.md): the page
+# shows those sentences above the form, not as case data.
+ERRORS_SUFFIX = "_errors"
 
-def _render_task(task: dict, form: dict, values: dict[str, list[str]], errors: dict[str, str], status: int = 200,
+
+def _render_task(task: dict, form: dict, typed: dict[str, list[str]], errors: dict[str, str], status: int = 200,
                  problem: str | None = None, draft_note: str | None = None) -> ResponseReturnValue:
     w = engine()
     data, labels = w.task_data(task["task_id"]), w.case_labels(task["version_id"])
     groups = w.group_labels()
-    file_ids = [i for v in values.values() for i in v]
     show_keys = form.get("show") or []
-    for key in show_keys:
-        if isinstance(data.get(key), list):
-            file_ids += [v for v in data[key] if isinstance(v, str)]
-    attachments = w.attachments_by_id(file_ids)
+    shown_data = {k: data[k] for k in show_keys if k in data}
+    attachments = w.attachments_by_id([i for v in typed.values() for i in v] + list(values.strings_in(shown_data)))
     people = w.user_labels([task["assignee"], data.get("reporter")] + [o["assignee"] for o in task["involved"]]
-                           + [v for k in show_keys for v in ([data.get(k)] if isinstance(data.get(k), str) else [])])
+                           + list(values.strings_in(shown_data)))
+    presenter = values.Presenter(labels, groups, people, attachments)
     return render_template(
         "task.html", task=task, form=form, title=formview.form_title(form, task["name"]),
-        fields=formview.field_views(form, values, errors, attachments), errors=errors, problem=problem,
-        shown=display.shown_fields(show_keys, data, labels, groups, people, attachments), groups=groups,
+        fields=formview.field_views(form, typed, errors, attachments), errors=errors, problem=problem,
+        shown=presenter.fields([k for k in show_keys if not k.endswith(ERRORS_SUFFIX)], data),
+        notices=[presenter.humanize(str(message)) for k in show_keys if k.endswith(ERRORS_SUFFIX)
+                 for message in (data.get(k) or [])], groups=groups,
         people=people, draft_note=draft_note, context_json=_context_json(form, data)), status
 
 

@@ -1,0 +1,38 @@
+"""A case's audit trail as sentences (一次一留痕: who did what, when); the sentences are in the catalogs
+(``webui.i18n.event_template``), the data a step submitted reads through ``webui.staff.values``."""
+from __future__ import annotations
+
+from webui.i18n import event_template
+from webui.i18n import gettext as _
+from webui.staff.display import SYSTEM_ACTORS, group_list, short_time
+from webui.staff.values import EMPTY, Presenter
+
+SHOWN_PER_STEP = 4  # values of a step's submitted data written beside it
+
+
+def timeline(events: list[dict], presenter: Presenter, element_names: dict[str, str]) -> list[dict]:
+    """The events as rows ``{"at", "who", "text", "extra", "event"}``, oldest first as given."""
+    rows = []
+    for event in events:
+        details = event.get("details") or {}
+        element_id = str(details.get("element_id") or "")
+        values = {"name": details.get("name", ""), "message": details.get("message", ""),
+                  "error": details.get("error", ""), "file_name": details.get("file_name", ""),
+                  "files": "、".join(details.get("files") or []),
+                  # an element without a name in the diagram is not shown by its id (a designer's word)
+                  "element": element_names.get(element_id) or (_("流程环节") if element_id else "")}
+        text = event_template(event["event"]).format(**values)
+        extra = []
+        if event["event"] == "task_created" and details.get("candidate_groups"):
+            extra.append(_("交 {groups}", groups=group_list(details["candidate_groups"], presenter.groups)))
+        if event["event"] == "task_created" and details.get("due_at"):
+            extra.append(_("时限 {when}", when=short_time(details["due_at"])))
+        if event["event"] in ("task_completed", "started"):
+            data = details.get("data") or {}
+            shown = [(k, v) for k, v in data.items() if presenter.is_labelled(k) and v not in EMPTY]
+            for key, value in shown[:SHOWN_PER_STEP]:
+                extra.append(f"{presenter.label(key)}：{presenter.summary(key, value, limit=60)}")
+        actor = event.get("actor")
+        who = _(SYSTEM_ACTORS[actor]) if actor in SYSTEM_ACTORS else presenter.people.get(str(actor), actor)
+        rows.append({"at": event["at"], "who": who, "text": text, "extra": "；".join(extra), "event": event["event"]})
+    return rows
