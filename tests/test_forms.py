@@ -460,3 +460,32 @@ def test_a_bad_dynamiclist_stops_the_deployment(whistle, tmp_path):
     assert "field 'scores': column 'reason': unknown type 'richtext'" in problem.message
     assert '"name": "reason"' in path.read_text(encoding="utf-8").splitlines()[problem.line - 1]
     assert whistle.definitions() == []
+
+
+def test_case_label_views_are_checked_at_deploy_naming_the_line_and_the_entry():
+    labels = {"reply_due": {"label": "回复截止", "format": "datetime"},
+              "results": {"label": "考核结果", "view": "grid", "fields": ["rank", {"name": "total", "format": "money"}]},
+              "opinion": {"label": "意见", "view": "record", "item": "{text}", "colour": "red"}}
+    text = json.dumps({"key": "v", "title": "视图", "fields": [], "case_labels": labels}, ensure_ascii=False, indent=2)
+    form, problems = check_form("v.form.json", text)
+    assert form is None and all(p.file == "v.form.json" for p in problems)
+    by_entry = {p.element_id: [] for p in problems}
+    for p in problems:
+        by_entry[p.element_id].append(p.message)
+    assert by_entry["results"] == ["form: case_labels 'results': unknown view 'grid' (use one of record, table, list)",
+                                   "form: case_labels 'results.total': unknown format 'money' (use one of text, group, "
+                                   "user, datetime, date, number, score, percent, bool, files, duration)"]
+    assert by_entry["opinion"] == ["form: case_labels 'opinion': unknown setting 'colour' (use fields, file, format, "
+                                   "item, item_en, key, label, label_en, options, view)",
+                                   "form: case_labels 'opinion': 'item' writes the lines of a list view"]
+    line = text.splitlines()[problems[0].line - 1]
+    assert f'"{problems[0].element_id}"' in line  # the line of the entry, inside case_labels
+
+    labels["results"] = {"label": "考核结果", "view": "table", "fields": ["rank", {"name": "total", "format": "score"}]}
+    labels["opinion"] = {"label": "意见", "view": "list", "item": "{text}"}
+    declared, none = check_form("v.form.json", json.dumps({"key": "v", "title": "视图", "fields": [],
+                                                           "case_labels": labels}, ensure_ascii=False))
+    assert none == [] and declared is not None
+    merged = case_labels([declared])
+    assert (merged["results"]["view"], merged["reply_due"]["format"], merged["opinion"]["item"]) == (
+        "table", "datetime", "{text}")
