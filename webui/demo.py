@@ -41,5 +41,6 @@ def banner(url: str) -> str:
     for entry in demo_logins():
         lines.append(f"  {entry['username']:<22} {entry['role_en']:<22} {entry['finds']}")
     lines.append("")
-    lines.append("Move the demo clock: .venv/bin/whistle clock advance PT31M  (or as admin: 管理 → 演示时钟)")
+    lines.append("Move the demo clock: WHISTLE_MODE=demo .venv/bin/whistle clock advance PT31M"
+                 "  (or as admin: 管理 → 演示时钟)")
     return "\n".join(lines)
