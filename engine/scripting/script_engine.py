@@ -2,9 +2,9 @@
 (``engine.scripting.sandbox``) and the designers' helper library (``engine.scripting.helpers``).
 
 SpiffWorkflow does not serialize the script engine, so it is re-attached after every load (see
-``runtime.Runtime.load``). It is built once per process and is safe to share between threads: what differs
-per instance — the catalogs of its version (``engine.scripting.catalogs``) — is made current for each evaluation from
-the task's workflow.
+``engine.runtime.instances.Instances.load``). It is built once per process and is safe to share between threads:
+what differs per instance — the catalogs of its version (``engine.scripting.catalogs``) — is made current for each
+evaluation from the task's workflow.
 """
 from __future__ import annotations
 
