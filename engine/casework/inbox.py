@@ -1,6 +1,6 @@
 """A clerk's inbox: its tabs (claimed by me, offered to me or my groups, done by me) with their filters and
-counts, the fingerprint the pages poll, and what each item shows beside its task (its case, the case's other
-open tasks, its next timer, what its form asks)."""
+counts, the fingerprint the pages poll, and what each item shows beside its task (its case, what this task is
+about — its subject —, the case's other open tasks, its next timer, what its form asks)."""
 from __future__ import annotations
 
 import hashlib
@@ -138,6 +138,8 @@ class Worklist:
                               "due_at": job.due_at.isoformat(), "overdue": job.due_at <= now}
             items.append({
                 "task_id": row.id, "instance_id": row.instance_id, "process_id": row.process_id, "name": row.name,
+                "version_id": row.version_id,
+                "subject": self.versions.subject(row.version_id, row.form_key, row.subject),
                 "element_id": row.element_id, "documentation": row.documentation, "form_key": row.form_key,
                 "status": row.status, "assignee": row.assignee, "priority": row.priority,
                 "street": row.street, "department": row.department,

@@ -10,9 +10,9 @@ from typing import Any, TypeVar
 from engine.bpmn.namespaces import BPMN_NS
 from engine.bpmn.reading import read_xml
 from engine.errors import InvalidInput, NotFound
-from engine.forms import contracts
+from engine.forms import contracts, templates
 from engine.forms import labels as form_labels
-from engine.forms.files import forms_in
+from engine.forms.files import forms_in, option_text
 from engine.store import Session
 from engine.store import casework as stored
 from engine.store.db import Database
@@ -82,15 +82,52 @@ class VersionFacts:
         return self._cached(("fields", version_id), build)
 
     def case_title(self, version_id: int, data: dict) -> str:
-        """A case's title: the first of its forms' title fields that has a value (an option by its label)."""
+        """A case's title: the first of its forms' ``case_title`` entries that has a value — a data name (an option
+        by its label) or a template (``"{candidate_name}（{candidate_post}）"``, ``engine.forms.templates``)."""
         keys = self._cached(("title", version_id), lambda: form_labels.case_title_keys(self.forms(version_id).values()))
         for key in keys:
+            if "{" in key:
+                text = templates.fill(key, templates.values_of([key], data) or {}, self._text_of(version_id, "zh"))
+                if text:
+                    return text[:80]
+                continue
             value = data.get(key)
             if value not in (None, "", [], {}):
                 text = str(value)
                 label = self.case_labels(version_id).get(key, {}).get("options", {}).get(text)
                 return (label[0] if label else text)[:80]
         return ""
+
+    def subject(self, version_id: int, form_key: str | None, values: dict | None) -> dict | None:
+        """What a task is about, from its form's ``subject`` template and the values its inbox row keeps
+        (``engine.runtime.inbox``): the template (Chinese and English) and the values, for the pages to format
+        as the case page does, and the text with option labels (``text`` / ``text_en``) for the API. None when
+        the form declares no subject or the task's data held none of its values."""
+        form = self.forms(version_id).get(form_key) if form_key else None
+        if not form or not form.get("subject") or not values:
+            return None
+        template, template_en = form["subject"], form.get("subject_en") or form["subject"]
+        return {"template": template, "template_en": template_en, "values": values,
+                "text": templates.fill(template, values, self._text_of(version_id, "zh")),
+                "text_en": templates.fill(template_en, values, self._text_of(version_id, "en"))}
+
+    def _text_of(self, version_id: int, lang: str) -> Callable[[str, Any], str]:
+        """How a template's value reads without the web's formatting: an option by its label (the entry of the
+        path's last key, else any field's option of that value), a list joined, anything else as it is."""
+        labels = self.case_labels(version_id)
+        index = self._cached(("option index", version_id), lambda: _option_index(labels))
+
+        def text_of(path: str, value: Any) -> str:
+            if isinstance(value, list):
+                return "、".join(text_of(path, v) for v in value if v not in (None, ""))
+            key = option_text(value)
+            entry = labels.get(path) or labels.get(path.rsplit(".", 1)[-1]) or {}
+            option = (entry.get("options") or {}).get(key) or index.get(key)
+            if option:
+                return str(option[1] if lang == "en" and option[1] else option[0])
+            return key
+
+        return text_of
 
     # -- the diagram ------------------------------------------------------------------------------------------
 
@@ -167,6 +204,15 @@ class VersionFacts:
 def admits(info: dict, user: str, groups: set[str]) -> bool:
     """May the user start the process ``info`` (``VersionFacts.start_info``) describes?"""
     return contracts.StartFacts(tuple(info["starter_groups"]), tuple(info["starter_users"])).admits(user, groups)
+
+
+def _option_index(labels: dict[str, dict]) -> dict[str, tuple]:
+    """Option values across a version's fields with the label the first field gives them (a street's id)."""
+    index: dict[str, tuple] = {}
+    for entry in labels.values():
+        for value, option in (entry.get("options") or {}).items():
+            index.setdefault(value, tuple(option))
+    return index
 
 
 def _version_of(session: Session, instance_id: int | None, task_id: str | None) -> int:

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from engine.errors import Problem
+from engine.forms import templates
 from engine.forms.files import (
     COLUMN_KEYS,
     COLUMN_TYPES,
@@ -76,8 +77,18 @@ def check_form(file_name: str, content: str) -> tuple[dict | None, list[Problem]
         problem(text)
     for setting in ("show", "case_fields", "case_title"):
         value = form.get(setting, [])
-        if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
-            problem(f"'{setting}' is a list of case data names", setting)
+        if setting == "case_title" and isinstance(value, str):  # a sentence: "{year} 年度街乡考核评价"
+            for text in templates.problems(value, setting):
+                problem(text, setting)
+        elif not isinstance(value, list) or not all(isinstance(s, str) for s in value):
+            problem(f"'{setting}' is a list of case data names" + (" or a template such as \"{year} 年度考核\""
+                                                                   if setting == "case_title" else ""), setting)
+    for setting in ("subject", "subject_en"):  # what a task is about: "{opinion.street}：{opinion.text}"
+        if setting in form:
+            for text in templates.problems(form[setting], setting):
+                problem(text, setting)
+    if "subject_en" in form and "subject" not in form:
+        problem("'subject_en' translates 'subject': declare the Chinese one too", "subject_en")
     labels = form.get("case_labels", {})
     if not isinstance(labels, dict):
         problem("'case_labels' maps data names to a label or to {\"label\": …, \"options\": {…}}")

@@ -60,7 +60,8 @@ COLUMN_KEYS = FIELD_KEYS - {"prefill", "label_to", "max_files", "path", "from_ac
 FORMJS_TYPES = {"textfield": "text", "checklist": "checkbox"}
 FORM_KEYS = {"key", "title", "title_en", "description", "description_en", "fields", "rules", "show",
              "case_labels", "case_title", "case_fields", "submit", "submit_en", "business_key_prefix",
-             "unknown_fields"}  # "ignore": names the form does not have are dropped, not refused (contracts)
+             "unknown_fields",  # "ignore": names the form does not have are dropped, not refused (contracts)
+             "subject", "subject_en"}  # what a task is about, a template over its data (engine.forms.templates)
 
 
 def is_form_file(name: str) -> bool:

@@ -82,9 +82,12 @@ def case_fields(forms: Iterable[dict]) -> list[str]:
 
 
 def case_title_keys(forms: Iterable[dict]) -> list[str]:
+    """What a case is titled by, in order: data names (the first with a value) and templates (a ``case_title``
+    written as a sentence, ``"{year} 年度街乡考核评价"``: ``engine.forms.templates``)."""
     keys: list[str] = []
     for form in forms:
-        for key in form.get("case_title") or []:
+        title = form.get("case_title") or []
+        for key in [title] if isinstance(title, str) else title:
             if key not in keys:
                 keys.append(key)
     return keys or ["title", "situation_name", "situation_label", "subject", "description"]

@@ -17,6 +17,7 @@ from engine.audit import ledger
 from engine.audit.chain import AuditLog
 from engine.bpmn.assignments import Assignment, expression_of
 from engine.errors import InvalidInput
+from engine.forms import contracts, templates
 from engine.runtime.context import CommandContext
 from engine.runtime.loaded import LoadedInstance
 from engine.store import Session
@@ -41,6 +42,7 @@ def inbox_changes(audit: AuditLog, ctx: CommandContext, loaded: LoadedInstance, 
     ready = {str(t.id): t for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
     was_open = loaded.open_tasks
     changes = InboxChanges()
+    forms = contracts.forms_of(workflow.spec)
     for task_id, name in was_open.items():
         if task_id in ready:
             continue
@@ -60,7 +62,7 @@ def inbox_changes(audit: AuditLog, ctx: CommandContext, loaded: LoadedInstance, 
         if task_id in was_open:
             continue
         ctx.task_id, ctx.element_id = task_id, task.task_spec.bpmn_id
-        row, groups, users = new_task_row(instance, task, now)
+        row, groups, users = new_task_row(instance, task, now, forms)
         changes.tasks.append(row)
         offer = {"task_id": task_id, "offered": row["assignee"] is None, "process_id": row["process_id"],
                  "due_at": row["due_at"], "priority": row["priority"], "created_at": now}
@@ -80,9 +82,11 @@ def inbox_changes(audit: AuditLog, ctx: CommandContext, loaded: LoadedInstance, 
     return changes
 
 
-def new_task_row(instance: ProcessInstance, task: Any, now: datetime) -> tuple[dict, list[str], list[str]]:
+def new_task_row(instance: ProcessInstance, task: Any, now: datetime,
+                 forms: dict[str, dict] | None = None) -> tuple[dict, list[str], list[str]]:
     """The inbox row of a READY user/manual task, with its candidate groups and users: the task's assignment
-    (``engine.bpmn.assignments``) evaluated over its data."""
+    (``engine.bpmn.assignments``) evaluated over its data. With the version's ``forms``, the row keeps the values
+    its form's ``subject`` names (``task_subject``)."""
     spec = task.task_spec
     assignment: Assignment = getattr(spec, "assignment", None) or Assignment(lane=spec.lane)
     groups = _names(evaluate_setting(task, assignment.candidate_groups))
@@ -98,7 +102,19 @@ def new_task_row(instance: ProcessInstance, task: Any, now: datetime) -> tuple[d
            "due_at": _due_at(evaluate_setting(task, assignment.due_date), now),
            "completed_at": None, "completed_by": None}
     row["street"], row["department"] = task_scope(groups, task.data)
+    row["subject"] = task_subject((forms or {}).get(row["form_key"]) if row["form_key"] else None, task.data)
     return row, groups, users
+
+
+def task_subject(form: dict | None, data: dict) -> dict | None:
+    """The values a task's subject names (its form's ``subject`` and ``subject_en`` templates, e.g.
+    ``{opinion.street}：{opinion.text}``), read from the task's own data when it becomes READY — a multi-instance
+    task's data holds its own item, which the case data does not — and kept on its inbox row, so that the inbox
+    tells parallel tasks apart without loading the instance (``engine.casework.versions.VersionFacts.subject``
+    writes them out). None when the form has no subject or the data none of its values."""
+    if not form or not form.get("subject"):
+        return None
+    return templates.values_of([form["subject"], form.get("subject_en")], data)
 
 
 SCOPE_LENGTH = 128  # the width of human_task.street and .department

@@ -104,6 +104,9 @@ class HumanTask(Base):
     # (``dept-housing``), from its candidate groups or its data, so the inbox filters by them on an index.
     street: Mapped[str | None] = mapped_column(String(128))
     department: Mapped[str | None] = mapped_column(String(128))
+    # What the task is about: the values its form's ``subject`` names, from the task's own data when it became
+    # READY (engine.runtime.inbox.task_subject), so parallel tasks of one case read apart (migration 0014).
+    subject: Mapped[dict | None] = mapped_column(JSON)
 
 
 class TaskCandidate(Base):

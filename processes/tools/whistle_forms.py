@@ -4,7 +4,8 @@
     .venv/bin/python processes/tools/whistle_forms.py --check  # exit 1 if a form is out of step
 
 The forms (``processes/whistle/forms/*.form.json``) are hand-written and deployed with the process; only these
-option lists come from data files, so a new street, community, department or call situation reaches the forms:
+option lists come from data files, so a new street, community, department or call situation reaches the forms
+(and the ``subject`` of the parallel department tasks is set from ``SUBJECTS``):
 
 * streets and communities: ``organisation/district.json``
 * call situations: ``catalogs/call-situations.csv`` (plus ``other``: no situation fits; the centre names a lead)
@@ -45,6 +46,29 @@ SOURCES = {
 }
 
 
+# form key -> what each of its tasks is about (docs/forms.md, "subject"): the departments called sign and report
+# at once, so each card names its department
+SUBJECTS = {
+    "whistle-sign": {"subject": "{department}"},
+    "whistle-on-site": {"subject": "{department}"},
+}
+
+
+def with_subject(form: dict) -> dict:
+    """The form with its ``SUBJECTS`` entry, placed after its title."""
+    subject = SUBJECTS.get(form.get("key"))
+    if not subject:
+        return form
+    placed: dict = {}
+    after = "title_en" if "title_en" in form else "title"
+    for key, value in form.items():
+        if key not in ("subject", "subject_en"):
+            placed[key] = value
+        if key == after:
+            placed.update(subject)
+    return placed
+
+
 def _scalar(value) -> bool:
     return not isinstance(value, (dict, list))
 
@@ -70,7 +94,7 @@ def render(path: Path, lists: dict[str, list[dict]]) -> str:
         source = SOURCES.get(form.get("key"), {}).get(field["name"])
         if source:
             field["options"] = lists[source]
-    return dump(form) + "\n"
+    return dump(with_subject(form)) + "\n"
 
 
 def main(argv: list[str]) -> int:

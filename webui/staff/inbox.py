@@ -9,6 +9,7 @@ from flask import Response, jsonify, render_template, request, url_for
 from engine.casework.listing import InboxQuery
 from engine.errors import InvalidInput
 from webui import inputs
+from webui.staff import values
 from webui.staff.frame import PAGE_SIZE, engine, login_required, pages, signed_in_user
 from webui.staff.listing import page_links, query_args, refused, scope_labels
 
@@ -21,6 +22,12 @@ def _inbox_context(user: dict) -> dict[str, Any]:
     groups = w.group_labels()
     people = w.user_labels([t["assignee"] for t in result["tasks"]]
                            + [o["assignee"] for t in result["tasks"] for o in t["involved"]])
+    presenters: dict[int, values.Presenter] = {}
+    for t in result["tasks"]:  # what each task is about, as the case page writes its values
+        if t.get("subject"):
+            if t["version_id"] not in presenters:
+                presenters[t["version_id"]] = values.Presenter(w.case_labels(t["version_id"]), groups, people)
+            t["subject_text"] = values.subject_text(presenters[t["version_id"]], t["subject"])
     filters = {k: v for k, v in query.args().items() if k != "view"}  # the tab links keep the filters and sort
     base = dict(filters, view=result["view"])
     here_args: dict[str, Any] = dict(base, **({"page": str(page)} if page > 1 else {}))

@@ -34,6 +34,7 @@ def _render_task(task: dict, form: dict, typed: dict[str, list[str]], errors: di
     presenter = values.Presenter(labels, groups, people, attachments)
     return render_template(
         "task.html", task=task, form=form, title=formview.form_title(form, task["name"]),
+        subject=values.subject_text(presenter, task.get("subject")),
         fields=formview.field_views(form, typed, errors, attachments), errors=errors, problem=problem,
         shown=presenter.fields([k for k in show_keys if not k.endswith(ERRORS_SUFFIX)], data),
         notices=[presenter.humanize(str(message)) for k in show_keys if k.endswith(ERRORS_SUFFIX)

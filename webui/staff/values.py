@@ -13,6 +13,7 @@ import string
 from collections.abc import Iterable
 from typing import Any
 
+from engine.forms import templates
 from webui.i18n import current
 from webui.i18n import gettext as _
 from webui.staff.display import duration_text, local_time
@@ -59,6 +60,8 @@ class Presenter:
             return {"kind": "text", "text": "—"}
         if self._is_files(entry, value):
             return {"kind": "files", "files": [self.attachments[v] for v in value]}
+        if entry.get("format") == "location" and is_location(value):
+            return location_node(value)
         if depth >= MAX_DEPTH and isinstance(value, (dict, list)):
             return {"kind": "text", "text": self.summary(name, value, entry)}
         view = entry.get("view")
@@ -224,6 +227,22 @@ class Presenter:
         else:
             text = self.text(name, value, entry)
         return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def subject_text(presenter: Presenter, subject: dict | None) -> str:
+    """What a task is about (an inbox item's ``subject``: its form's template and the values its row keeps), in the
+    reader's language, each value as the case page shows it (a street's id as its name, a group as its name)."""
+    if not subject or not subject.get("values"):
+        return ""
+    template = str(subject.get("template_en") if current() == "en" and subject.get("template_en")
+                   else subject["template"])
+
+    def text_of(path: str, value: Any) -> str:
+        key = path.rsplit(".", 1)[-1]
+        entry = presenter.labels.get(path) or presenter.labels.get(key) or {}
+        return presenter.summary(key, value, entry, limit=80)
+
+    return templates.fill(template, subject["values"], text_of)
 
 
 def strings_in(value: Any) -> Iterable[str]:
