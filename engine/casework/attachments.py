@@ -1,12 +1,20 @@
 """Files attached to cases: uploads checked by their first bytes and extension, stored under a random name,
-linked to their case in the transaction of the submission that names them, read by who may see the case."""
+linked to their case in the transaction of the submission that names them, read by who may see the case.
+
+iPhones send photos as HEIC (HEIF), which most browsers cannot show: such a file is converted to a JPEG when it
+is uploaded (``pillow-heif``), stored under its name with ``.jpg``; one that does not decode is refused, asking
+for a JPEG or PNG."""
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import secrets
 from collections.abc import Iterable
 from pathlib import Path
+
+import pillow_heif
+from PIL import Image
 
 from engine.audit.chain import AuditLog
 from engine.casework.people import People
@@ -26,10 +34,16 @@ ATTACHMENT_TYPES = {  # content type: (magic prefixes, extensions)
     "image/png": ((b"\x89PNG\r\n\x1a\n",), (".png",)),
     "application/pdf": ((b"%PDF-",), (".pdf",)),
 }
+HEIC_EXTENSIONS = (".heic", ".heif")
+# The ISO base media file's brands of HEIF still images and sequences (bytes 8-12, after the size and "ftyp").
+HEIC_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"mif1", b"msf1")
+JPEG_QUALITY = 88
+MAX_PIXELS = 100_000_000  # a 48-megapixel phone photo decodes; a file claiming 20,000 x 20,000 does not
 
 
 class AttachmentRejected(InvalidInput):
-    """An upload that is empty, too large, or not a JPEG/PNG/PDF. ``code``: empty | too_large | type."""
+    """An upload that is empty, too large, or not a JPEG/PNG/PDF (or a HEIC photo, converted to a JPEG).
+    ``code``: empty | too_large | type | heic (a HEIC file that does not decode)."""
 
     def __init__(self, code: str, message: str, limit: int | None = None) -> None:
         super().__init__(message)
@@ -59,16 +73,22 @@ class Attachments:
     def add(self, user: str, file_name: str, content: bytes, *, instance_id: int | None = None,
             task_id: str | None = None, field: str | None = None) -> dict:
         """Store an uploaded JPEG, PNG or PDF (checked by its first bytes and its extension) under a random
-        name. Without ``instance_id`` (a start form) only the uploader may read it until the case starts."""
+        name; a HEIC photo is stored as the JPEG it converts to (``photo.heic`` → ``photo.jpg``). Without
+        ``instance_id`` (a start form) only the uploader may read it until the case starts."""
         limit = self.limit()
         if not content:
             raise AttachmentRejected("empty", "the file is empty")
         if len(content) > limit:
             raise AttachmentRejected("too_large", f"the file is larger than {limit // (1024 * 1024)} MB", limit)
-        content_type = _sniff(content)
         extension = os.path.splitext(file_name or "")[1].lower()
+        if extension in HEIC_EXTENSIONS or is_heic(content):
+            content = heic_to_jpeg(content)
+            file_name, extension = os.path.splitext(file_name or "photo")[0] + ".jpg", ".jpg"
+            if len(content) > limit:
+                raise AttachmentRejected("too_large", f"the file is larger than {limit // (1024 * 1024)} MB", limit)
+        content_type = _sniff(content)
         if content_type is None or extension not in ATTACHMENT_TYPES[content_type][1]:
-            raise AttachmentRejected("type", "only JPG, PNG and PDF files can be attached")
+            raise AttachmentRejected("type", "only JPG, PNG, HEIC and PDF files can be attached")
         if instance_id is not None:
             self.people.require_case(user, instance_id)
         storage_name = secrets.token_hex(16)
@@ -164,6 +184,30 @@ def attachment_dict(row: Attachment) -> dict:
     return {"attachment_id": row.id, "instance_id": row.instance_id, "task_id": row.task_id, "field": row.field,
             "file_name": row.file_name, "content_type": row.content_type, "size": row.size, "sha256": row.sha256,
             "uploaded_by": row.uploaded_by, "uploaded_at": row.uploaded_at.isoformat()}
+
+
+def is_heic(content: bytes) -> bool:
+    """A HEIF file by its first bytes: a size, ``ftyp`` and one of the HEIF brands."""
+    return len(content) >= 12 and content[4:8] == b"ftyp" and content[8:12] in HEIC_BRANDS
+
+
+def heic_to_jpeg(content: bytes) -> bytes:
+    """The JPEG of a HEIC photo (its first image, turned as the file says; no metadata is carried over, so the
+    phone's GPS tags stay out of the case file). ``AttachmentRejected("heic")`` when it does not decode."""
+    refused = AttachmentRejected("heic", "the HEIC photo could not be read; send it as a JPEG or PNG")
+    try:
+        heif = pillow_heif.open_heif(io.BytesIO(content), convert_hdr_to_8bit=True)
+        width, height = heif.size
+        if width * height > MAX_PIXELS:
+            raise refused
+        image = heif.to_pillow()
+        if image.mode not in ("RGB", "L"):
+            image = image.convert("RGB")
+        out = io.BytesIO()
+        image.save(out, format="JPEG", quality=JPEG_QUALITY, optimize=True)
+    except (ValueError, OSError, RuntimeError, EOFError, Image.DecompressionBombError) as exc:
+        raise refused from exc
+    return out.getvalue()
 
 
 def _sniff(content: bytes) -> str | None:

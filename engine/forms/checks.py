@@ -9,6 +9,7 @@ from typing import Any
 from engine.errors import Problem
 from engine.forms import templates
 from engine.forms.files import (
+    CAPTURE_MODES,
     COLUMN_KEYS,
     COLUMN_TYPES,
     FIELD_KEYS,
@@ -18,6 +19,7 @@ from engine.forms.files import (
     KEY_RE,
     LIST_KEYS,
     LIST_TYPE,
+    LOCATION_TYPE,
     NAME_RE,
     OPERATORS,
     OPTION_TYPES,
@@ -196,6 +198,14 @@ def _check_fields(fields: list, where: str, kinds: tuple, known: set,  # noqa: C
             say(f"{noun} '{name}': prefill is \"user\", \"display_name\" or {{\"groups\": [\"grid-{{}}\", …]}}", name)
         if "label_to" in field and (kind not in OPTION_TYPES or not NAME_RE.match(str(field["label_to"]))):
             say(f"{noun} '{name}': label_to names a data field and applies to select and radio", name)
+        if "capture" in field and kind != "file":
+            say(f"{noun} '{name}': 'capture' applies to file fields only (a photo taken with the phone's camera)",
+                name)
+        elif "capture" in field and field["capture"] not in CAPTURE_MODES:
+            say(f"{noun} '{name}': 'capture' is \"environment\" (the back camera) or \"user\" (the front camera)",
+                name)
+        if kind == LOCATION_TYPE and "default" in field:
+            say(f"{noun} '{name}': a location has no default; the person sets it on the spot", name)
     for name, field in names.items():
         for setting in ("visible_when", "required_when"):
             if setting in field:

@@ -32,7 +32,7 @@ from engine.bpmn.assignments import read_assignment
 from engine.bpmn.namespaces import BPMN_NS, CAMUNDA_NS, SPIFF_NS
 from engine.bpmn.reading import read_xml
 from engine.errors import InvalidInput
-from engine.forms.files import LIST_TYPE, forms_in, option_text
+from engine.forms.files import LIST_TYPE, LOCATION_TYPE, forms_in, option_text
 from engine.forms.validation import group_parts, prefill, validate
 from engine.forms.values import as_posted
 
@@ -41,7 +41,8 @@ START_ATTRIBUTE = "whistle_start"
 SCALARS = (str, int, float, bool, type(None))
 
 _KIND_NAMES = {"text": ("文字", "text"), "list": ("列表", "a list"), "rows": ("行的列表", "a list of rows"),
-               "value": ("单个值", "a single value")}
+               "value": ("单个值", "a single value"),
+               "location": ("位置（含纬度 lat、经度 lng 的对象）", "a location object with lat and lng")}
 
 
 def message(code: str, lang: str = "zh", **values: Any) -> str:
@@ -226,7 +227,11 @@ def _json_shape(field: dict, value, lang: str) -> str | None:
     """A JSON value of the shape the field takes (the pages' own values always are)."""
     kind = field.get("type", "text")
     many = kind == "file" or field.get("multiple") or (kind == "checkbox" and field.get("options"))
-    if kind == LIST_TYPE:
+    if kind == LOCATION_TYPE:  # {"lat": …, "lng": …} (or the JSON text a page posts); checked by its conversion
+        ok = isinstance(value, (str, type(None))) or (isinstance(value, dict) and all(
+            isinstance(k, str) and isinstance(v, SCALARS) for k, v in value.items()))
+        shape = "location"
+    elif kind == LIST_TYPE:
         ok = isinstance(value, list) and all(isinstance(row, dict) and all(
             isinstance(cell, SCALARS) or (isinstance(cell, list) and all(isinstance(c, SCALARS) for c in cell))
             for cell in row.values()) for row in value)

@@ -16,7 +16,9 @@ The format (documented for designers in ``docs/forms.md``)::
      "rules": [{"when": {"field": "decision", "equals": "reject"}, "require": ["reject_reason"],
                 "message": "驳回必须填写驳回理由", "message_en": "A rejection needs a reason"}]}
 
-Field types: text, textarea, number, select, radio, checkbox, date, datetime, file, hidden, and ``dynamiclist``
+Field types: text, textarea, number, select, radio, checkbox, date, datetime, file (``"capture": "environment"``:
+a photo taken with the phone's camera), hidden, ``location`` (the phone's position from browser geolocation, on the
+user's click: ``{"lat": 39.9042, "lng": 116.4074, "accuracy": 15, "at": ISO time}``), and ``dynamiclist``
 (repeating rows, form-js's name: ``{"name": "scores", "type": "dynamiclist", "components": [columns…],
 "rules": [per-row rules…], "min_rows": 0, "max_rows": 26, "unique": ["department"]}``; its value is a list of
 dicts, one per row; the browser posts cells as ``scores[0][department]``). Conditions are
@@ -38,7 +40,9 @@ from typing import Any
 
 FORM_SUFFIX = ".form.json"
 FIELD_TYPES = ("text", "textarea", "number", "select", "radio", "checkbox", "date", "datetime", "file", "hidden",
-               "dynamiclist")
+               "dynamiclist", "location")
+LOCATION_TYPE = "location"  # where the phone was: {"lat", "lng", "accuracy" (m), "at"} from browser geolocation
+CAPTURE_MODES = ("environment", "user")  # a file field's camera hint: the back or the front camera
 LIST_TYPE = "dynamiclist"
 COLUMN_TYPES = ("text", "textarea", "number", "select", "radio", "checkbox", "date", "datetime")
 OPTION_TYPES = ("select", "radio")
@@ -48,6 +52,7 @@ KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 FIELD_KEYS = {"name", "label", "label_en", "type", "required", "required_when", "visible_when", "options",
               "multiple", "min", "max", "min_length", "max_length", "integer", "step", "help", "help_en",
               "placeholder", "placeholder_en", "default", "prefill", "label_to", "max_files", "rows",
+              "capture",  # file fields: take the photo with the phone's camera (<input capture>)
               "from_account",  # the value states the actor's own organisation: one their groups give (contracts)
               # form-js spellings, read by ``normalize`` (``key``/``path`` name a field, ``values`` are its options,
               # ``validate`` holds required/min/max/minLength/maxLength) or ignored (``id``, ``layout``)

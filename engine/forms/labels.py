@@ -12,12 +12,13 @@ from typing import Any
 from engine.forms.files import LIST_TYPE, columns_of, option_text
 
 # How a single value reads (webui.staff.display formats them): ids as names, times in the local zone, numbers.
-FORMATS = ("text", "group", "user", "datetime", "date", "number", "score", "percent", "bool", "files", "duration")
+FORMATS = ("text", "group", "user", "datetime", "date", "number", "score", "percent", "bool", "files", "duration",
+           "location")  # location: coordinates with their accuracy and a map link
 # How a structured value reads: a record (label: value), a table (a row per item; a mapping's keys become the
 # first column, labelled by ``key``) or a list (a line per item, written by the ``item`` template).
 VIEWS = ("record", "table", "list")
 VIEW_KEYS = ("format", "view", "fields", "key", "item", "item_en")
-FIELD_FORMATS = {"date": "date", "datetime": "datetime", "number": "number", "file": "files"}
+FIELD_FORMATS = {"date": "date", "datetime": "datetime", "number": "number", "file": "files", "location": "location"}
 
 
 def option_label(field: dict, value: Any, lang: str = "zh") -> str | None:

@@ -9,9 +9,9 @@ from datetime import tzinfo
 from typing import Any
 
 from engine.forms.conditions import answered, filled, holds, visible
-from engine.forms.files import LIST_TYPE, OPTION_TYPES
+from engine.forms.files import LIST_TYPE, OPTION_TYPES, columns_of
 from engine.forms.labels import option_label
-from engine.forms.rows import check_rows, convert_rows, row_count_problem
+from engine.forms.rows import CELL_RE, cell_key, check_rows, convert_rows, row_count_problem
 from engine.forms.values import InvalidValue, convert, limit_problem, message
 
 
@@ -41,6 +41,38 @@ def prefill(form: dict, username: str | None, groups: Iterable[str], display_nam
                     values[field["name"]] = parts[0]
                     break
     return values
+
+
+def _typed(field: dict, values: list[str], tz: tzinfo | None) -> Any:
+    try:
+        return convert(field, values, tz)
+    except InvalidValue:
+        return None
+
+
+def required_now(form: dict, submitted: Mapping[str, list[str]], context: Mapping[str, Any] | None = None,
+                 tz: tzinfo | None = None) -> set[str]:
+    """The names of the fields (and, as ``scores[2][reason]``, the cells) a submission of these values must fill:
+    ``required`` ones and those whose ``required_when`` holds. A page marks them before anyone submits."""
+    fields = form.get("fields", [])
+    typed = {f["name"]: _typed(f, list(submitted.get(f["name"], [])), tz) for f in fields
+             if f.get("type") not in (LIST_TYPE, "hidden")}
+    needed: set[str] = set()
+    for field in fields:
+        if field.get("type") == LIST_TYPE:
+            columns = columns_of(field)
+            cells: dict[str, dict[str, list[str]]] = {}
+            for key, values in submitted.items():
+                match = CELL_RE.match(key) if isinstance(key, str) else None
+                if match and match.group(1) == field["name"]:
+                    cells.setdefault(match.group(2), {})[match.group(3)] = list(values)
+            for index, row in cells.items():
+                row_values = {c["name"]: _typed(c, row.get(c["name"], []), tz) for c in columns}
+                needed.update(cell_key(field["name"], index, c["name"]) for c in columns
+                              if "required_when" in c and holds(c["required_when"], row_values, context))
+        elif field.get("required") or ("required_when" in field and holds(field["required_when"], typed, context)):
+            needed.add(field["name"])
+    return needed
 
 
 def validate(form: dict, submitted: Mapping[str, list[str]], *,  # noqa: C901 - converting, requirements, rules
@@ -75,8 +107,9 @@ def validate(form: dict, submitted: Mapping[str, list[str]], *,  # noqa: C901 - 
             continue
         try:
             raw[name] = convert(field, values, tz)
-        except InvalidValue as exc:
-            errors[name] = message(exc.code, lang, **{**field, **exc.values})
+        except InvalidValue as exc:  # {label}: the field's, in the reader's language (a location's messages name it)
+            label = field.get("label_en") if lang == "en" and field.get("label_en") else field.get("label") or name
+            errors[name] = message(exc.code, lang, **{**field, "label": label, **exc.values})
             raw[name] = None
     data: dict[str, Any] = {}
     for field in fields:

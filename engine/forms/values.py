@@ -3,14 +3,17 @@
 codes; ``message`` gives their text in Chinese or English (the catalogs: ``engine.i18n``, section FORMS)."""
 from __future__ import annotations
 
+import json
+import math
 from datetime import date, datetime, tzinfo
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from engine import i18n
-from engine.forms.files import OPTION_TYPES, option_text
+from engine.forms.files import LOCATION_TYPE, OPTION_TYPES, option_text
 
 TEXT_LIMIT = {"text": 500, "textarea": 10000}
+LOCATION_KEYS = ("lat", "lng", "accuracy", "at")
 NUMBER_DIGITS = 30  # a number field takes magnitudes up to 10^30 (and as many decimals down)
 
 
@@ -20,11 +23,12 @@ def message(code: str, lang: str = "zh", **values: Any) -> str:
 
 
 def as_posted(value: Any) -> list[str]:
-    """A typed value as a browser would post it (the strings ``convert`` reads)."""
+    """A typed value as a browser would post it (the strings ``convert`` reads); a record (a location) as JSON."""
     if value is None:
         return []
     items = value if isinstance(value, list) else [value]
-    return [item if isinstance(item, str) else option_text(item) for item in items if item is not None]
+    return [item if isinstance(item, str) else json.dumps(item, ensure_ascii=False) if isinstance(item, dict)
+            else option_text(item) for item in items if item is not None]
 
 
 class InvalidValue(ValueError):
@@ -90,7 +94,47 @@ def convert(field: dict, values: list[str], tz: tzinfo | None) -> Any:  # noqa: 
         return moment.isoformat(timespec="minutes")
     if kind == "file":
         return [v for v in dict.fromkeys(values) if v]
+    if kind == LOCATION_TYPE:
+        return location(first, tz) if first != "" else None
     return first
+
+
+def _coordinate(value: Any, low: float, high: float, code: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InvalidValue(code)
+    if not low <= value <= high:
+        raise InvalidValue(code)
+    return float(value)
+
+
+def location(posted: str, tz: tzinfo | None) -> dict:
+    """A position from browser geolocation, posted as JSON: ``{"lat": -90..90, "lng": -180..180, "accuracy": metres
+    (optional, 0 or more), "at": ISO time (optional)}``. Stored with 7 decimals (about 1 cm) and the time with its
+    offset; anything else is ``InvalidValue``."""
+    try:
+        value = json.loads(posted)
+    except ValueError:
+        raise InvalidValue("location") from None
+    if not isinstance(value, dict) or "lat" not in value or "lng" not in value:
+        raise InvalidValue("location")
+    unknown = sorted(set(value) - set(LOCATION_KEYS))
+    if unknown:
+        raise InvalidValue("location_keys", keys=", ".join(str(k) for k in unknown))
+    found: dict[str, Any] = {"lat": round(_coordinate(value["lat"], -90, 90, "location_lat"), 7),
+                             "lng": round(_coordinate(value["lng"], -180, 180, "location_lng"), 7)}
+    if value.get("accuracy") is not None:
+        found["accuracy"] = round(_coordinate(value["accuracy"], 0, 10_000_000, "location_accuracy"), 1)
+    if value.get("at") not in (None, ""):
+        try:
+            moment = datetime.fromisoformat(str(value["at"]))
+        except ValueError:
+            raise InvalidValue("location_at") from None
+        if moment.tzinfo is None and tz is not None:
+            moment = moment.replace(tzinfo=tz)
+        if moment.tzinfo is None:
+            raise InvalidValue("location_at")
+        found["at"] = (moment.astimezone(tz) if tz is not None else moment).isoformat(timespec="seconds")
+    return found
 
 
 def limit_problem(field: dict, value: Any) -> str | None:

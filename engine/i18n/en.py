@@ -131,6 +131,12 @@ FORMS = {  # form validation (engine.forms.validation, engine.forms.checks)
     "duplicate": "the same as row {other}",
     "row": "row {row}: {text}",
     "row_cell": "row {row}, {label}: {text}",
+    "location": "{label}: not a position; it needs a latitude (lat) and a longitude (lng)",
+    "location_lat": "{label}: the latitude must be a number from -90 to 90",
+    "location_lng": "{label}: the longitude must be a number from -180 to 180",
+    "location_accuracy": "{label}: the accuracy must be a number of metres, 0 or more",
+    "location_at": "{label}: the time of the position is not a date and time",
+    "location_keys": "{label}: a position holds lat, lng, accuracy and at only (not {keys})",
 }
 
 CONTRACTS = {  # data contracts (engine.forms.contracts)

@@ -24,6 +24,12 @@ FORMS = {  # form validation (engine.forms.validation, engine.forms.checks)
     "duplicate": "与第{other}行重复",
     "row": "第{row}行：{text}",
     "row_cell": "第{row}行「{label}」：{text}",
+    "location": "「{label}」的位置格式不正确：需要纬度和经度",
+    "location_lat": "「{label}」的纬度必须是 -90 到 90 之间的数",
+    "location_lng": "「{label}」的经度必须是 -180 到 180 之间的数",
+    "location_accuracy": "「{label}」的定位精度必须是不小于 0 的米数",
+    "location_at": "「{label}」的定位时间格式不正确",
+    "location_keys": "「{label}」只能包含纬度、经度、精度和定位时间（多了 {keys}）",
 }
 
 CONTRACTS = {  # data contracts (engine.forms.contracts)

@@ -12,11 +12,12 @@ import re
 import string
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import quote
 
 from engine.forms import templates
 from webui.i18n import current
 from webui.i18n import gettext as _
-from webui.staff.display import duration_text, local_time
+from webui.staff.display import duration_text, local_time, short_time
 
 ISO_MOMENT = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:?\d{2}|Z)?$")
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -213,7 +214,9 @@ class Presenter:
     def summary(self, name: str, value: Any, entry: dict | None = None, limit: int = 120) -> str:
         """A value on one line (a timeline entry, a table cell of a deep value): records as label：value."""
         entry = entry if entry is not None else self.labels.get(name) or {}
-        if isinstance(value, dict):
+        if entry.get("format") == "location" and is_location(value):
+            text = location_text(value)
+        elif isinstance(value, dict):
             parts = [f"{self.label(k, self._entry(k, entry))}：{self.summary(k, v, self._entry(k, entry))}"
                      for k, v in value.items() if v not in EMPTY and (k in self._keys([value], entry))]
             text = "；".join(parts)
@@ -243,6 +246,34 @@ def subject_text(presenter: Presenter, subject: dict | None) -> str:
         return presenter.summary(key, value, entry, limit=80)
 
     return templates.fill(template, subject["values"], text_of)
+
+
+MAP_URL = "https://uri.amap.com/marker?position={lng},{lat}&coordinate=wgs84&name={name}&src=whistle"
+
+
+def is_location(value: Any) -> bool:
+    """A position as a location field stores it: ``{"lat", "lng", "accuracy"?, "at"?}``."""
+    return isinstance(value, dict) and all(isinstance(value.get(k), (int, float)) and not isinstance(value.get(k), bool)
+                                           for k in ("lat", "lng"))
+
+
+def location_text(value: dict) -> str:
+    """``39.9042, 116.4074（±15 米）``: latitude and longitude to about 10 m, the accuracy the phone gave."""
+    text = f"{value['lat']:.4f}, {value['lng']:.4f}"
+    accuracy = value.get("accuracy")
+    if isinstance(accuracy, (int, float)) and not isinstance(accuracy, bool):
+        text += _("（±{m} 米）", m=f"{accuracy:.0f}")
+    return text
+
+
+def location_node(value: dict) -> dict:
+    """A position with its map link (高德地图, which converts the browser's WGS-84 coordinates itself) and the time
+    the phone took it."""
+    name = _("定位点")
+    return {"kind": "location", "text": location_text(value),
+            "when": short_time(value["at"]) if value.get("at") else "",
+            "href": MAP_URL.format(lng=value["lng"], lat=value["lat"], name=quote(name)),
+            "title": _("浏览器定位的 WGS-84 坐标，在高德地图中打开")}
 
 
 def strings_in(value: Any) -> Iterable[str]:
