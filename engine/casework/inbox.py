@@ -128,7 +128,8 @@ class Worklist:
         items = []
         for row in rows:
             involved = [{"task_id": other.id, "name": other.name, "assignee": other.assignee,
-                         "groups": sorted(candidates.get(other.id, []))}
+                         "groups": sorted(candidates.get(other.id, [])),
+                         "subject": self.versions.subject(other.version_id, other.form_key, other.subject)}
                         for other in others if other.instance_id == row.instance_id and other.id != row.id]
             job = timers.get(row.instance_id)
             next_timer = None

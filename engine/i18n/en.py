@@ -77,12 +77,15 @@ PAGES = {  # the staff pages (webui.i18n.gettext), keyed by their Chinese text
     "流程定义": "Process definitions", "表单": "Forms", "表单预览": "Form preview", "运行中": "Running",
     "部署时间": "Deployed at", "故障列表": "Incidents", "没有故障": "No incidents",
     "修复": "Repair", "案件已恢复流转": "The case moves again", "无法自动修复": "Cannot be repaired automatically",
-    "只有法定节假日，国务院的放假安排尚未导入：跨该年的时限为暂定。请用 whistle calendar import 导入。":
+    "只有法定节假日，国务院的放假安排尚未导入：跨该年的时限为暂定。":
         "only the statutory holidays; the State Council's schedule is not loaded, so deadlines across the year are "
-        "provisional. Load it with whistle calendar import.",
-    "没有工作日日历（按周一至周五计算）：跨该年的时限为暂定。请用 whistle calendar import 导入。":
-        "no working-day calendar (Monday to Friday are counted), so deadlines across the year are provisional. Load "
-        "it with whistle calendar import.",
+        "provisional. ",
+    "没有工作日日历（按周一至周五计算）：跨该年的时限为暂定。":
+        "no working-day calendar (Monday to Friday are counted), so deadlines across the year are provisional. ",
+    "导入命令：": "Load it with ", "测试模式": "test mode", "演示模式": "demo mode", "正式运行": "production",
+    "（{mode}，偏移 {offset}）": "({mode}, offset {offset})", "10 分钟": "10 minutes", "31 分钟": "31 minutes",
+    "2 小时": "2 hours", "1 天": "1 day", "3 天": "3 days", "未命名的计时": "Unnamed timer", "已排定": "Scheduled",
+    "已到期": "Due", "执行中": "Running", "重试中": "Retrying", "失败": "Failed", "决策表": "Decision table",
     "演示时钟": "Demo clock", "快进": "Advance", "当前引擎时间": "Engine time", "时钟已快进": "Clock advanced",
     "只有演示或测试模式可以调整时钟": "The clock can only move in demo or test mode",
     "计时任务": "Timer jobs", "到期时间": "Due at", "名称": "Name", "图例": "Legend", "导航": "Navigation",

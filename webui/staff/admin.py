@@ -9,14 +9,20 @@ from engine.errors import Conflict, Forbidden, InvalidInput, NotFound
 from webui.i18n import gettext as _
 from webui.staff.frame import engine, login_required, pages, signed_in_user
 
+# engine.jobs.queries.job_state, in words
+JOB_STATES = {"scheduled": "已排定", "due": "已到期", "locked": "执行中", "retrying": "重试中", "failed": "失败"}
+
 
 @pages.get("/admin")
 @login_required(role="admin")
 def admin() -> str:
     w = engine()
     incidents = [i for i in w.incidents() if not i.get("resolved_at")][-100:]
-    return render_template("admin.html", incidents=incidents, jobs=w.jobs(include_scheduled=True, limit=100),
-                           clock_info=w.clock_show(),
+    jobs = w.jobs(include_scheduled=True, limit=100)
+    for job in jobs:  # a timer by the name the diagram gives it
+        job["element_name"] = w.element_names(job["version_id"]).get(job["element_id"]) if job["version_id"] else None
+    return render_template("admin.html", incidents=incidents, jobs=jobs, processes=w.process_names(),
+                           job_states={state: _(text) for state, text in JOB_STATES.items()}, clock_info=w.clock_show(),
                            calendar=w.calendar_notices())  # years without the official schedule
 
 

@@ -23,11 +23,12 @@ def _inbox_context(user: dict) -> dict[str, Any]:
     people = w.user_labels([t["assignee"] for t in result["tasks"]]
                            + [o["assignee"] for t in result["tasks"] for o in t["involved"]])
     presenters: dict[int, values.Presenter] = {}
-    for t in result["tasks"]:  # what each task is about, as the case page writes its values
-        if t.get("subject"):
-            if t["version_id"] not in presenters:
-                presenters[t["version_id"]] = values.Presenter(w.case_labels(t["version_id"]), groups, people)
-            t["subject_text"] = values.subject_text(presenters[t["version_id"]], t["subject"])
+    for t in result["tasks"]:  # what each task (and the case's other open tasks) is about, as the case page writes it
+        if t["version_id"] not in presenters:
+            presenters[t["version_id"]] = values.Presenter(w.case_labels(t["version_id"]), groups, people)
+        for item in [t, *t["involved"]]:
+            if item.get("subject"):
+                item["subject_text"] = values.subject_text(presenters[t["version_id"]], item["subject"])
     filters = {k: v for k, v in query.args().items() if k != "view"}  # the tab links keep the filters and sort
     base = dict(filters, view=result["view"])
     here_args: dict[str, Any] = dict(base, **({"page": str(page)} if page > 1 else {}))
