@@ -149,6 +149,8 @@ def test_each_adoption_card_names_its_opinion_and_each_feedback_its_street(org, 
     page = http.get(f"/tasks/{first['task_id']}").get_data(as_text=True)
     assert "<strong>五大道街：海棠花节期间对睦南道实行错峰交通管制</strong>" in page
     assert "<title>研究采纳意见 · 五大道街：海棠花节期间对睦南道实行错峰交通管制" in page
+    assert "研究采纳意见（小白楼街：增加景区周边保洁频次）" in page  # the case's other open tasks, told apart too
+    assert "研究采纳意见（五大道街：划定临时摊位区，规范商贩经营）" in inbox
 
     for card in cards:
         complete(org, LIAISON, card, {"adoption": "adopted"})

@@ -32,6 +32,8 @@ def _render_task(task: dict, form: dict, typed: dict[str, list[str]], errors: di
     people = w.user_labels([task["assignee"], data.get("reporter")] + [o["assignee"] for o in task["involved"]]
                            + list(values.strings_in(shown_data)))
     presenter = values.Presenter(labels, groups, people, attachments)
+    for other in task["involved"]:  # the case's other open tasks, each with what it is about
+        other["subject_text"] = values.subject_text(presenter, other.get("subject"))
     return render_template(
         "task.html", task=task, form=form, title=formview.form_title(form, task["name"]),
         subject=values.subject_text(presenter, task.get("subject")),
