@@ -379,9 +379,9 @@ def test_attachment_uploads_are_checked_and_served_only_to_the_case(site, tmp_pa
             "_submit": "complete"}
     cases = []
     for files, message in (([(io.BytesIO(PNG + b"\x00" * 120_000), "big.png")], "超过"),
-                           ([(io.BytesIO(b"just text, not an image"), "fake.png")], "只能上传 JPG、PNG 或 PDF"),
-                           ([(io.BytesIO(PDF), "letter.jpg")], "只能上传 JPG、PNG 或 PDF"),
-                           ([(io.BytesIO(b"MZ\x90\x00"), "tool.exe")], "只能上传 JPG、PNG 或 PDF"),
+                           ([(io.BytesIO(b"just text, not an image"), "fake.png")], "只能上传 JPG、PNG、HEIC 或 PDF"),
+                           ([(io.BytesIO(PDF), "letter.jpg")], "只能上传 JPG、PNG、HEIC 或 PDF"),
+                           ([(io.BytesIO(b"MZ\x90\x00"), "tool.exe")], "只能上传 JPG、PNG、HEIC 或 PDF"),
                            ([(io.BytesIO(b""), "empty.png")], "是空的")):
         response = reporter.post("/start/whistle", {**base, "photos": files}, content_type="multipart/form-data")
         assert response.status_code == 422

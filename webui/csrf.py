@@ -2,7 +2,9 @@
 
 Every state-changing request (POST, PUT, PATCH, DELETE) outside the token-authenticated JSON API must carry the
 session's token in the form field ``csrf_token`` (or the ``X-CSRF-Token`` header, for the few fetch calls).
-A missing or wrong token is refused with 400 and a Chinese explanation; nothing is changed.
+A missing or wrong token is refused with 400 and a Chinese explanation; nothing is changed. A post that comes
+with no session at all (its cookie expired) may be answered by the hook in ``app.extensions[SIGNED_OUT]`` instead:
+the staff pages send the person to sign in again, then back to the form (``webui.staff.frame.session_ended``).
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ SESSION_KEY = "_csrf"
 FIELD = "csrf_token"
 HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+SIGNED_OUT = "csrf_signed_out"  # app.extensions: () -> a response (or None) for a post without any session
 
 
 def token() -> str:
@@ -50,5 +53,9 @@ def init_app(app: Flask, exempt_prefixes: tuple[str, ...] = ("/api/",)) -> None:
             return None
         if valid():
             return None
+        answer = app.extensions[SIGNED_OUT]() if SIGNED_OUT in app.extensions and not session.get(SESSION_KEY) \
+            else None
+        if answer is not None:
+            return answer
         return error_page(400, "表单校验失败", "表单已过期或来源不明（CSRF 校验失败），没有做任何更改。"
                                                "请返回上一页，刷新后重新提交。")

@@ -50,27 +50,39 @@ def _typed(field: dict, values: list[str], tz: tzinfo | None) -> Any:
         return None
 
 
+def required_condition(field: dict, rules: Iterable[dict] | None) -> dict | None:
+    """When a field (or a list's column) must be filled, as one condition: its ``required_when``, or the ``when``
+    of a rule that requires it (``"require": [name]``; the form's rules for a field, the list's for a column)."""
+    found = [field["required_when"]] if isinstance(field.get("required_when"), dict) else []
+    found += [rule["when"] for rule in rules or [] if isinstance(rule, dict) and isinstance(rule.get("when"), dict)
+              and field.get("name") in (rule.get("require") or [])]
+    return None if not found else found[0] if len(found) == 1 else {"any": found}
+
+
 def required_now(form: dict, submitted: Mapping[str, list[str]], context: Mapping[str, Any] | None = None,
                  tz: tzinfo | None = None) -> set[str]:
     """The names of the fields (and, as ``scores[2][reason]``, the cells) a submission of these values must fill:
-    ``required`` ones and those whose ``required_when`` holds. A page marks them before anyone submits."""
+    ``required`` ones and those a ``required_when`` or a rule's ``require`` asks for now (``required_condition``).
+    A page marks them before anyone submits."""
     fields = form.get("fields", [])
     typed = {f["name"]: _typed(f, list(submitted.get(f["name"], [])), tz) for f in fields
              if f.get("type") not in (LIST_TYPE, "hidden")}
     needed: set[str] = set()
     for field in fields:
         if field.get("type") == LIST_TYPE:
-            columns = columns_of(field)
+            columns = [(c, required_condition(c, field.get("rules"))) for c in columns_of(field)]
             cells: dict[str, dict[str, list[str]]] = {}
             for key, values in submitted.items():
                 match = CELL_RE.match(key) if isinstance(key, str) else None
                 if match and match.group(1) == field["name"]:
                     cells.setdefault(match.group(2), {})[match.group(3)] = list(values)
             for index, row in cells.items():
-                row_values = {c["name"]: _typed(c, row.get(c["name"], []), tz) for c in columns}
-                needed.update(cell_key(field["name"], index, c["name"]) for c in columns
-                              if "required_when" in c and holds(c["required_when"], row_values, context))
-        elif field.get("required") or ("required_when" in field and holds(field["required_when"], typed, context)):
+                row_values = {c["name"]: _typed(c, row.get(c["name"], []), tz) for c, _when in columns}
+                needed.update(cell_key(field["name"], index, c["name"]) for c, when in columns
+                              if when is not None and holds(when, row_values, context))
+            continue
+        when = required_condition(field, form.get("rules"))
+        if field.get("required") or (when is not None and holds(when, typed, context)):
             needed.add(field["name"])
     return needed
 

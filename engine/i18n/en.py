@@ -90,7 +90,31 @@ PAGES = {  # the staff pages (webui.i18n.gettext), keyed by their Chinese text
     "只有演示或测试模式可以调整时钟": "The clock can only move in demo or test mode",
     "计时任务": "Timer jobs", "到期时间": "Due at", "名称": "Name", "图例": "Legend", "导航": "Navigation",
     "环节": "Element", "规则": "Rules", "流程说明": "From the process model",
-    "只能上传 JPG、PNG 或 PDF 文件（「{name}」未上传）": "Only JPG, PNG and PDF files can be attached ({name} was not)",
+    "只能上传 JPG、PNG、HEIC 或 PDF 文件（「{name}」未上传）":
+        "Only JPG, PNG, HEIC and PDF files can be attached ({name} was not)",
+    "照片「{name}」无法读取，未上传；请改用 JPG 或 PNG 格式（苹果手机：设置 → 相机 → 格式 → 兼容性最佳）":
+        "The photo {name} could not be read and was not attached; send it as a JPG or PNG "
+        "(on an iPhone: Settings → Camera → Formats → Most Compatible)",
+    # field work (issue 14): the phone's position, a lost session's typed values
+    "获取当前位置": "Get my position", "重新获取位置": "Get the position again", "清除位置": "Clear the position",
+    "尚未获取位置": "No position yet", "正在获取位置……": "Getting the position…", "已清除位置": "Position cleared",
+    "（±{m} 米）": " (±{m} m)", "{when} 定位": "located {when}", "定位点": "Position", "在地图上查看": "Show on a map",
+    "浏览器定位的 WGS-84 坐标，在高德地图中打开": "WGS-84 coordinates from the browser, opened in Amap",
+    "这个浏览器不能获取位置。": "This browser cannot give its position. ",
+    "获取位置需要通过 HTTPS 打开本系统，请告知系统管理员。":
+        "The position needs the site opened over HTTPS; please tell the administrator. ",
+    "没有获得使用位置的许可。如需记录位置，请在浏览器设置中允许本网站获取位置后重试。":
+        "No permission to use the position. To record it, allow this site your location in the browser's settings "
+        "and try again. ",
+    "暂时无法确定位置，请到开阔处稍后重试。": "The position cannot be found now; try again in the open in a moment. ",
+    "获取位置超时，请重试。": "Getting the position took too long; try again. ",
+    "获取位置需要浏览器启用脚本。": "Getting the position needs JavaScript. ",
+    "本项可以不填。": "This field may be left empty.", "本项必须填写。": "This field is required.",
+    "这台设备上有 {when} 填写、尚未提交的内容。": "This device keeps what you typed at {when} and did not submit.",
+    "恢复未提交的内容": "Restore it", "放弃": "Discard",
+    "已恢复未提交的内容，请核对后提交": "Restored what you had typed; check it, then submit",
+    "登录已失效，请重新登录；登录后回到原页面，可恢复未提交的内容":
+        "Your session has ended; sign in again to return to the page and restore what you typed",
     "文件「{name}」是空的，未上传": "{name} is empty and was not attached",
     "文件「{name}」超过 {mb} MB，未上传": "{name} is larger than {mb} MB and was not attached",
     # error pages (webui.errors.error_page): the English is shown in place of the Chinese message

@@ -11,6 +11,9 @@ option lists come from data files, so a new street, community, department or cal
 * call situations: ``catalogs/call-situations.csv`` (plus ``other``: no situation fits; the centre names a lead)
 * departments (as their ``dept-<id>`` groups): ``organisation/district.json``
 
+The field work of the reporting and on-site forms comes from ``FIELD_WORK``: their location field (added when
+missing, then kept as written) and the camera hint on their photo fields.
+
 Everything else in the files is left as written; the files are re-indented in one stable style.
 """
 from __future__ import annotations
@@ -69,6 +72,48 @@ def with_subject(form: dict) -> dict:
     return placed
 
 
+# form key -> field work on the spot (issue 14, docs/forms.md "location" and "capture"): the phone's position,
+# placed after a field (optional: geolocation needs the person's consent and may fail), listed on the case page
+# after another, and the file fields whose photos are taken with the back camera
+FIELD_WORK = {
+    "whistle-report": {
+        "after": "location", "case_field_after": "location", "camera": ["photos"],
+        "field": {"name": "report_position", "label": "现场定位", "label_en": "Position on the spot",
+                  "type": "location",
+                  "help": "在现场点“获取当前位置”，经你同意后记录手机的位置；获取不到可以不填，在“问题位置”中写明地点。",
+                  "help_en": "On the spot, press the button to record the phone's position (with your consent); "
+                             "if it cannot be had, leave it and describe the place above."}},
+    "whistle-on-site": {
+        "after": "action", "camera": ["onsite_photos"],
+        "field": {"name": "onsite_position", "label": "到场定位", "label_en": "Position on arrival",
+                  "type": "location",
+                  "help": "到场后点“获取当前位置”，经你同意后记录手机的位置；获取不到可以不填。",
+                  "help_en": "On arrival, press the button to record the phone's position (with your consent); "
+                             "it may be left empty."}},
+}
+
+
+def with_field_work(form: dict) -> dict:
+    """The form with its ``FIELD_WORK``: the location field (kept as written when present), the camera hint on the
+    photo fields, the position on the case page."""
+    work = FIELD_WORK.get(form.get("key"))
+    if not work:
+        return form
+    fields = form.setdefault("fields", [])
+    if not any(f.get("name") == work["field"]["name"] for f in fields):
+        at = next((i + 1 for i, f in enumerate(fields) if f.get("name") == work["after"]), len(fields))
+        fields.insert(at, dict(work["field"]))
+    for field in fields:
+        if field.get("name") in work["camera"]:
+            field["capture"] = "environment"
+    case_fields = form.get("case_fields")
+    if work.get("case_field_after") and isinstance(case_fields, list) and work["field"]["name"] not in case_fields:
+        after = work["case_field_after"]
+        case_fields.insert(case_fields.index(after) + 1 if after in case_fields else len(case_fields),
+                           work["field"]["name"])
+    return form
+
+
 def _scalar(value) -> bool:
     return not isinstance(value, (dict, list))
 
@@ -89,7 +134,7 @@ def dump(value, indent: int = 0) -> str:
 
 
 def render(path: Path, lists: dict[str, list[dict]]) -> str:
-    form = json.loads(path.read_text(encoding="utf-8"))
+    form = with_field_work(json.loads(path.read_text(encoding="utf-8")))
     for field in form.get("fields", []):
         source = SOURCES.get(form.get("key"), {}).get(field["name"])
         if source:

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from flask import Flask
 
-from webui import i18n
+from webui import csrf, i18n
 from webui.staff import admin, cases, definitions, display, inbox, login, start, tasks  # noqa: F401  (routes)
-from webui.staff.frame import pages
+from webui.staff.frame import pages, session_ended
 
 
 def init_app(app: Flask) -> None:
     """The page blueprint and what its templates call: ``_``, ``pick``, ``lang``, ``fmt`` (``display``)."""
     app.register_blueprint(pages)
+    app.extensions[csrf.SIGNED_OUT] = session_ended  # a post whose session cookie expired: sign in, then back
     app.jinja_env.globals.update(_=i18n.gettext, pick=i18n.pick, lang=i18n.current, fmt=display)
     app.jinja_env.filters.update(local_time=display.local_time, short_time=display.short_time)

@@ -2,19 +2,26 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 from flask import Request
 
 from engine.api import Whistle
 from engine.casework.attachments import AttachmentRejected
 from engine.forms import rows as form_rows
-from engine.forms.files import LIST_TYPE, columns_of, option_text
-from engine.forms.validation import prefill
+from engine.forms.files import LIST_TYPE, LOCATION_TYPE, columns_of, option_text
+from engine.forms.validation import prefill, required_condition, required_now
+from engine.forms.values import InvalidValue, location
+from engine.time import clock
+from engine.time.workdays import timezone as local_zone
 from webui.i18n import gettext as _
 from webui.i18n import pick
+from webui.staff.display import short_time
+from webui.staff.values import location_text
 
 EMPTY_FORM = {"key": "", "title": "", "fields": []}
-ACCEPT = ".jpg,.jpeg,.png,.pdf,image/jpeg,image/png,application/pdf"
+ACCEPT = ".jpg,.jpeg,.png,.heic,.heif,.pdf,image/jpeg,image/png,image/heic,image/heif,application/pdf"
+CAMERA_ACCEPT = "image/*"  # a file field with ``capture``: the phone's camera takes the photo
 
 
 def as_strings(values: dict) -> dict[str, list[str]]:
@@ -91,7 +98,10 @@ def upload_message(exc: AttachmentRejected, file_name: str) -> str:
         return _("文件「{name}」超过 {mb} MB，未上传", name=file_name, mb=megabytes)
     if exc.code == "empty":
         return _("文件「{name}」是空的，未上传", name=file_name)
-    return _("只能上传 JPG、PNG 或 PDF 文件（「{name}」未上传）", name=file_name)
+    if exc.code == "heic":
+        return _("照片「{name}」无法读取，未上传；请改用 JPG 或 PNG 格式（苹果手机：设置 → 相机 → 格式 → 兼容性最佳）",
+                 name=file_name)
+    return _("只能上传 JPG、PNG、HEIC 或 PDF 文件（「{name}」未上传）", name=file_name)
 
 
 def store_uploads(engine: Whistle, user: str, form: dict, request: Request, values: dict[str, list[str]],
@@ -122,16 +132,29 @@ def attachment_ids(form: dict, data: dict) -> list[str]:
     return ids
 
 
+def _location_view(chosen: list[str]) -> dict | None:
+    """A location field's value as the page shows it before the script runs (None: none, or not a position)."""
+    try:
+        value = location(chosen[0], local_zone()) if chosen and chosen[0] else None
+    except InvalidValue:
+        return None
+    return {"text": location_text(value), "when": short_time(value["at"]) if value.get("at") else ""} if value else None
+
+
 def _view(field: dict, name: str, element_id: str, chosen: list[str], error: str | None,
-          attachments: dict[str, dict]) -> dict:
+          attachments: dict[str, dict], needed: bool = False, required_when: dict | None = None) -> dict:
+    """``needed``: required for the values shown; ``required_when``: when it is (its own, or a rule's that requires
+    it; the script shows the mark while that holds)."""
     kind = field.get("type", "text")
     options = [{"value": option_text(o["value"]), "label": pick(o, "label"),
                 "checked": option_text(o["value"]) in chosen} for o in field.get("options") or []]
     condition = field.get("visible_when")
+    required_when = (required_when or field.get("required_when")) if not field.get("required") else None
     return {
         "name": name, "id": element_id, "type": kind, "label": pick(field, "label", field["name"]),
         "help": pick(field, "help"), "placeholder": pick(field, "placeholder"),
-        "required": bool(field.get("required")), "multiple": bool(field.get("multiple")),
+        "required": bool(field.get("required")) or needed, "multiple": bool(field.get("multiple")),
+        "required_when": json.dumps(required_when, ensure_ascii=False) if required_when else None,
         "options": options, "value": chosen[0] if chosen else "", "values": chosen,
         "checked": bool(chosen) and chosen[0] in ("on", "true", "1", "yes"),
         "error": error, "min": field.get("min"), "max": field.get("max"),
@@ -139,7 +162,8 @@ def _view(field: dict, name: str, element_id: str, chosen: list[str], error: str
         "maxlength": field.get("max_length"), "rows": field.get("rows", 4),
         "visible_when": json.dumps(condition, ensure_ascii=False) if condition else None,
         "files": [attachments[i] for i in chosen if i in attachments] if kind == "file" else [],
-        "accept": ACCEPT,
+        "accept": CAMERA_ACCEPT if field.get("capture") else ACCEPT, "capture": field.get("capture"),
+        "location": _location_view(chosen) if kind == LOCATION_TYPE else None,
     }
 
 
@@ -156,15 +180,19 @@ def row_count(field: dict, values: dict[str, list[str]]) -> int:
     return max(int(field.get("defaultRepetitions", 1)), int(field.get("min_rows", 0)))
 
 
-def _list_view(field: dict, values: dict[str, list[str]], errors: dict[str, str]) -> dict:
+def _list_view(field: dict, values: dict[str, list[str]], errors: dict[str, str],
+               needed: set[str] | frozenset[str] = frozenset()) -> dict:
     name = field["name"]
     columns = columns_of(field)
+
+    when = {column["name"]: required_condition(column, field.get("rules")) for column in columns}
 
     def row(index: int | str, number: int | str) -> dict:
         cells = []
         for column in columns:
             key = form_rows.cell_key(name, index, column["name"])
-            cell = _view(column, key, f"f-{name}-{index}-{column['name']}", values.get(key, []), errors.get(key), {})
+            cell = _view(column, key, f"f-{name}-{index}-{column['name']}", values.get(key, []), errors.get(key), {},
+                         key in needed, when[column["name"]])
             cell["column"] = column["name"]
             cells.append(cell)
         return {"index": index, "number": number, "cells": cells, "prefix": f"{name}[{index}]"}
@@ -186,21 +214,42 @@ def _list_view(field: dict, values: dict[str, list[str]], errors: dict[str, str]
 
 
 def field_views(form: dict, values: dict[str, list[str]], errors: dict[str, str],
-                attachments: dict[str, dict]) -> list[dict]:
+                attachments: dict[str, dict], context: dict | None = None) -> list[dict]:
     """Everything a template needs to draw the form's fields, in the reader's language. A dynamiclist's view
     has its ``columns``, its ``rows`` (each with ``cells``: the views of its inputs) and a ``template`` row
-    (index ``__index__``) that the script copies for a new row."""
+    (index ``__index__``) that the script copies for a new row. A field whose ``required_when`` holds for these
+    values (and ``context``, the case data) is marked required, as the script marks it when they change."""
     views = []
+    needed = required_now(form, values, context, local_zone())
     for field in form.get("fields", []):
         kind = field.get("type", "text")
         if kind == "hidden":
             continue
         if kind == LIST_TYPE:
-            views.append(_list_view(field, values, errors))
+            views.append(_list_view(field, values, errors, needed))
             continue
         name = field["name"]
-        views.append(_view(field, name, f"f-{name}", values.get(name, []), errors.get(name), attachments))
+        views.append(_view(field, name, f"f-{name}", values.get(name, []), errors.get(name), attachments,
+                           name in needed, required_condition(field, form.get("rules"))))
     return views
+
+
+def _epoch_ms(moment: object) -> int | None:
+    if isinstance(moment, str):
+        try:
+            moment = datetime.fromisoformat(moment)
+        except ValueError:
+            return None
+    if not isinstance(moment, datetime):
+        return None
+    return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp() * 1000)
+
+
+def autosave(username: str, url: str, draft_at: object = None) -> dict:
+    """What app.js needs to keep a form's typed values in this browser until they are submitted (a lost session
+    then loses nothing): the key (the person and the form's URL), the server's clock now and the time of the saved
+    draft, in milliseconds, so that a copy typed before the draft was saved is never offered over it."""
+    return {"key": f"{username} {url}", "now": _epoch_ms(clock.now()), "draft_at": _epoch_ms(draft_at) or ""}
 
 
 def form_title(form: dict, fallback: str) -> str:

@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, current_app, flash, g, redirect, request, session, url_for
 from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import HTTPException
 
 from engine.api import Whistle
 from engine.errors import Forbidden, NotFound, WhistleError
@@ -64,6 +65,38 @@ def safe_next(target: str | None) -> str:
     return url_for("pages.inbox")
 
 
+def return_path() -> str:
+    """Where signing in brings the person back: this page; after a post (their session had ended) the page that
+    shows the form again — its own URL when that answers GET (a task, a start form), else the nearest page above
+    it that does (``/tasks/<id>/claim`` → ``/tasks/<id>``). What was typed is kept by the browser (app.js)."""
+    if request.method in ("GET", "HEAD"):
+        return request.full_path.rstrip("?")
+    adapter = current_app.url_map.bind(request.host)
+    path = request.path.rstrip("/")
+    while path:
+        try:
+            adapter.match(path, method="GET")
+            return path
+        except HTTPException:  # no page there (404, 405, a redirect): try the one above
+            path = path.rsplit("/", 1)[0]
+    return url_for("pages.inbox")
+
+
+def _to_sign_in() -> ResponseReturnValue:
+    posted = request.method not in ("GET", "HEAD")
+    flash(_("登录已失效，请重新登录；登录后回到原页面，可恢复未提交的内容") if posted else _("请先登录"), "info")
+    return redirect(url_for("pages.login", next=return_path()))
+
+
+def session_ended() -> ResponseReturnValue | None:
+    """A post to a page that came with no session at all (its cookie expired overnight): nothing is done (it
+    cannot act for anyone, so a forged one gains nothing) and the person signs in again, as on any page while
+    signed out, then comes back to the form (``webui.csrf`` asks; the sign-in form itself keeps its check)."""
+    if request.blueprint != pages.name or request.endpoint == "pages.login":
+        return None
+    return _to_sign_in()
+
+
 def login_required(view: Callable | None = None, *, role: str | None = None) -> Callable:
     """A view for signed-in users (with ``role``: designers or administrators; administrators may do all)."""
     def decorate(func: Callable) -> Callable:
@@ -71,8 +104,7 @@ def login_required(view: Callable | None = None, *, role: str | None = None) -> 
         def wrapper(*args: Any, **kwargs: Any) -> ResponseReturnValue:
             user = current_user()
             if user is None:
-                flash(_("请先登录"), "info")
-                return redirect(url_for("pages.login", next=request.full_path.rstrip("?")))
+                return _to_sign_in()
             if role and role not in user["roles"] and "admin" not in user["roles"]:
                 return error_page(403, "无权访问", "这一页只对{role}开放。", role=ROLE_NAMES.get(role, role))
             return func(*args, **kwargs)

@@ -31,12 +31,15 @@ def start_list() -> str:
 
 
 def _render_start(info: dict, form: dict, values: dict[str, list[str]], errors: dict[str, str], status: int = 200,
-                  problem: str | None = None, draft_note: str | None = None) -> ResponseReturnValue:
+                  problem: str | None = None, draft_note: str | None = None,
+                  draft_at: str | None = None) -> ResponseReturnValue:
     attachments = engine().attachments_by_id([i for v in values.values() for i in v])
+    url = url_for("pages.start_form", process_id=info["process_id"])
     return render_template("start_form.html", info=info, form=form,
                            title=formview.form_title(form, info.get("start_name") or info["name"]),
                            fields=formview.field_views(form, values, errors, attachments), errors=errors,
-                           problem=problem, draft_note=draft_note, context_json="{}"), status
+                           problem=problem, draft_note=draft_note, context_json="{}",
+                           autosave=formview.autosave(signed_in_user()["username"], url, draft_at)), status
 
 
 def _start_form(info: dict) -> dict:
@@ -50,8 +53,8 @@ def start_form(process_id: str) -> ResponseReturnValue:
     info = engine().start_info(user["username"], process_id)
     form = _start_form(info)
     values = formview.initial_values(form, user)
-    draft_note = load_draft(f"start:{process_id}", user, values)
-    return _render_start(info, form, values, {}, draft_note=draft_note)
+    draft_note, draft_at = load_draft(f"start:{process_id}", user, values)
+    return _render_start(info, form, values, {}, draft_note=draft_note, draft_at=draft_at)
 
 
 @pages.post("/start/<process_id>")

@@ -31,7 +31,8 @@ class FormRenderer(Protocol):
     """Shows the form again with these values and messages."""
 
     def __call__(self, values: dict[str, list[str]], errors: dict[str, str], status: int = 200,
-                 problem: str | None = None, draft_note: str | None = None) -> ResponseReturnValue: ...
+                 problem: str | None = None, draft_note: str | None = None,
+                 draft_at: str | None = None) -> ResponseReturnValue: ...
 
 
 @dataclass(frozen=True)
@@ -46,13 +47,14 @@ class FormPage:
     case_data: Callable[[], Mapping[str, Any]] | None = None  # the case data its conditions read (a task's case)
 
 
-def load_draft(key: str, user: dict, values: dict[str, list[str]]) -> str | None:
-    """The user's saved draft of this form, merged into ``values``; the note saying when it was saved."""
+def load_draft(key: str, user: dict, values: dict[str, list[str]]) -> tuple[str | None, str | None]:
+    """The user's saved draft of this form, merged into ``values``: the note saying when it was saved, and that
+    time (the browser's unsent copy of the form is offered only when it is newer)."""
     saved = engine().draft(key, user["username"])
     if not saved:
-        return None
+        return None, None
     values.update(saved["data"].get("values", {}))
-    return _("已载入 {when} 保存的草稿", when=display.short_time(saved["updated_at"]))
+    return _("已载入 {when} 保存的草稿", when=display.short_time(saved["updated_at"])), saved["updated_at"]
 
 
 def submit(page: FormPage, user: dict, finish: Callable[[dict], ResponseReturnValue]) -> ResponseReturnValue:

@@ -22,7 +22,8 @@ ERRORS_SUFFIX = "_errors"
 
 
 def _render_task(task: dict, form: dict, typed: dict[str, list[str]], errors: dict[str, str], status: int = 200,
-                 problem: str | None = None, draft_note: str | None = None) -> ResponseReturnValue:
+                 problem: str | None = None, draft_note: str | None = None,
+                 draft_at: str | None = None) -> ResponseReturnValue:
     w = engine()
     data, labels = w.task_data(task["task_id"]), w.case_labels(task["version_id"])
     groups = w.group_labels()
@@ -37,15 +38,18 @@ def _render_task(task: dict, form: dict, typed: dict[str, list[str]], errors: di
     return render_template(
         "task.html", task=task, form=form, title=formview.form_title(form, task["name"]),
         subject=values.subject_text(presenter, task.get("subject")),
-        fields=formview.field_views(form, typed, errors, attachments), errors=errors, problem=problem,
+        fields=formview.field_views(form, typed, errors, attachments, data), errors=errors, problem=problem,
         shown=presenter.fields([k for k in show_keys if not k.endswith(ERRORS_SUFFIX)], data),
         notices=[presenter.humanize(str(message)) for k in show_keys if k.endswith(ERRORS_SUFFIX)
                  for message in (data.get(k) or [])], groups=groups,
-        people=people, draft_note=draft_note, context_json=_context_json(form, data)), status
+        people=people, draft_note=draft_note, context_json=_context_json(form, data),
+        autosave=formview.autosave(signed_in_user()["username"], url_for("pages.task", task_id=task["task_id"]),
+                                   draft_at)), status
 
 
 def _context_json(form: dict, data: dict) -> str:
-    """Case data that the form's conditions read (``{"data": …}``), for the browser's show/hide logic."""
+    """Case data that the form's conditions read (``{"data": …}``), for the browser's show/hide and required
+    marks."""
     names = set()
 
     def walk(condition: object) -> None:
@@ -59,7 +63,12 @@ def _context_json(form: dict, data: dict) -> str:
                 walk(value)
 
     for field in form.get("fields", []):
-        walk(field.get("visible_when"))
+        for item in [field, *(field.get("components") or [])]:
+            if isinstance(item, dict):
+                walk(item.get("visible_when"))
+                walk(item.get("required_when"))
+        walk([rule.get("when") for rule in field.get("rules") or [] if isinstance(rule, dict)])
+    walk([rule.get("when") for rule in form.get("rules") or [] if isinstance(rule, dict)])  # a rule's require
     return json.dumps({n: data.get(n) for n in names}, ensure_ascii=False)
 
 
@@ -74,8 +83,8 @@ def task(task_id: str) -> ResponseReturnValue:
     view = engine().task_view(user["username"], task_id)
     form = _task_form(view)
     values = formview.initial_values(form, user)
-    draft_note = load_draft(task_id, user, values) if view["may_complete"] else None
-    return _render_task(view, form, values, {}, draft_note=draft_note)
+    draft_note, draft_at = load_draft(task_id, user, values) if view["may_complete"] else (None, None)
+    return _render_task(view, form, values, {}, draft_note=draft_note, draft_at=draft_at)
 
 
 @pages.post("/tasks/<task_id>")
