@@ -411,6 +411,12 @@ def _browser_scenario(browser, base: str) -> None:  # noqa: C901 - one walk thro
     expect(refused.locator("#wrap-report_position [data-location-status]")).to_contain_text("没有获得使用位置的许可")
     expect(refused.locator("#wrap-report_position [data-location-status]")).to_contain_text("本项可以不填。")
     assert refused.errors == []
+    without = refused_context.new_page()  # a browser without geolocation at all
+    without.add_init_script("Object.defineProperty(Navigator.prototype, 'geolocation', {get: () => undefined})")
+    without.goto(f"{base}/start/whistle")
+    without.locator("#wrap-report_position").get_by_role("button", name="获取当前位置").click()
+    expect(without.locator("#wrap-report_position [data-location-status]")).to_have_text(
+        "这个浏览器不能获取位置。本项可以不填。")
     refused_context.close()
 
     # -- the command centre: the required mark follows the answers ---------------------------------------------
