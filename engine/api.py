@@ -219,6 +219,9 @@ class Whistle:
     def case(self, user: str, instance_id: int) -> dict:
         return self.cases.page(user, instance_id)
 
+    def instance_for(self, user: str, instance_id: int) -> dict:
+        return self.cases.shown_to(user, instance_id)
+
     def inbox(self, user: str, view: str | None = None, *, process_id: str | None = None, tier: str | None = None,
               street: str | None = None, department: str | None = None, deadline: str | None = None,
               created_from: date | None = None, created_to: date | None = None, sort: str | None = None,

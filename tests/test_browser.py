@@ -151,7 +151,9 @@ def test_whistle_scenario_in_the_browser(server, browser, tmp_path):
     grid = sign_in(browser, server, "grid-worker-wudadao", PHONE)
     grid.get_by_role("link", name="发起").click()
     grid.get_by_role("link", name="上报问题").first.click()
-    expect(grid.get_by_label("所在街道")).to_have_value("wudadao")  # prefilled from the grid worker's group
+    # the street is the grid worker's own: filled from their group and locked (the engine refuses another)
+    expect(grid.locator("#wrap-street .locked-value")).to_contain_text("五大道街")
+    expect(grid.locator("#f-street")).to_have_value("wudadao")
     grid.get_by_role("button", name="提交上报").click()
     expect(grid.locator("#err-location")).to_have_text("此项必须填写")  # the message sits next to the field
     expect(grid.locator("#err-situation")).to_have_text("请选择一项")

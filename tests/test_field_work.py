@@ -24,7 +24,6 @@ from PIL import Image
 from playwright.sync_api import expect, sync_playwright
 from test_browser import CHROMIUM, CHROMIUM_ARGS, PHONE, _free_port, demo_database, start_server, stop_server
 from test_browser import PASSWORD as DEMO_PASSWORD
-from test_readable_pages import assert_readable
 from test_web_pages import PROCESSES, Client, Site, field_error, text
 
 from engine.casework.attachments import AttachmentRejected
@@ -32,6 +31,8 @@ from engine.errors import DeploymentInvalid
 from engine.forms.checks import check_form
 from engine.forms.contracts import Account, InvalidSubmission, check
 from engine.forms.validation import required_now, validate
+
+from test_readable_pages import assert_readable
 
 POSITION = {"lat": 39.9042123, "lng": 116.4074456, "accuracy": 15.2, "at": "2026-05-03T06:05:00.000Z"}
 FORM = {"key": "site", "title": "现场", "fields": [

@@ -475,7 +475,7 @@ def test_case_label_views_are_checked_at_deploy_naming_the_line_and_the_entry():
     assert by_entry["results"] == ["form: case_labels 'results': unknown view 'grid' (use one of record, table, list)",
                                    "form: case_labels 'results.total': unknown format 'money' (use one of text, group, "
                                    "user, datetime, date, number, score, percent, bool, files, duration, location)"]
-    assert by_entry["opinion"] == ["form: case_labels 'opinion': unknown setting 'colour' (use fields, file, format, "
+    assert by_entry["opinion"] == ["form: case_labels 'opinion': unknown setting 'colour' (use audience, fields, file, format, "
                                    "item, item_en, key, label, label_en, options, view)",
                                    "form: case_labels 'opinion': 'item' writes the lines of a list view"]
     line = text.splitlines()[problems[0].line - 1]

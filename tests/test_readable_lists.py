@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 import pytest
-from test_readable_pages import PASSWORD, assert_readable
 
 from engine.api import Whistle
 from engine.identity import accounts
@@ -30,6 +29,7 @@ from test_processes_evaluation import THREE
 from test_processes_evaluation import start as start_evaluation
 from test_processes_personnel import send_letter
 from test_processes_whistle import District
+from test_readable_pages import PASSWORD, assert_readable
 
 # The demo roles of the sign-in page, and the governance clerks the scenarios give work to.
 CLERKS = ["party-wudadao", "command-nanshi", "liaison-culture-tourism", "party-market", "org-officer"]

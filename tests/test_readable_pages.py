@@ -134,6 +134,8 @@ SCENARIOS = [
     (evaluation, "test_the_street_that_whistles_is_assessed_too"),
     (evaluation, "test_a_year_in_miniature_ranks_the_departments_by_what_they_did"),
     (whistle_process, None),
+    (whistle_process, "test_a_late_department_is_reminded_recorded_and_supervised"),
+    (whistle_process, "test_a_department_that_never_reports_is_reminded_supervised_noticed_and_the_street_closes_the_case"),
 ]
 EVERY = 6  # scenarios of a module named without a test (None): its first ones
 
@@ -142,7 +144,7 @@ def _scenarios() -> list:
     chosen = []
     for module, name in SCENARIOS:
         names = [name] if name else [n for n, f in inspect.getmembers(module, inspect.isfunction)
-                                     if n.startswith("test_") and "org" in inspect.signature(f).parameters][:EVERY]
+                                     if n.startswith("test_") and {"org", "district"} & set(inspect.signature(f).parameters)][:EVERY]
         chosen += [pytest.param(module, n, id=f"{module.__name__.removeprefix('test_processes_')}:{n[5:40]}")
                    for n in names]
     return chosen
@@ -161,7 +163,8 @@ def test_every_page_of_a_process_reads_well(whistle, manual_clock, tmp_path, mod
     probe = PageProbe(whistle, tmp_path)
     probe.install()
     scenario = getattr(module, name)
-    arguments = {"org": org, "manual_clock": manual_clock, "whistle": whistle, "tmp_path": tmp_path}
+    arguments = {"org": org, "manual_clock": manual_clock, "whistle": whistle, "tmp_path": tmp_path,
+                 "district": module.District(whistle) if hasattr(module, "District") else None}
     scenario(**{p: arguments[p] for p in inspect.signature(scenario).parameters})
     probe.check_cases()
     assert probe.pages > 0

@@ -10,7 +10,6 @@ import re
 import shutil
 
 import pytest
-from test_readable_pages import PASSWORD, assert_readable
 
 from engine.errors import DeploymentInvalid
 from engine.forms import templates
@@ -21,6 +20,7 @@ from process_helpers import PROCESSES, PROJECT, Org
 from test_processes_consultation import complete, open_consultation
 from test_processes_evaluation import start as start_evaluation
 from test_processes_personnel import send_letter
+from test_readable_pages import PASSWORD, assert_readable
 
 LIAISON = "liaison-culture-tourism"
 OPINIONS = {"wudadao": "海棠花节期间对睦南道实行错峰交通管制\n划定临时摊位区，规范商贩经营",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.audit import chain as audit_log
+from engine.casework import audiences
 from engine.casework.attachments import attachment_dict
 from engine.casework.listing import CaseQuery, day_range
 from engine.casework.people import People, account_groups, see_all_groups
@@ -58,7 +59,7 @@ class Cases:
 
     def page(self, user: str, instance_id: int) -> dict:
         """Everything the case page shows, for a user who may see the case: ``show()`` plus the version id,
-        title, tier, process name and the attachments."""
+        title, tier, process name and the attachments — as the user's audience may read it (``audiences``)."""
         self.people.require_case(user, instance_id)
         shown = self.show(instance_id)
         with self.db.read() as session:
@@ -66,8 +67,18 @@ class Cases:
             summary = case_summary(instance, self.versions)
             summary["process_name"] = version.name or version.key
             shown["attachments"] = [attachment_dict(r) for r in stored.attachments_of(session, instance_id)]
+            audience = audiences.audience_of(user, account_groups(session, user), instance.started_by)
         shown.update({k: summary[k] for k in ("version_id", "title", "tier", "location", "process_name")})
-        return shown
+        return audiences.visible_case(shown, self.versions.case_labels(instance.version_id), audience, user)
+
+    def shown_to(self, user: str, instance_id: int) -> dict:
+        """``show()`` for a reader who may see the case, as their audience may read it (the REST API)."""
+        self.people.require_case(user, instance_id)
+        shown = self.show(instance_id)
+        with self.db.read() as session:
+            instance, _version = _instance_and_version(session, instance_id)
+            audience = audiences.audience_of(user, account_groups(session, user), instance.started_by)
+        return audiences.visible_case(shown, self.versions.case_labels(instance.version_id), audience, user)
 
     def visible_to(self, user: str, *, text: str | None = None, status: str | None = None,
                    process_id: str | None = None, limit: int = 50, offset: int = 0) -> list[dict]:

@@ -27,7 +27,7 @@ from engine.forms.files import (
     normalize,
     option_text,
 )
-from engine.forms.labels import FORMATS, VIEW_KEYS, VIEWS
+from engine.forms.labels import AUDIENCES, FORMATS, VIEW_KEYS, VIEWS
 
 # Reports one problem: its text, the field it is about (the line is where its name first appears after
 # ``start``) and the element the problem names (the field, or the dynamiclist a column belongs to).
@@ -120,6 +120,9 @@ def _case_label_problems(name: str, entry: object) -> list[str]:
         problems.append(f"{where}: 'options' maps values to their labels")
     if "format" in entry and entry["format"] not in FORMATS:
         problems.append(f"{where}: unknown format '{entry['format']}' (use one of {', '.join(FORMATS)})")
+    if "audience" in entry and entry["audience"] not in AUDIENCES:
+        problems.append(f"{where}: unknown audience '{entry['audience']}' (use one of {', '.join(AUDIENCES)}: the "
+                        f"lowest that may see it)")
     if "view" in entry and entry["view"] not in VIEWS:
         problems.append(f"{where}: unknown view '{entry['view']}' (use one of {', '.join(VIEWS)})")
     fields = entry.get("fields", [])

@@ -17,7 +17,9 @@ FORMATS = ("text", "group", "user", "datetime", "date", "number", "score", "perc
 # How a structured value reads: a record (label: value), a table (a row per item; a mapping's keys become the
 # first column, labelled by ``key``) or a list (a line per item, written by the ``item`` template).
 VIEWS = ("record", "table", "list")
-VIEW_KEYS = ("format", "view", "fields", "key", "item", "item_en")
+VIEW_KEYS = ("format", "view", "fields", "key", "item", "item_en", "audience")
+# Who may read a case-data name, lowest first (engine.casework.audiences, ADR 9); undeclared: staff ("street").
+AUDIENCES = ("resident", "reporter", "street", "department", "district")
 FIELD_FORMATS = {"date": "date", "datetime": "datetime", "number": "number", "file": "files", "location": "location"}
 
 
@@ -36,40 +38,48 @@ def case_labels(forms: Iterable[dict]) -> dict[str, dict]:
     explicit: dict[str, dict] = {}
     for form in forms:
         for field in form.get("fields", []):
-            if field.get("type") == "hidden" and not field.get("label"):
-                continue
-            entry = labels.setdefault(field["name"], {"label": field.get("label") or field["name"],
-                                                      "label_en": field.get("label_en"), "options": {}})
-            for option in field.get("options") or []:
-                entry["options"].setdefault(option_text(option["value"]), (option["label"], option.get("label_en")))
-            if field.get("type") == "file":
-                entry["file"] = True
-            if field.get("type") in FIELD_FORMATS:
-                entry.setdefault("format", FIELD_FORMATS[field["type"]])
-            if field.get("type") == LIST_TYPE:
-                entry["columns"] = {
-                    column["name"]: {"label": column.get("label") or column["name"], "label_en": column.get("label_en"),
-                                     "options": {option_text(o["value"]): (o["label"], o.get("label_en"))
-                                                 for o in column.get("options") or []}}
-                    for column in columns_of(field)}
+            if field.get("type") != "hidden" or field.get("label"):
+                _add_field(labels, field)
         for name, value in (form.get("case_labels") or {}).items():
-            if isinstance(value, str):
-                value = {"label": value}
-            entry = explicit.setdefault(name, {"label": value.get("label", name), "label_en": value.get("label_en"),
-                                               "options": {}})
-            for option_value, option_label_ in (value.get("options") or {}).items():
-                if isinstance(option_label_, dict):
-                    entry["options"][option_value] = (option_label_.get("label"), option_label_.get("label_en"))
-                else:
-                    entry["options"][option_value] = (option_label_, None)
-            if value.get("file"):
-                entry["file"] = True
-            entry.update({key: value[key] for key in VIEW_KEYS if key in value})
+            _add_declared(explicit.setdefault(name, {"options": {}}), {"label": value} if isinstance(value, str)
+                          else value)
     for name, entry in explicit.items():
-        base = labels.get(name, {"options": {}})
+        base = labels.get(name, {"label": name, "label_en": None, "options": {}})
         labels[name] = {**base, **{k: v for k, v in entry.items() if k != "options"},
                         "options": {**base.get("options", {}), **entry["options"]}}
     return labels
+
+
+def _add_field(labels: dict[str, dict], field: dict) -> None:
+    entry = labels.setdefault(field["name"], {"label": field.get("label") or field["name"],
+                                              "label_en": field.get("label_en"), "options": {}})
+    for option in field.get("options") or []:
+        entry["options"].setdefault(option_text(option["value"]), (option["label"], option.get("label_en")))
+    if field.get("type") == "file":
+        entry["file"] = True
+    if field.get("type") in FIELD_FORMATS:
+        entry.setdefault("format", FIELD_FORMATS[field["type"]])
+    if field.get("type") == LIST_TYPE:
+        entry["columns"] = {
+            column["name"]: {"label": column.get("label") or column["name"], "label_en": column.get("label_en"),
+                             "options": {option_text(o["value"]): (o["label"], o.get("label_en"))
+                                         for o in column.get("options") or []}}
+            for column in columns_of(field)}
+
+
+def _add_declared(entry: dict, value: dict) -> None:
+    """A ``case_labels`` entry; one may declare only an audience or a format and keep the field's label."""
+    for key in ("label", "label_en"):
+        if value.get(key):
+            entry[key] = value[key]
+    for option_value, option_label_ in (value.get("options") or {}).items():
+        if isinstance(option_label_, dict):
+            entry["options"][option_value] = (option_label_.get("label"), option_label_.get("label_en"))
+        else:
+            entry["options"][option_value] = (option_label_, None)
+    if value.get("file"):
+        entry["file"] = True
+    entry.update({key: value[key] for key in VIEW_KEYS if key in value})
 
 
 def case_fields(forms: Iterable[dict]) -> list[str]:

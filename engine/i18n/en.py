@@ -47,6 +47,7 @@ PAGES = {  # the staff pages (webui.i18n.gettext), keyed by their Chinese text
     "提交": "Submit", "保存草稿": "Save draft", "草稿已保存": "Draft saved",
     "已载入 {when} 保存的草稿": "Loaded the draft saved {when}", "已提交": "Submitted",
     "请修改标红的内容后再提交": "Please correct the fields marked in red", "必填": "required",
+    "（按你的账号填写）": "(from your account)",
     "案件信息": "About the case", "这项任务要做什么": "What this task asks",
     "你不能办理这项任务": "You cannot work on this task", "这项任务已结束": "This task is closed",
     "提交失败": "Could not submit", "已上传": "Uploaded", "选择文件": "Choose files",
@@ -133,7 +134,8 @@ PAGES = {  # the staff pages (webui.i18n.gettext), keyed by their Chinese text
         "You may not see or do this: departments see only the cases they take part in.",
     "这项任务已结束或已由他人认领，你不能提交。": "This task is closed or claimed by someone else.",
     # a case's timeline and durations (webui.staff.display)
-    "系统计时器": "timer", "系统": "system", "交 {groups}": "for {groups}", "时限 {when}": "due {when}",
+    "系统计时器": "timer", "系统": "system", "工作人员": "staff",
+    "交 {groups}": "for {groups}", "时限 {when}": "due {when}",
     "{n} 周": "{n} weeks", "{n} 天": "{n} days", "{n} 小时": "{n} hours", "{n} 分钟": "{n} minutes",
     "{n} 秒": "{n} seconds",
 }

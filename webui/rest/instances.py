@@ -46,8 +46,9 @@ PATHS: dict = {  # this module's part of the OpenAPI document (webui.rest.openap
 
 
 def instance_view(instance_id: int) -> dict:
-    """An instance as the API shows it: without its audit events, which ``/history`` gives."""
-    shown = engine().show(instance_id)
+    """An instance as the API shows it to the caller's audience (engine.casework.audiences: residents and
+    reporters read the problem, progress and result), without its audit events, which ``/history`` gives."""
+    shown = engine().instance_for(caller().user, instance_id)
     shown.pop("audit", None)
     shown["history"] = f"/api/v1/instances/{instance_id}/history"
     return shown
@@ -90,4 +91,4 @@ def get_instance(instance_id: int) -> Response:
 @api.get("/instances/<int:instance_id>/history")
 def history(instance_id: int) -> Response:
     require_instance_visible(instance_id)
-    return jsonify(instance_id=instance_id, events=engine().history(instance_id))
+    return jsonify(instance_id=instance_id, events=engine().instance_for(caller().user, instance_id)["audit"])

@@ -187,6 +187,10 @@ SCHEMAS: dict = {
             "messages": {"type": "array", "items": ref("Subscription")},
             "timers": {"type": "array", "items": ref("Timer")},
             "history": {"type": "string", "format": "uri-reference", "description": "Where the audit trail is."},
+            "audience": {"type": "string", "enum": ["resident", "reporter", "street", "department", "district"],
+                         "description": "The caller's audience for this case (ADR 9): below `street` the data, "
+                                        "history and tasks hold only what residents and reporters may read, "
+                                        "without staff names, timers or incidents."},
         },
     },
     "HistoryEvent": {

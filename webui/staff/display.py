@@ -15,7 +15,8 @@ CJK = re.compile(r"[\u3400-\u9fff]")
 ISO_DURATION = re.compile(r"^P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$")
 TIER_CLASSES = {"red": "tier-red", "yellow": "tier-yellow", "blue": "tier-blue"}
 TIER_NAMES = {"red": "红色", "yellow": "黄色", "blue": "蓝色"}
-SYSTEM_ACTORS = {"timer": "系统计时器", "system": "系统", None: "系统"}
+# actors the timeline names by what they are; "staff" stands for a person a resident is not told the name of
+SYSTEM_ACTORS = {"timer": "系统计时器", "system": "系统", None: "系统", "staff": "工作人员"}
 DURATION_UNITS = ("周", "天", "小时", "分钟", "秒")  # the groups of ISO_DURATION
 
 

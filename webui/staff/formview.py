@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from flask import Request
@@ -9,6 +10,7 @@ from flask import Request
 from engine.api import Whistle
 from engine.casework.attachments import AttachmentRejected
 from engine.forms import rows as form_rows
+from engine.forms.contracts import own_values
 from engine.forms.files import LIST_TYPE, LOCATION_TYPE, columns_of, option_text
 from engine.forms.validation import prefill, required_condition, required_now
 from engine.forms.values import InvalidValue, location
@@ -37,7 +39,15 @@ def as_strings(values: dict) -> dict[str, list[str]]:
 
 
 def initial_values(form: dict, user: dict) -> dict[str, list[str]]:
-    return as_strings(prefill(form, user["username"], user["groups"], user["display_name"]))
+    """What a new form shows: its prefills, and for a field that states the actor's own organisation
+    (``from_account``) the one their groups give (a street's clerk starts for their street)."""
+    values = as_strings(prefill(form, user["username"], user["groups"], user["display_name"]))
+    for field in form.get("fields", []):
+        if field.get("from_account") and not values.get(field["name"]):
+            own = own_values(field, user["groups"])
+            if own:
+                values[field["name"]] = [own[0]]
+    return values
 
 
 def submitted_values(form: dict, request: Request) -> dict[str, list[str]]:
@@ -214,11 +224,14 @@ def _list_view(field: dict, values: dict[str, list[str]], errors: dict[str, str]
 
 
 def field_views(form: dict, values: dict[str, list[str]], errors: dict[str, str],
-                attachments: dict[str, dict], context: dict | None = None) -> list[dict]:
+                attachments: dict[str, dict], context: dict | None = None,
+                groups: Iterable[str] | None = None) -> list[dict]:
     """Everything a template needs to draw the form's fields, in the reader's language. A dynamiclist's view
     has its ``columns``, its ``rows`` (each with ``cells``: the views of its inputs) and a ``template`` row
     (index ``__index__``) that the script copies for a new row. A field whose ``required_when`` holds for these
-    values (and ``context``, the case data) is marked required, as the script marks it when they change."""
+    values (and ``context``, the case data) is marked required, as the script marks it when they change. With
+    the actor's ``groups``, a ``from_account`` field offers only the values their groups give, and is ``locked``
+    (shown, not editable) when that is one — the engine refuses any other value (``engine.forms.contracts``)."""
     views = []
     needed = required_now(form, values, context, local_zone())
     for field in form.get("fields", []):
@@ -229,8 +242,18 @@ def field_views(form: dict, values: dict[str, list[str]], errors: dict[str, str]
             views.append(_list_view(field, values, errors, needed))
             continue
         name = field["name"]
-        views.append(_view(field, name, f"f-{name}", values.get(name, []), errors.get(name), attachments,
-                           name in needed, required_condition(field, form.get("rules"))))
+        view = _view(field, name, f"f-{name}", values.get(name, []), errors.get(name), attachments,
+                     name in needed, required_condition(field, form.get("rules")))
+        if groups is not None and field.get("from_account"):
+            own = own_values(field, groups)
+            if own and view["options"]:
+                view["options"] = [o for o in view["options"] if o["value"] in own]
+            view["locked"] = len(own) == 1
+            view["locked_text"] = next((o["label"] for o in view["options"] if o["value"] in own), own[0]) \
+                if view["locked"] else ""
+            if view["locked"]:
+                view["value"], view["values"] = own[0], [own[0]]
+        views.append(view)
     return views
 
 

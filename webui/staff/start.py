@@ -37,7 +37,9 @@ def _render_start(info: dict, form: dict, values: dict[str, list[str]], errors: 
     url = url_for("pages.start_form", process_id=info["process_id"])
     return render_template("start_form.html", info=info, form=form,
                            title=formview.form_title(form, info.get("start_name") or info["name"]),
-                           fields=formview.field_views(form, values, errors, attachments), errors=errors,
+                           fields=formview.field_views(form, values, errors, attachments,
+                                                     groups=signed_in_user()["groups"]),
+                           errors=errors,
                            problem=problem, draft_note=draft_note, context_json="{}",
                            autosave=formview.autosave(signed_in_user()["username"], url, draft_at)), status
 

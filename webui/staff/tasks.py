@@ -38,7 +38,8 @@ def _render_task(task: dict, form: dict, typed: dict[str, list[str]], errors: di
     return render_template(
         "task.html", task=task, form=form, title=formview.form_title(form, task["name"]),
         subject=values.subject_text(presenter, task.get("subject")),
-        fields=formview.field_views(form, typed, errors, attachments, data), errors=errors, problem=problem,
+        fields=formview.field_views(form, typed, errors, attachments, data, groups=signed_in_user()["groups"]),
+        errors=errors, problem=problem,
         shown=presenter.fields([k for k in show_keys if not k.endswith(ERRORS_SUFFIX)], data),
         notices=[presenter.humanize(str(message)) for k in show_keys if k.endswith(ERRORS_SUFFIX)
                  for message in (data.get(k) or [])], groups=groups,
