@@ -8,12 +8,16 @@ no raw JSON, no ISO timestamp and, in Chinese, no English word or data key (``as
 from __future__ import annotations
 
 import inspect
+import os
 import re
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
 from lxml import html as lxml_html
+from playwright.sync_api import sync_playwright
+from werkzeug.serving import make_server
 
 from webui import create_app
 from webui.demo import DEMO_PASSWORD
@@ -26,6 +30,10 @@ import test_processes_whistle as whistle_process
 from process_helpers import PROCESSES, Org
 
 PASSWORD = DEMO_PASSWORD
+PROJECT = Path(__file__).parent.parent
+CHROMIUM = os.environ.get("WHISTLE_CHROMIUM", "/usr/bin/chromium")
+VIEWPORTS = {"desk": {"width": 1280, "height": 860}, "phone": {"width": 390, "height": 844}}
+DOC_SHOTS_ON = bool(os.environ.get("WHISTLE_DOC_SCREENSHOTS"))  # the README's tour: docs/screenshots/
 JSON_TEXT = re.compile(r"[{\[]\s*\"[^\"]+\"\s*:|\[\s*\{|\"\s*:\s*[\[{\"\d]")
 ISO_MOMENT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
 ENGLISH_WORD = re.compile(r"(?<![A-Za-z0-9._/-])[A-Za-z][A-Za-z0-9]*(?:[_-][A-Za-z0-9]+)*(?![A-Za-z0-9._/-])")
@@ -82,6 +90,7 @@ class PageProbe:
         self.clients: dict[str, object] = {}
         self.pages = 0
         self.workers: dict[int, set[str]] = {}
+        self.browser: BrowserPass | None = None
 
     def install(self) -> None:
         self.w.import_users(PROCESSES / "demo-accounts.json")  # display names, groups and the demo password
@@ -110,6 +119,8 @@ class PageProbe:
         assert response.status_code == 200, f"{where}: {url} answered {response.status_code}"
         assert_readable(response.get_data(as_text=True), "zh", where)
         self.pages += 1
+        if self.browser is not None:
+            self.browser.check(username, url, where)
 
     def residents(self, instance_id: int) -> list[str]:
         """The resident named on a case (the whistle's 居民), once they may open its page (their feedback task)."""
@@ -121,6 +132,49 @@ class PageProbe:
         for instance_id, workers in sorted(self.workers.items()):
             for username in ["admin", "supervisor", *sorted(workers), *self.residents(instance_id)]:
                 self.check(username, f"/cases/{instance_id}", f"case #{instance_id} as {username}")
+
+
+class BrowserPass:
+    """The same pages in chromium, served by the probe's app, on a desk and on a 390 px phone: readable after the
+    scripts ran, and on the phone nothing wider than the screen (no sideways scrolling)."""
+
+    def __init__(self, chromium, app) -> None:
+        self.chromium = chromium
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.base = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.pages: dict[tuple[str, str], object] = {}
+        self.shots: dict[str, tuple[str, str, str]] = {}  # doc screenshot name → (user, url, viewport)
+
+    def page(self, username: str, viewport: str):
+        if (username, viewport) not in self.pages:
+            context = self.chromium.new_context(viewport=VIEWPORTS[viewport], locale="zh-CN")
+            page = context.new_page()
+            page.goto(f"{self.base}/login")
+            page.get_by_label("用户名").fill(username)
+            page.get_by_label("密码").fill(PASSWORD)
+            page.get_by_role("button", name="登录").click()
+            page.wait_for_url(re.compile(r".*/inbox.*"))
+            self.pages[(username, viewport)] = page
+        return self.pages[(username, viewport)]
+
+    def check(self, username: str, url: str, where: str) -> None:
+        for viewport in VIEWPORTS:
+            page = self.page(username, viewport)
+            page.goto(self.base + url)
+            assert_readable(page.content(), "zh", f"{where} in chromium ({viewport})")
+            if viewport == "phone":
+                wider = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+                assert wider <= 1, f"{where}: on a 390 px phone the page is {wider} px wider than the screen"
+            for name, (user, shown, size) in self.shots.items():
+                if DOC_SHOTS_ON and user == username and shown in where and size == viewport:
+                    page.screenshot(path=str(PROJECT / "docs" / "screenshots" / f"{name}.png"),
+                                    full_page=viewport == "desk")
+
+    def close(self) -> None:
+        for page in self.pages.values():
+            page.context.close()
+        self.server.shutdown()
 
 
 SCENARIOS = [
@@ -168,3 +222,47 @@ def test_every_page_of_a_process_reads_well(whistle, manual_clock, tmp_path, mod
     scenario(**{p: arguments[p] for p in inspect.signature(scenario).parameters})
     probe.check_cases()
     assert probe.pages > 0
+
+
+# One scenario per process, in chromium: every task page as its clerk while the case runs, every case page after.
+BROWSER_SCENARIOS = [
+    (consultation, "test_streets_reply_and_the_department_answers_each_opinion_in_writing"),
+    (personnel, "test_an_objection_needs_reasons_and_proceeding_against_it_a_written_explanation"),
+    (evaluation, "test_an_accepted_appeal_corrects_the_score_and_the_ranking"),
+    (whistle_process, "test_a_late_department_is_reminded_recorded_and_supervised"),
+]
+DOC_SHOTS = {  # written with WHISTLE_DOC_SCREENSHOTS=1: (who, the page, viewport)
+    "opinion-task": ("liaison-culture-tourism", "task '研究采纳意见'", "desk"),
+    "results-task": ("org-officer", "task '组织部审核发布'", "desk"),
+    "resident-case-phone": ("resident-a", "as resident-a", "phone"),
+}
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: apt-get install -y chromium (see .ci/run)"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox",
+                                                                          "--disable-gpu", "--no-first-run"])
+        yield browser
+        browser.close()
+
+
+@pytest.mark.parametrize("module,name", [
+    pytest.param(m, n, id=m.__name__.removeprefix("test_processes_")) for m, n in BROWSER_SCENARIOS])
+def test_every_page_of_a_process_reads_well_in_a_browser_on_a_desk_and_a_phone(whistle, manual_clock, tmp_path,
+                                                                               chromium, module, name):
+    org = Org(whistle)
+    probe = PageProbe(whistle, tmp_path)
+    probe.install()
+    probe.browser = BrowserPass(chromium, probe.app)
+    probe.browser.shots = DOC_SHOTS
+    try:
+        scenario = getattr(module, name)
+        arguments = {"org": org, "manual_clock": manual_clock, "whistle": whistle, "tmp_path": tmp_path,
+                     "district": module.District(whistle) if hasattr(module, "District") else None}
+        scenario(**{p: arguments[p] for p in inspect.signature(scenario).parameters})
+        probe.check_cases()
+    finally:
+        probe.browser.close()
+    assert len(probe.browser.pages) >= 2 and probe.pages > 0

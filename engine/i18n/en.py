@@ -47,7 +47,7 @@ PAGES = {  # the staff pages (webui.i18n.gettext), keyed by their Chinese text
     "提交": "Submit", "保存草稿": "Save draft", "草稿已保存": "Draft saved",
     "已载入 {when} 保存的草稿": "Loaded the draft saved {when}", "已提交": "Submitted",
     "请修改标红的内容后再提交": "Please correct the fields marked in red", "必填": "required",
-    "（按你的账号填写）": "(from your account)",
+    "（按你的账号填写）": "(from your account)", "办理依据": "What this task decides on",
     "案件信息": "About the case", "这项任务要做什么": "What this task asks",
     "你不能办理这项任务": "You cannot work on this task", "这项任务已结束": "This task is closed",
     "提交失败": "Could not submit", "已上传": "Uploaded", "选择文件": "Choose files",

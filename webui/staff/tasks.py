@@ -40,12 +40,19 @@ def _render_task(task: dict, form: dict, typed: dict[str, list[str]], errors: di
         subject=values.subject_text(presenter, task.get("subject")),
         fields=formview.field_views(form, typed, errors, attachments, data, groups=signed_in_user()["groups"]),
         errors=errors, problem=problem,
-        shown=presenter.fields([k for k in show_keys if not k.endswith(ERRORS_SUFFIX)], data),
+        **_context_and_facts(presenter.fields([k for k in show_keys if not k.endswith(ERRORS_SUFFIX)], data)),
         notices=[presenter.humanize(str(message)) for k in show_keys if k.endswith(ERRORS_SUFFIX)
                  for message in (data.get(k) or [])], groups=groups,
         people=people, draft_note=draft_note, context_json=_context_json(form, data),
         autosave=formview.autosave(signed_in_user()["username"], url_for("pages.task", task_id=task["task_id"]),
                                    draft_at)), status
+
+
+def _context_and_facts(rows: list[dict]) -> dict[str, list[dict]]:
+    """What the form shows of the case, split: records, tables and lists — the opinion being decided, the results
+    being published — are the task's context and read first, full width; single values sit beside the form."""
+    context = [r for r in rows if r["node"]["kind"] in ("record", "table", "list")]
+    return {"context": context, "shown": [r for r in rows if r not in context]}
 
 
 def _context_json(form: dict, data: dict) -> str:
