@@ -82,6 +82,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index('ix_human_task_department', table_name='human_task')
     op.drop_index('ix_human_task_street', table_name='human_task')
-    with op.batch_alter_table('human_task', schema=None) as batch_op:
-        batch_op.drop_column('department')
-        batch_op.drop_column('street')
+    # Not batch mode: on SQLite it copies human_task into a new table and drops the old one, and the drop
+    # cascades to task_candidate (foreign keys are on); SQLite 3.35+ drops a column in place.
+    op.drop_column('human_task', 'department')
+    op.drop_column('human_task', 'street')

@@ -27,5 +27,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('human_task', schema=None) as batch_op:
-        batch_op.drop_column('subject')
+    # Not batch mode: on SQLite it copies human_task into a new table and drops the old one, and the drop
+    # cascades to task_candidate (foreign keys are on); SQLite 3.35+ drops a column in place.
+    op.drop_column('human_task', 'subject')
