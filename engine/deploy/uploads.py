@@ -113,6 +113,10 @@ def _ignored(name: str) -> bool:
             or _kind_of(name) is None)
 
 
+def _size(size: int) -> str:
+    return f"{size / 2**20:,.1f} MB" if size >= 2**20 else f"{size / 2**10:,.0f} KB"
+
+
 class _Refused(Exception):
     """An archive refused as a whole: ``message`` says why, naming the entry."""
 
@@ -139,8 +143,7 @@ def _check_entries(archive: str, infos: list[zipfile.ZipInfo], limits: UploadLim
             raise _Refused(f"the entry '{entry}' is encrypted")
         unpacked += info.file_size
         if unpacked > limits.max_unpacked:
-            raise _Refused(f"it unpacks to more than {limits.max_unpacked / 2**20:,.1f} MB "
-                           f"(WHISTLE_UPLOAD_MAX_UNPACKED_MB)")
+            raise _Refused(f"it unpacks to more than {_size(limits.max_unpacked)} (WHISTLE_UPLOAD_MAX_UNPACKED_MB)")
         if info.file_size > _RATIO_FROM and info.file_size > limits.max_ratio * max(info.compress_size, 1):
             raise _Refused(f"the entry '{entry}' unpacks to {info.file_size / max(info.compress_size, 1):,.0f} "
                            f"times its packed size; at most {limits.max_ratio:g} (WHISTLE_UPLOAD_MAX_RATIO) — "
