@@ -12,7 +12,6 @@ steps and draws what the engine said.
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
 import shutil
@@ -23,23 +22,19 @@ from flask import Response, current_app, flash, jsonify, redirect, render_templa
 from flask.typing import ResponseReturnValue
 
 from engine.errors import DeploymentInvalid, NotFound
-from engine.store.db import PROJECT_ROOT
 from webui.i18n import gettext as _
 from webui.staff.frame import engine, login_required, pages, signed_in_user
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 _RULE = re.compile(r"\s*\[([a-z0-9-]+)\]\s*$")
-DEFAULT_UPLOAD_HOURS = 2.0
 
 
 def uploads_dir() -> Path:
-    configured = current_app.config.get("UPLOADS_DIR") or os.environ.get("WHISTLE_UPLOADS_DIR")
-    return Path(configured) if configured else PROJECT_ROOT / "var" / "uploads"
+    return Path(current_app.config["UPLOADS_DIR"])  # webui.config: WHISTLE_UPLOADS_DIR, default var/uploads
 
 
 def _keep_seconds() -> float:
-    hours = current_app.config.get("UPLOAD_HOURS") or os.environ.get("WHISTLE_UPLOAD_HOURS") or DEFAULT_UPLOAD_HOURS
-    return float(hours) * 3600
+    return float(current_app.config["UPLOAD_HOURS"]) * 3600  # webui.config: WHISTLE_UPLOAD_HOURS, default 2
 
 
 class Staged:
