@@ -5,6 +5,7 @@ each problem with file, line and element; a confirmation deploys exactly what wa
 """
 from __future__ import annotations
 
+import base64
 import io
 import json
 import re
@@ -258,3 +259,47 @@ def test_several_loose_files_deploy_together_with_a_calendar(whistle, site):
     deployed = whistle.deploy_upload(files, "designer", plan["upload_hash"])
     assert sorted((d.kind, d.status) for d in deployed) == [("calendar", "new"), ("process", "new")]
     assert [y["year"] for y in whistle.calendar_show(2031)] == [2031]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# REST: POST /api/v1/deployments
+
+def basic(username: str) -> dict:
+    return {"Authorization": "Basic " + base64.b64encode(f"{username}:{PASSWORD}".encode()).decode()}
+
+
+def post_files(http, files, query: str = "", headers: dict | None = None):
+    return http.post(f"/api/v1/deployments{query}", data={"files": [(io.BytesIO(d), n) for n, d in files]},
+                     content_type="multipart/form-data", headers=headers or {})
+
+
+def test_the_rest_api_checks_and_deploys_uploads_for_designers_only(whistle, site):
+    http = site.test_client()
+    assert post_files(http, [("upload_review.bpmn", V1)], "?dry_run=true", basic("clerk")).status_code == 403
+    assert post_files(http, [("upload_review.bpmn", V1)], "", basic("clerk")).status_code == 403
+    broken = post_files(http, [("upload_review.bpmn", BROKEN)], "?dry_run=true", basic("designer"))
+    assert broken.status_code == 200 and broken.json["ok"] is False and "diagrams" not in broken.json
+    assert [(p["file"], p["line"], p["element_id"]) for p in broken.json["problems"] if p["severity"] == "error"] == \
+        [("upload_review.bpmn", 12, "review")]
+    refused = post_files(http, [("upload_review.bpmn", BROKEN)], "", basic("designer"))
+    assert refused.status_code == 422 and refused.json["error"] == "invalid_deployment"
+    assert refused.json["details"]["problems"][0]["element_id"] == "review"
+    hostile = post_files(http, HOSTILE["symbolic link"][0], "?dry_run=true", basic("designer"))
+    assert hostile.status_code == 200 and "is a symbolic link" in hostile.json["problems"][0]["message"]
+    plan = post_files(http, [("upload_review.bpmn", V1)], "?dry_run=true", basic("designer")).json
+    assert plan["ok"] and plan["definitions"][0]["status"] == "new"
+    other = post_files(http, [("upload_review.bpmn", FIXED)], f"?upload_hash={plan['upload_hash']}", basic("designer"))
+    assert other.status_code == 409
+    assert versions(whistle) == []
+    done = post_files(http, [("upload_review.bpmn", V1)], f"?upload_hash={plan['upload_hash']}", basic("designer"))
+    assert done.status_code == 201 and done.json["deployed"][0]["version"] == 1
+    assert versions(whistle) == [("upload_review", 1, "designer")]
+    # A token acts as its account, with the deploy scope only.
+    without = whistle.create_token("ci", "designer", ["start"])["token"]
+    assert post_files(http, [("upload_review.bpmn", FIXED)], "?dry_run=true",
+                      {"Authorization": f"Bearer {without}"}).status_code == 403
+    token = whistle.create_token("ci-deploy", "designer", ["deploy"])["token"]
+    again = post_files(http, [("upload_review.bpmn", FIXED)], "", {"Authorization": f"Bearer {token}"})
+    assert again.status_code == 201 and again.json["deployed"][0]["version"] == 2
+    assert post_files(http, [("upload_review.bpmn", FIXED)], "?dry_run=maybe", basic("designer")).status_code == 400
+    assert http.post("/api/v1/deployments", headers=basic("designer")).status_code == 400
