@@ -27,6 +27,7 @@ from engine.casework.tasks import TaskViews
 from engine.casework.versions import VersionFacts
 from engine.definitions import SpecCache
 from engine.deploy.deployer import DeployedDefinition, Deployer
+from engine.deploy.uploads import Upload
 from engine.errors import NotMigrated
 from engine.jobs.executor import JobExecutor
 from engine.management.identity import Identity
@@ -81,6 +82,14 @@ class Whistle:
 
     def deploy(self, paths: list[str | Path], actor: str = "system") -> list[DeployedDefinition]:
         return self.management.deploy(paths, actor)
+
+    def plan_upload(self, files: Upload, actor: str) -> dict:
+        """The dry run of uploaded files: every problem, and new/unchanged per definition (designers, admins)."""
+        return self.management.plan_upload(files, actor)
+
+    def deploy_upload(self, files: Upload, actor: str, expected_hash: str | None = None) -> list[DeployedDefinition]:
+        """Deploy uploaded files atomically, only those checked when ``expected_hash`` is given (designers, admins)."""
+        return self.management.deploy_upload(files, actor, expected_hash)
 
     def start(self, process_id: str, version: int | None = None, data: dict | None = None,
               business_key: str | None = None, user: str | None = None, lang: str = "zh") -> int:

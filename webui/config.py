@@ -11,6 +11,8 @@ Environment (all optional):
 ``WHISTLE_ATTACHMENTS_DIR``     where uploaded files are kept (default ``var/attachments``)
 ``WHISTLE_ATTACHMENT_MAX_MB``   the largest file one may attach (default 10)
 ``WHISTLE_MAX_REQUEST_MB``      the largest request (several files at once; default 64)
+``WHISTLE_UPLOADS_DIR``         where 上传部署 keeps uploaded files between 检查 and 确认部署 (default ``var/uploads``)
+``WHISTLE_UPLOAD_HOURS``        how long they are kept (default 2)
 ``WHISTLE_NODE_MODULES``        where ``npm ci`` put bpmn-js (default ``node_modules`` in the project)
 ``WHISTLE_POLL_SECONDS``        how often an open inbox asks for new tasks (default 10)
 ``WHISTLE_SIGNIN_MAX_FAILURES`` wrong passwords for one account name before it is locked (default 5; 0: off)
@@ -62,6 +64,8 @@ def configure(app: Flask) -> None:
         config["SECURE_COOKIES"] = _flag("WHISTLE_SECURE_COOKIES", clock.mode() == "production")
     config["SESSION_COOKIE_SECURE"] = bool(config["SECURE_COOKIES"])
     config.setdefault("MAX_CONTENT_LENGTH", int(float(os.environ.get("WHISTLE_MAX_REQUEST_MB") or 64) * 1024 * 1024))
+    config.setdefault("UPLOADS_DIR", os.environ.get("WHISTLE_UPLOADS_DIR") or str(PROJECT_ROOT / "var" / "uploads"))
+    config.setdefault("UPLOAD_HOURS", float(os.environ.get("WHISTLE_UPLOAD_HOURS") or 2))
     config.setdefault("POLL_SECONDS", float(os.environ.get("WHISTLE_POLL_SECONDS") or 10))
     config.setdefault("NODE_MODULES", os.environ.get("WHISTLE_NODE_MODULES") or str(PROJECT_ROOT / "node_modules"))
     config.setdefault("SIGN_IN_LIMITS", SignInLimits(

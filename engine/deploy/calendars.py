@@ -67,9 +67,10 @@ def store(session: Session, audit: AuditLog, schedules: Iterable[YearSchedule], 
         holidays, workdays = schedule.counts()
         result = {"year": schedule.year, "status": schedule.status, "file": schedule.file, "line": schedule.line,
                   "holidays": holidays, "workdays": workdays, "warnings": []}
-        if latest is not None and latest.content_hash == content_hash:
+        kind, _version = _outcome(latest, schedule, via)
+        if latest is not None and kind == "unchanged":
             results.append({**result, "result": "unchanged", "version": latest.version})
-        elif latest is not None and via == "deploy" and latest.status == OFFICIAL and schedule.status != OFFICIAL:
+        elif latest is not None and kind == "kept":
             results.append({**result, "result": "kept", "version": latest.version, "status": latest.status,
                             "kept_file": latest.file_name})
         else:
@@ -88,6 +89,20 @@ def store(session: Session, audit: AuditLog, schedules: Iterable[YearSchedule], 
     session.flush()
     session.info.setdefault("after_commit", []).append(invalidate)
     return results
+
+
+def outcome(session: Session, schedule: YearSchedule, via: str) -> tuple[str, int]:
+    """What :func:`store` would do with one year, storing nothing (a dry run): ``new``, ``unchanged`` or
+    ``kept``, and the version the year would then have."""
+    return _outcome(stored_calendars.latest_version(session, schedule.year), schedule, via)
+
+
+def _outcome(latest: Any, schedule: YearSchedule, via: str) -> tuple[str, int]:
+    if latest is not None and latest.content_hash == schedule.content_hash():
+        return "unchanged", latest.version
+    if latest is not None and via == "deploy" and latest.status == OFFICIAL and schedule.status != OFFICIAL:
+        return "kept", latest.version
+    return "new", (latest.version + 1) if latest else 1
 
 
 def open_deadlines_across(session: Session, year: int) -> int:

@@ -55,9 +55,36 @@ class Deployer:
         """Deploy the files and folders at ``paths`` in the caller's transaction: a new version of each
         definition whose files changed, ``unchanged`` for the others; ``DeploymentInvalid`` stores nothing."""
         sources, problems = read_sources(paths)
-        plan = check_deployment(session, sources, problems)
-        calendars = plan.pop(CALENDARS, [])
-        carry_over(session, plan)
+        return self.deploy_sources(session, audit, sources, problems, actor)
+
+    def plan(self, session: Session, sources: list[SourceFile], problems: list[Problem]) -> list[DeployedDefinition]:
+        """What :meth:`deploy_sources` would store, storing nothing (a dry run, e.g. of an upload): each
+        definition ``new`` (with the version it would get) or ``unchanged``, and each calendar year likewise;
+        ``DeploymentInvalid`` with every problem, as a deploy would. (A timer start whose date has passed is
+        only found by the deploy itself, when its schedule is made.)"""
+        plan, calendars = _checked(session, sources, problems)
+        results: list[DeployedDefinition] = []
+        for (kind, key), (name, own, files, _spec) in sorted(plan.items()):
+            latest = stored.latest_version(session, key, kind)
+            if latest is not None and latest.content_hash == _content_hash(files):
+                results.append(DeployedDefinition(key, kind, latest.version, "unchanged", latest.name,
+                                                  latest.source_file, list(latest.warnings or [])))
+            else:
+                results.append(DeployedDefinition(key, kind, (latest.version + 1) if latest else 1, "new", name,
+                                                  own.name, warnings_of(own, key)))
+        for schedule in calendars:
+            result, version = calendar_files.outcome(session, schedule, via="deploy")
+            results.append(DeployedDefinition(str(schedule.year), "calendar", version,
+                                              "new" if result == "new" else "unchanged", schedule.status,
+                                              schedule.file))
+        return results
+
+    def deploy_sources(self, session: Session, audit: AuditLog, sources: list[SourceFile], problems: list[Problem],
+                       actor: str, via: str | None = None) -> list[DeployedDefinition]:
+        """Deploy sources already read (from files, or from an upload: ``engine.deploy.uploads``, ``via``
+        ``"upload"`` in the audit events) with the problems found reading them, in the caller's transaction;
+        ``DeploymentInvalid`` stores nothing."""
+        plan, calendars = _checked(session, sources, problems)
         now = clock.now()
         results: list[DeployedDefinition] = []
         new_specs = []
@@ -73,7 +100,7 @@ class Deployer:
                                          deployed_at=now, deployed_by=actor, warnings=warnings_of(own, key),
                                          files=[(f.name, f.sha256, f.content) for f in files.values()])
             audit.record("deployed", actor, kind=kind, key=key, version=version.version, file=own.name,
-                         content_hash=content_hash)
+                         content_hash=content_hash, **_via(via))
             results.append(DeployedDefinition(key, kind, version.version, "new", name, own.name, version.warnings))
             if spec is not None:
                 bind_files(spec[0], version, [(f.name, f.content) for f in files.values()])
@@ -89,6 +116,18 @@ class Deployer:
         session.info.setdefault("after_commit", []).extend(
             (lambda vid=vid, s=s: self.specs.put(vid, *s)) for vid, s in new_specs)
         return results
+
+
+def _via(via: str | None) -> dict[str, Any]:
+    return {"via": via} if via else {}  # the command line's events stay as they were
+
+
+def _checked(session: Session, sources: list[SourceFile], problems: list[Problem]) -> tuple[dict, list]:
+    """The checked plan of a deployment (its forms carried over from the latest versions) and its calendars."""
+    plan = check_deployment(session, sources, problems)
+    calendars = plan.pop(CALENDARS, [])
+    carry_over(session, plan)
+    return plan, calendars
 
 
 def _schedule_timer_starts(session: Session, audit: AuditLog, version: DefinitionVersion, spec: Any,

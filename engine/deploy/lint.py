@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.deploy.checks import check_deployment
-from engine.deploy.sources import read_sources
+from engine.deploy.sources import SourceFile, read_sources
 from engine.errors import DeploymentInvalid, Problem
 
 _UNRESOLVED = "which is neither in this deployment nor deployed"
@@ -41,6 +41,13 @@ def lint_paths(paths: list[str | Path]) -> list[Problem]:
                                                                    "deployed before this file, or with it"),
                               "warning")
         found.append(problem)
+    return with_warnings(found, sources)
+
+
+def with_warnings(problems: list[Problem], sources: list[SourceFile]) -> list[Problem]:
+    """The problems of a check and the lint warnings it left on the sources, once each, in file and line order
+    (errors first on a line): the report of ``whistle lint`` and of an upload's dry run."""
+    found = list(problems)
     for source in sources:
         for warnings in source.warnings.values():
             found.extend(warnings)

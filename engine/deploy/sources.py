@@ -90,37 +90,62 @@ def _kind_of(name: str, path: Path) -> str | None:
     return file_kind(name)
 
 
+def too_large(name: str, size: int, file_limit: int) -> Problem | None:
+    """The problem of a file larger than a deployed file may be (``WHISTLE_DEPLOY_MAX_FILE_MB``), or None."""
+    if size <= file_limit:
+        return None
+    return Problem(name, None, None, f"the file is {_mb(size)}; a deployed file may be at most {_mb(file_limit)} "
+                                     f"(WHISTLE_DEPLOY_MAX_FILE_MB)")
+
+
+def too_much(where: str, total_limit: int) -> Problem:
+    """The problem of a deployment whose files add up to more than ``WHISTLE_DEPLOY_MAX_TOTAL_MB``."""
+    return Problem(where, None, None, f"the files of this deployment add up to more than {_mb(total_limit)} "
+                                      f"(WHISTLE_DEPLOY_MAX_TOTAL_MB); deploy them in several parts")
+
+
+NOT_A_SOURCE = "not a .bpmn, .dmn, .form.json, .csv or .catalog.json file"
+
+
+def decode(name: str, kind: str, data: bytes) -> SourceFile | Problem:
+    """A file's bytes as a source of ``kind``, read as UTF-8 text; the problem when they are not UTF-8 (with a
+    hint when the XML declaration names another encoding). The file system and uploads both read through it."""
+    try:
+        content = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        declared = _DECLARED_ENCODING.match(data[:1024])
+        hint = f'; it says encoding="{declared.group(1).decode("ascii", "replace")}": save it as UTF-8 ' \
+               f'(Whistle reads BPMN and DMN files as UTF-8)' if declared else ""
+        return Problem(name, None, None, f"not UTF-8 text ({exc.reason}){hint}")
+    return SourceFile(name, content, kind)
+
+
 def read_sources(paths: list[str | Path]) -> tuple[list[SourceFile], list[Problem]]:
     """The files of a deployment, read as UTF-8 text, and the problems of those that could not be read."""
-    sources, problems = [], []
+    sources: list[SourceFile] = []
+    problems: list[Problem] = []
     file_limit, total_limit = size_limits()
     total = 0
     for name, path in collect_files(paths):
         # Sizes first, from the file system: a 60 MB diagram is refused before anything reads it.
         size = path.stat().st_size
-        if size > file_limit:
-            problems.append(Problem(name, None, None, f"the file is {_mb(size)}; a deployed file may be at most "
-                                                      f"{_mb(file_limit)} (WHISTLE_DEPLOY_MAX_FILE_MB)"))
+        large = too_large(name, size, file_limit)
+        if large:
+            problems.append(large)
             continue
         total += size
         if total > total_limit:
-            problems.append(Problem(", ".join(str(p) for p in paths), None, None,
-                                    f"the files of this deployment add up to more than {_mb(total_limit)} "
-                                    f"(WHISTLE_DEPLOY_MAX_TOTAL_MB); deploy them in several parts"))
+            problems.append(too_much(", ".join(str(p) for p in paths), total_limit))
             break
         kind = _kind_of(name, path)
         if kind is None:
-            problems.append(Problem(name, None, None, "not a .bpmn, .dmn, .form.json, .csv or .catalog.json file"))
+            problems.append(Problem(name, None, None, NOT_A_SOURCE))
             continue
-        try:
-            content = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError as exc:
-            declared = _DECLARED_ENCODING.match(path.read_bytes()[:1024])
-            hint = f'; it says encoding="{declared.group(1).decode("ascii", "replace")}": save it as UTF-8 ' \
-                   f'(Whistle reads BPMN and DMN files as UTF-8)' if declared else ""
-            problems.append(Problem(name, None, None, f"not UTF-8 text ({exc.reason}){hint}"))
-            continue
-        sources.append(SourceFile(name, content, kind))
+        read = decode(name, kind, path.read_bytes())
+        if isinstance(read, Problem):
+            problems.append(read)
+        else:
+            sources.append(read)
     if not sources and not problems:
         problems.append(Problem(", ".join(str(p) for p in paths), None, None, "no .bpmn or .dmn files found"))
     return sources, problems

@@ -9,8 +9,10 @@ from pathlib import Path
 from engine.audit import chain as audit_log
 from engine.audit.chain import AuditLog, VerifyReport
 from engine.deploy import calendars as calendar_store
+from engine.deploy import uploads
 from engine.deploy.deployer import DeployedDefinition, Deployer
 from engine.errors import DeploymentInvalid, Forbidden, InvalidInput, NotFound
+from engine.identity.accounts import find_user, groups_of
 from engine.jobs import queries as timer_jobs
 from engine.jobs.executor import JobExecutor
 from engine.runtime.commands import Runtime
@@ -20,6 +22,8 @@ from engine.store import clock as stored_clock
 from engine.store import management as stored
 from engine.store.db import Database
 from engine.time import calendar_files, calendars, clock, iso8601, workdays
+
+DEPLOYER_GROUPS = frozenset({"designers", "admins"})  # who may upload and deploy through a page or the API
 
 
 class Management:
@@ -34,6 +38,32 @@ class Management:
     def deploy(self, paths: list[str | Path], actor: str = "system") -> list[DeployedDefinition]:
         return self.runtime.run_command(CommandContext("deploy", actor),
                                         lambda s, a: self.deployer.deploy(s, a, paths, actor))
+
+    def plan_upload(self, files: uploads.Upload, actor: str) -> dict:
+        """The dry run of uploaded files (``engine.deploy.uploads.plan``): the report a designer reads before
+        deploying; nothing is stored. Designers and administrators only."""
+        self._require_designer(actor)
+        with self.db.read() as session:
+            return uploads.plan(session, self.deployer, files)
+
+    def deploy_upload(self, files: uploads.Upload, actor: str,
+                      expected_hash: str | None = None) -> list[DeployedDefinition]:
+        """Deploy uploaded files as one deployment, atomically; with ``expected_hash`` only the upload whose
+        dry run had it. Designers and administrators only; the actor is recorded with each new version."""
+        self._require_designer(actor)
+        return self.runtime.run_command(CommandContext("deploy", actor), lambda s, a: uploads.deploy(
+            s, a, self.deployer, files, actor, expected_hash))
+
+    def _require_designer(self, actor: str) -> None:
+        """Uploading and deploying from a page or the API is for designers and administrators (``designers``,
+        ``admins``); the command line deploys as whoever runs it on the server."""
+        with self.db.read() as session:
+            try:
+                groups = groups_of(session, find_user(session, actor))
+            except NotFound:
+                groups = set()
+        if not groups & DEPLOYER_GROUPS:
+            raise Forbidden(f"'{actor}' may not deploy: only process designers and administrators may")
 
     def definitions(self) -> list[dict]:
         """Every deployed version, with how many of its cases are running."""

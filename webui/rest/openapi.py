@@ -1,6 +1,6 @@
 """The OpenAPI 3.1 document of the REST API (``GET /api/v1/openapi.json``), written by hand and bound to the
-routes: each resource module (``tasks``, ``instances``, ``definitions``, ``messages``) writes the paths of its
-routes beside them (its ``PATHS``); the components are in ``webui.rest.schemas``.
+routes: each resource module (``tasks``, ``instances``, ``definitions``, ``deployments``, ``messages``) writes
+the paths of its routes beside them (its ``PATHS``); the components are in ``webui.rest.schemas``.
 
 ``tests/test_api.py`` validates it with openapi-spec-validator, checks that every ``/api/v1`` route is
 documented with its methods, and validates real responses against the schemas given here.
@@ -11,7 +11,7 @@ import copy
 
 from flask import Response, jsonify
 
-from webui.rest import definitions, instances, messages, tasks
+from webui.rest import definitions, deployments, instances, messages, tasks
 from webui.rest.schemas import RESPONSES, SCHEMAS, error_responses
 from webui.rest.shell import api
 
@@ -27,7 +27,8 @@ OWN_PATHS: dict = {  # the document's own path
     },
 }
 
-_PATHS: dict = copy.deepcopy({**OWN_PATHS, **tasks.PATHS, **instances.PATHS, **definitions.PATHS, **messages.PATHS})
+_PATHS: dict = copy.deepcopy({**OWN_PATHS, **tasks.PATHS, **instances.PATHS, **definitions.PATHS,
+                              **deployments.PATHS, **messages.PATHS})
 
 # Every authenticated operation may also answer: 422 for an out-of-range id or a NUL character in the path or
 # query (webui.inputs), 429 while HTTP Basic is locked (webui.signin), 503 when the database is away

@@ -235,6 +235,45 @@ SCHEMAS: dict = {
         "required": ["definitions"],
         "properties": {"definitions": {"type": "array", "items": ref("Definition")}},
     },
+    "Problem": {
+        "type": "object",
+        "required": ["file", "line", "element_id", "message", "severity"],
+        "properties": {
+            "file": {"type": "string"}, "line": _nullable("integer"), "element_id": _nullable("string"),
+            "message": {"type": "string"}, "severity": {"type": "string", "enum": ["error", "warning"]},
+        },
+    },
+    "DeployedDefinition": {
+        "type": "object",
+        "required": ["process_id", "kind", "version", "status", "name", "file", "warnings"],
+        "properties": {
+            "process_id": {"type": "string"}, "kind": {"type": "string", "enum": ["process", "decision", "calendar"]},
+            "version": {"type": "integer"}, "status": {"type": "string", "enum": ["new", "unchanged"]},
+            "name": _nullable("string"), "file": {"type": "string"},
+            "warnings": {"type": "array", "items": ref("Problem")},
+        },
+    },
+    "DeploymentPlan": {
+        "type": "object",
+        "required": ["ok", "upload_hash", "files", "ignored", "definitions", "problems", "errors", "warnings"],
+        "properties": {
+            "ok": {"type": "boolean", "description": "No errors: deploying these files would succeed."},
+            "upload_hash": {"type": "string", "description": "Give it back to deploy exactly these files."},
+            "files": {"type": "array", "items": {"type": "object", "properties": {
+                "name": {"type": "string"}, "kind": {"type": "string"}, "bytes": {"type": "integer"}}}},
+            "ignored": {"type": "array", "items": {"type": "string"},
+                        "description": "Entries of an archive a folder deploy passes over (README.md, __MACOSX/…)."},
+            "definitions": {"type": "array", "items": ref("DeployedDefinition"),
+                            "description": "What deploying would do (empty when there are errors)."},
+            "problems": {"type": "array", "items": ref("Problem")},
+            "errors": {"type": "integer"}, "warnings": {"type": "integer"},
+        },
+    },
+    "DeploymentResult": {
+        "type": "object",
+        "required": ["deployed"],
+        "properties": {"deployed": {"type": "array", "items": ref("DeployedDefinition")}},
+    },
     "MessageRequest": {
         "type": "object",
         "additionalProperties": False,
