@@ -7,7 +7,7 @@ from __future__ import annotations
 from flask import Flask
 
 from webui import csrf, i18n
-from webui.staff import admin, cases, definitions, display, inbox, login, start, tasks  # noqa: F401  (routes)
+from webui.staff import admin, cases, definitions, display, inbox, login, start, tasks, versions  # noqa: F401  (routes)
 from webui.staff.frame import pages, session_ended
 
 
