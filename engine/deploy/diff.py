@@ -482,11 +482,12 @@ def diff_versions(old_files: Mapping[str, str], new_files: Mapping[str, str], *,
         status = "added" if before is None else "removed" if after is None else \
             "unchanged" if before == after else "changed"
         kind = _kind(shown)
-        if status != "unchanged":
-            result["files"].append({"file": shown, "kind": kind, "status": status,
-                                    **({"renamed_from": old_name} if old_name and _base(old_name) != _base(shown) else {})})
         if status == "unchanged":
             continue
+        listed = {"file": shown, "kind": kind, "status": status}
+        if old_name and _base(old_name) != _base(shown):
+            listed["renamed_from"] = old_name
+        result["files"].append(listed)
         if kind == "bpmn":
             empty = etree.Element(f"{{{BPMN_NS}}}definitions")
             part = diff_bpmn(read_xml(before).getroot() if before else empty,
