@@ -64,6 +64,8 @@ ASSIGNMENT_KEYS = {"candidateGroups", "candidateUsers", "assignee", "formKey", "
                    "obligation"}
 TIMER_TYPES = {"timeDuration": "duration", "timeDate": "date", "timeCycle": "cycle"}
 FORM_FIELD_ORDER = ("label", "label_en", "type", "required", "options")
+# form-js spellings ``engine.forms.files.normalize`` reads into Whistle's (compared there), and layout only
+FORM_JS_KEYS = frozenset({"key", "path", "values", "validate", "id", "layout"})
 Change = dict[str, list]
 
 
@@ -400,11 +402,15 @@ def _form_fields(form: Mapping[str, Any]) -> dict[str, dict]:
     for field in form.get("fields") or []:
         if not isinstance(field, dict) or not isinstance(field.get("name"), str):
             continue
-        found[field["name"]] = {k: _value(v) for k, v in field.items() if k not in ("components", "name")}
+        found[field["name"]] = _settings(field)
         for column in field.get("components") or []:
             if isinstance(column, dict) and isinstance(column.get("name"), str):
-                found[f"{field['name']}.{column['name']}"] = {k: _value(v) for k, v in column.items() if k != "name"}
+                found[f"{field['name']}.{column['name']}"] = _settings(column)
     return found
+
+
+def _settings(field: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _value(v) for k, v in field.items() if k not in FORM_JS_KEYS and k not in ("name", "components")}
 
 
 def diff_form(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None, file: str) -> dict | None:

@@ -25,7 +25,7 @@ PROPERTY_NAMES = {
     "called_element": "调用流程", "multi_instance": "多实例", "attached_to": "附着环节", "interrupting": "中断",
     "starters": "可发起人", "properties": "扩展属性", "text": "注释文字",
     # decision tables
-    "hit_policy": "命中策略", "aggregation": "聚合", "expression": "表达式", "label": "标题",
+    "hit_policy": "命中策略", "aggregation": "聚合", "expression": "表达式", "label": "标签",
     # form fields and a form's own settings
     "label_en": "英文标签", "required": "必填", "options": "选项", "help": "填写说明", "help_en": "英文填写说明",
     "placeholder": "占位提示", "min": "最小值", "max": "最大值", "min_length": "最短",
