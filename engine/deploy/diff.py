@@ -42,6 +42,7 @@ from engine.bpmn.modelers import local, normalise
 from engine.bpmn.namespaces import BPMN_NS, CAMUNDA_NS, SPIFF_NS
 from engine.bpmn.reading import file_kind, read_xml
 from engine.forms.files import is_form_file, key_of_file, normalize
+from engine.scripting.catalogs import is_catalog_file
 
 # The BPMN elements a diff reports (by local name); everything else is a property of one of them.
 ELEMENT_TYPES = frozenset({
@@ -451,6 +452,8 @@ def _field(name: str, field: Mapping[str, Any]) -> dict:
 def _kind(name: str) -> str:
     if is_form_file(name):
         return "form"
+    if is_catalog_file(name):
+        return "catalog"
     return file_kind(name) or "other"
 
 
