@@ -1,4 +1,5 @@
-"""``whistle migrate | deploy | lint | definitions``: the schema and the deployed versions."""
+"""``whistle migrate | deploy | lint | definitions | diff``: the schema, the deployed versions and what changed
+between two of them."""
 from __future__ import annotations
 
 import argparse
@@ -21,6 +22,12 @@ def register(commands: Commands) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH")
 
     commands.add("definitions", "list deployed processes, decisions and their versions", definitions)
+
+    p = commands.add("diff", "what changed between two versions of a process or decision: elements added, "
+                             "removed and changed, flows rerouted, decision rules and form fields", diff)
+    p.add_argument("process_id", metavar="PROCESS_ID")
+    p.add_argument("old", type=int, metavar="V1")
+    p.add_argument("new", type=int, metavar="V2")
 
 
 def migrate(args: argparse.Namespace) -> int:
@@ -52,3 +59,71 @@ def definitions(args: argparse.Namespace) -> int:
     emit(args, engine_for(args).definitions(), lambda rows: table(
         rows, ["process_id", "kind", "version", "name", "running_instances", "deployed_at", "file"]))
     return 0
+
+
+def diff(args: argparse.Namespace) -> int:
+    """The semantic diff of two versions (``engine.deploy.diff``): tables, or the whole diff with ``--json``."""
+    emit(args, engine_for(args).diff(args.process_id, args.old, args.new), diff_text)
+    return 0
+
+
+def diff_text(d: dict) -> str:
+    """A diff as text: a heading and a table per kind of change, nothing for what did not change."""
+    lines = [f"{d['process_id']}: version {d['from']['version']} -> {d['to']['version']}"]
+
+    def section(title: str, rows: list[dict], columns: list[str]) -> None:
+        if rows:
+            lines.extend(["", f"{title}:", table(rows, columns)])
+
+    section("added", d["added"], ["id", "type", "name"])
+    section("removed", d["removed"], ["id", "type", "name"])
+    section("changed", [{"id": e["id"], "type": e["type"], "name": e["name"], "property": key,
+                         "old": _shown(old), "new": _shown(new)}
+                        for e in d["changed"] for key, (old, new) in e["changes"].items()],
+            ["id", "type", "name", "property", "old", "new"])
+    section("flows rerouted", [{"id": f["id"], "name": f["name"], "from": f"{f['source'][0]} -> {f['target'][0]}",
+                                "to": f"{f['source'][1]} -> {f['target'][1]}"} for f in d["flows"]],
+            ["id", "name", "from", "to"])
+    rules = []
+    for decision in d["decisions"]:
+        where = decision["id"]
+        rules += [{"decision": where, "rule": "", "column": key, "old": _shown(old), "new": _shown(new)}
+                  for key, (old, new) in decision["changes"].items()]
+        rules += [{"decision": where, "rule": f"{r['index']} ({r['id']})", "column": "(added)", "old": "",
+                   "new": " | ".join(_shown(c["value"]) for c in r["cells"])} for r in decision["rules"]["added"]]
+        rules += [{"decision": where, "rule": f"{r['index']} ({r['id']})", "column": "(removed)",
+                   "old": " | ".join(_shown(c["value"]) for c in r["cells"]), "new": ""}
+                  for r in decision["rules"]["removed"]]
+        rules += [{"decision": where, "rule": f"{r['index']} ({r['id']})", "column": c["label"] or c["column"],
+                   "old": _shown(c["old"]), "new": _shown(c["new"])}
+                  for r in decision["rules"]["changed"] for c in r["cells"]]
+        rules += [{"decision": where, "rule": "", "column": f"{c['label']} ({what})", "old": "", "new": ""}
+                  for what in ("added", "removed") for c in decision["columns"][what]]
+        if decision["status"] != "changed":
+            rules.append({"decision": where, "rule": "", "column": f"({decision['status']})", "old": "", "new": ""})
+    section("decisions", rules, ["decision", "rule", "column", "old", "new"])
+    fields = []
+    for form in d["forms"]:
+        fields += [{"form": form["key"], "field": "", "property": key, "old": _shown(old), "new": _shown(new)}
+                   for key, (old, new) in form["changes"].items()]
+        fields += [{"form": form["key"], "field": f["name"], "property": f"({what})", "old": "", "new": ""}
+                   for what in ("added", "removed") for f in form["fields"][what]]
+        fields += [{"form": form["key"], "field": f["name"], "property": key, "old": _shown(old), "new": _shown(new)}
+                   for f in form["fields"]["changed"] for key, (old, new) in f["changes"].items()]
+        if form["status"] != "changed":
+            fields.append({"form": form["key"], "field": "", "property": f"({form['status']})", "old": "", "new": ""})
+    section("forms", fields, ["form", "field", "property", "old", "new"])
+    others = [f for f in d["files"] if f["kind"] not in ("bpmn", "dmn", "form")]
+    section("other files", others, ["file", "kind", "status"])
+    if len(lines) == 1:
+        lines.append("no differences")
+    return "\n".join(lines)
+
+
+def _shown(value: object) -> str:
+    """A value in one table cell: none as ``-``, text on one line."""
+    if value is None:
+        return "-"
+    text = str(value).lower() if isinstance(value, bool) else str(value)
+    text = " ".join(text.split())
+    return text if len(text) <= 60 else text[:57] + "..."

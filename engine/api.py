@@ -5,7 +5,8 @@ The work is done by audience services the facade holds, as Camunda splits its Ru
 Management services: ``runtime`` (the commands), ``management`` (deployments, incidents, timer jobs, the clock,
 calendars, audit verification), ``identity`` (accounts, API tokens), and for the staff screens ``cases``,
 ``worklist`` (the inbox), ``task_views``, ``submissions``, ``drafts``, ``attachments``, ``diagrams``, ``people``
-(who the screens show, who may see what) and ``versions`` (what a deployed version's sources say).
+(who the screens show, who may see what) and ``versions`` (what a deployed version's sources say); for designers
+``version_history`` (every version of a definition, its files as deployed, the diff of two).
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from engine.errors import NotMigrated
 from engine.jobs.executor import JobExecutor
 from engine.management.identity import Identity
 from engine.management.operations import Management
+from engine.management.versions import VersionHistory
 from engine.runtime.commands import Runtime
 from engine.store import migrate
 from engine.store.db import Database
@@ -49,6 +51,7 @@ class Whistle:
         self.management = Management(self.db, self.runtime, self.deployer, self.executor)
         self.identity = Identity(self.db, self.runtime)
         self.versions = VersionFacts(self.db)
+        self.version_history = VersionHistory(self.db)
         self.people = People(self.db)
         self.cases = Cases(self.db, self.people, self.versions)
         self.worklist = Worklist(self.db, self.versions)
@@ -128,6 +131,21 @@ class Whistle:
 
     def definitions(self) -> list[dict]:
         return self.management.definitions()
+
+    def versions_of(self, process_id: str) -> dict:
+        return self.version_history.versions(process_id)
+
+    def version_files(self, process_id: str, version: int) -> list[tuple[str, str]]:
+        return self.version_history.files(process_id, version)
+
+    def version_file(self, process_id: str, version: int, file_name: str) -> str:
+        return self.version_history.file(process_id, version, file_name)
+
+    def version_archive(self, process_id: str, version: int) -> tuple[str, bytes]:
+        return self.version_history.archive(process_id, version)
+
+    def diff(self, process_id: str, old: int, new: int) -> dict:
+        return self.version_history.diff(process_id, old, new)
 
     def incidents(self, instance_id: int | None = None) -> list[dict]:
         return self.management.incidents(instance_id)

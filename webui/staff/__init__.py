@@ -8,7 +8,7 @@ from flask import Flask
 
 import webui.staff.deploy_upload  # noqa: F401  (routes: 上传部署)
 from webui import csrf, i18n
-from webui.staff import admin, cases, definitions, display, inbox, login, start, tasks  # noqa: F401  (routes)
+from webui.staff import admin, cases, definitions, display, inbox, login, start, tasks, versions  # noqa: F401  (routes)
 from webui.staff.frame import pages, session_ended
 
 
