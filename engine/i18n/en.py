@@ -180,7 +180,7 @@ PAGES = {  # the staff pages (webui.i18n.gettext), keyed by their Chinese text
     "{n} 周": "{n} weeks", "{n} 天": "{n} days", "{n} 小时": "{n} hours", "{n} 分钟": "{n} minutes",
     "{n} 秒": "{n} seconds",
     # deploying from the browser (issue 15): 上传部署
-    "上传部署": "Upload and deploy", "元素": "element", "其他文件": "other file", "再上传一批": "Upload more",
+    "上传部署": "Upload and deploy", "元素": "element", "再上传一批": "Upload more",
     "压缩包": "zip archive",
     "压缩包中以下文件不属于部署，已忽略：": "These files of the archive are not deployed and were passed over:",
     "发现 {errors} 个错误、{warnings} 个警告，不能部署。请修改后重新上传。":
@@ -197,9 +197,9 @@ PAGES = {  # the staff pages (webui.i18n.gettext), keyed by their Chinese text
     "检查": "Check", "检查结果": "Check report", "检查通过，可以部署": "No errors: ready to deploy",
     "没有部署": "Not deployed", "流程文件": "Process files", "清单": "Catalog", "确认部署": "Deploy",
     "确认部署时发现问题，没有部署任何内容：": "Deploying found problems; nothing was deployed:",
-    "第 {line} 行": "line {line}", "第 {version} 版": "version {version}", "类型": "Kind", "结果": "Result",
+    "第 {line} 行": "line {line}", "第 {version} 版": "version {version}", "结果": "Result",
     "规则的说明和改法见部署检查文档（docs/lint.md）。": "Each rule and how to fix it: docs/lint.md.",
-    "警告": "warning", "错误": "error", "问题": "Problems", "请选择要上传的文件": "Choose the files to upload",
+    "警告": "warning", "问题": "Problems", "请选择要上传的文件": "Choose the files to upload",
     "部署后": "After deploying", "部署完成": "Deployed", "重新上传": "Upload again",
     "部署的正是上面检查过的文件；一个文件有错则全部不部署。":
         "Deploys exactly the files checked above; if one file has an error, nothing is deployed.",
