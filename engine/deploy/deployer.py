@@ -55,6 +55,12 @@ class Deployer:
         """Deploy the files and folders at ``paths`` in the caller's transaction: a new version of each
         definition whose files changed, ``unchanged`` for the others; ``DeploymentInvalid`` stores nothing."""
         sources, problems = read_sources(paths)
+        return self.deploy_sources(session, audit, sources, problems, actor)
+
+    def deploy_sources(self, session: Session, audit: AuditLog, sources: list[SourceFile], problems: list[Problem],
+                       actor: str) -> list[DeployedDefinition]:
+        """Deploy sources already in memory (a diagram from the browser's modeler, say) exactly as files are:
+        the same checks, versions and audit; ``problems`` are those found while reading them."""
         plan = check_deployment(session, sources, problems)
         calendars = plan.pop(CALENDARS, [])
         carry_over(session, plan)

@@ -1,13 +1,13 @@
 """The staff pages, a module per area: signing in (``login``), the inbox, a task's form (``tasks``), starting
-work (``start``), cases, the designers' ``definitions`` and the ``admin`` page. They share one blueprint and
-its checks (``frame``), one form-submit flow (``submit``), and how things read on screen (``display``,
-``formview``)."""
+work (``start``), cases, the designers' ``definitions`` and ``modeler``, and the ``admin`` page. They share one
+blueprint and its checks (``frame``), one form-submit flow (``submit``), and how things read on screen
+(``display``, ``formview``)."""
 from __future__ import annotations
 
 from flask import Flask
 
 from webui import csrf, i18n
-from webui.staff import admin, cases, definitions, display, inbox, login, start, tasks  # noqa: F401  (routes)
+from webui.staff import admin, cases, definitions, display, inbox, login, modeler, start, tasks  # noqa: F401  (routes)
 from webui.staff.frame import pages, session_ended
 
 
