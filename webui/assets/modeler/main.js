@@ -22,6 +22,7 @@ import "bpmn-js/dist/assets/bpmn-font/css/bpmn-embedded.css";
 import "@bpmn-io/properties-panel/dist/assets/properties-panel.css";
 import "./modeler.css";
 
+import TranslatedListGroups from "./list-groups";
 import { translateModule } from "./translations";
 
 const AUTOSAVE_MS = 3000;
@@ -52,6 +53,7 @@ class ModelerPage {
         CamundaPlatformPropertiesProviderModule,
         CamundaBehaviorsModule,
         translateModule(config.lang),
+        TranslatedListGroups,
       ],
       moddleExtensions: { camunda: camundaModdle },
     });
@@ -79,7 +81,7 @@ class ModelerPage {
       event.returnValue = this.texts.leave;
       return this.texts.leave;
     });
-    if (window.matchMedia("(max-width: 899px)").matches) this.toggleSide(false);
+    this.toggleSide(!window.matchMedia("(max-width: 899px)").matches); // over the diagram on a narrow screen
     this.offerDraft();
     $("modeler-validate").disabled = false;
     $("modeler-deploy").disabled = false;
