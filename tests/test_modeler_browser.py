@@ -18,9 +18,19 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
+from test_browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    DESK,
+    _free_port,
+    cli,
+    demo_database,
+    shot,
+    sign_in,
+    start_server,
+    stop_server,
+)
 
-from test_browser import CHROMIUM, CHROMIUM_ARGS, DESK, _free_port, cli, demo_database, shot, sign_in, \
-    start_server, stop_server
 from test_readable_pages import assert_readable
 
 REVIEW = "command_review"
