@@ -18,13 +18,12 @@ $(STAMP): pyproject.toml
 
 # Browser assets from npm, pinned by package-lock.json: bpmn-js for the case diagrams, and the designers' modeler
 # (bpmn-js, its properties panel, the Camunda moddle) bundled by esbuild into webui/static/build/. Neither
-# node_modules nor the bundle is ever committed; the bundle is rebuilt when its sources change.
+# node_modules nor the bundle is ever committed; the bundle is rebuilt after `npm ci` and when its sources change.
 MODELER_BUNDLE = webui/static/build/modeler.js
 MODELER_SOURCES = $(wildcard webui/assets/modeler/*)
 
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
-	npm run build
 	touch $(NODE_STAMP)
 
 $(MODELER_BUNDLE): $(NODE_STAMP) $(MODELER_SOURCES)

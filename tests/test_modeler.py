@@ -99,6 +99,9 @@ def test_the_modeler_page_reads_well_and_the_definitions_page_links_to_it(site):
     assert config["draft"] is None and "<bpmn:process id=\"review\"" in config["xml"]
     assert_readable(html, "zh", "the modeler page")
     assert_readable(text(designer.get("/modeler/new")), "zh", "the new-process page")
+    english = text(designer.get(f"/modeler/versions/{v1}?lang=en"))
+    assert "Edit process: 问题审核" in english and "based on version 1" in english
+    assert config_of(english)["lang"] == "en" and config_of(english)["texts"]["valid"] == "No problems: ready to deploy"
 
 
 def test_a_post_without_the_csrf_token_changes_nothing(site):

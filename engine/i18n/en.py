@@ -140,6 +140,7 @@ PAGES = {  # the staff pages (webui.i18n.gettext), keyed by their Chinese text
     "{n} 秒": "{n} seconds",
     # the designers' modeler (webui.staff.modeler, issue 15)
     "编辑流程": "Edit process",
+    "编辑流程：{name}": "Edit process: {name}",
     "基于版本 {version}": "based on version {version}",
     "新流程，尚未部署": "new, not deployed yet",
     "最新版本 {version}": "latest version {version}",

@@ -82,6 +82,9 @@ class ModelerPage {
       return this.texts.leave;
     });
     this.toggleSide(!window.matchMedia("(max-width: 899px)").matches); // over the diagram on a narrow screen
+    this.fitHeight();
+    window.addEventListener("resize", () => this.fitHeight());
+    touchNavigation(this.modeler.get("canvas"), $("modeler-canvas"));
     this.offerDraft();
     $("modeler-validate").disabled = false;
     $("modeler-deploy").disabled = false;
@@ -93,7 +96,7 @@ class ModelerPage {
     if (warnings && warnings.length) console.warn("bpmn-js import warnings", warnings);
     this.modeler.get("canvas").zoom("fit-viewport", "auto");
     const root = this.processElement();
-    if (root) this.modeler.get("selection").select(root);
+    if (root) window.requestAnimationFrame(() => this.modeler.get("selection").select(root)); // the panel shows it
   }
 
   processElement() {
@@ -257,9 +260,12 @@ class ModelerPage {
   }
 
   focus(id) {
+    // a problem's element, close enough to read, clear of the palette, and selected for the properties panel
     const element = this.modeler.get("elementRegistry").get(id);
     if (!element) return;
-    this.modeler.get("canvas").scrollToElement(element);
+    const canvas = this.modeler.get("canvas");
+    if (canvas.zoom() < 0.8) canvas.zoom(1);
+    canvas.scrollToElement(element, { top: 120, bottom: 120, left: 200, right: 120 });
     this.modeler.get("selection").select(element);
   }
 
@@ -322,6 +328,14 @@ class ModelerPage {
 
   // -- the page --------------------------------------------------------------------------------------------
 
+  fitHeight() {
+    // the diagram fills the window below the site's header, however high that header wraps
+    const box = $("modeler");
+    const top = box.getBoundingClientRect().top + window.scrollY;
+    box.style.height = Math.max(448, window.innerHeight - top - 8) + "px";
+    window.requestAnimationFrame(() => this.modeler.get("canvas").resized());
+  }
+
   toggleSide(show) {
     const side = $("modeler-side");
     const visible = typeof show === "boolean" ? show : side.hidden;
@@ -359,6 +373,42 @@ class ModelerPage {
     if (!response.ok) throw new Error(answer.message || response.statusText);
     return answer;
   }
+}
+
+/* A finger on the diagram: diagram-js listens to the mouse only, so one finger pans and two pinch to zoom here
+   (a tap still selects, and taps on the palette and the context pad create and append elements). */
+function touchNavigation(canvas, container) {
+  const points = new Map();
+  let last = null;
+  function state() {
+    const p = [...points.values()];
+    if (p.length === 1) return { x: p[0].x, y: p[0].y, d: 0 };
+    const rect = container.getBoundingClientRect();
+    const cx = (p[0].x + p[1].x) / 2;
+    const cy = (p[0].y + p[1].y) / 2;
+    return { x: cx, y: cy, d: Math.hypot(p[0].x - p[1].x, p[0].y - p[1].y), rx: cx - rect.left, ry: cy - rect.top };
+  }
+  container.addEventListener("pointerdown", (event) => {
+    if (event.pointerType !== "touch") return;
+    points.set(event.pointerId, { x: event.clientX, y: event.clientY });
+    last = state();
+  });
+  container.addEventListener("pointermove", (event) => {
+    if (event.pointerType !== "touch" || !points.has(event.pointerId)) return;
+    points.set(event.pointerId, { x: event.clientX, y: event.clientY });
+    const now = state();
+    if (last && points.size >= 2 && last.d > 0) {
+      canvas.zoom(Math.max(0.2, Math.min(4, canvas.zoom() * now.d / last.d)), { x: now.rx, y: now.ry });
+    }
+    if (last) canvas.scroll({ dx: now.x - last.x, dy: now.y - last.y });
+    last = now;
+  });
+  function up(event) {
+    points.delete(event.pointerId);
+    last = points.size ? state() : null;
+  }
+  container.addEventListener("pointerup", up);
+  container.addEventListener("pointercancel", up);
 }
 
 const configNode = $("modeler-config");
