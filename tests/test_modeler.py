@@ -134,6 +134,9 @@ def test_drafts_are_saved_per_designer_and_offered_again(site):
     assert designer.call("review/draft", {"xml": 42}).status_code == 422
     assert designer.call("review/draft", {"xml": edited, "base_version_id": 999}).status_code == 422
     assert designer.call("review/draft", {"xml": edited, "base_version_id": "x"}).status_code == 422
+    assert designer.call("review/draft", {"xml": edited + "\x00"}).status_code == 422  # PostgreSQL text holds none
+    assert designer.call(f"{'p' * 256}/draft", {"xml": edited}).status_code == 422
+    assert designer.call("review/validate", {"xml": edited + "\x00"}).get_json()["ok"] is False
 
     assert designer.call("review/draft/discard").get_json() == {"discarded": True}
     assert w.modeler_draft("designer", "review") is None

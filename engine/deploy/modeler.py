@@ -26,14 +26,20 @@ def modeler_source(file_name: str, xml: object) -> tuple[list[SourceFile], list[
                                                    f"most {file_limit / 2**20:,.1f} MB (WHISTLE_DEPLOY_MAX_FILE_MB)")]
     if not xml.strip():
         return [], [Problem(file_name, None, None, "the diagram is empty")]
+    if "\x00" in xml:
+        return [], [Problem(file_name, None, None, "the diagram contains a NUL character, which no XML file may hold")]
     return [SourceFile(file_name, xml, "bpmn")], []
 
 
-def check_size(xml: object) -> str:
-    """A draft's XML as text no larger than a deployed file may be (a draft is kept unchecked otherwise: it may
-    be half drawn)."""
+def check_draft(process_id: object, xml: object) -> str:
+    """A draft's XML as text no larger than a deployed file may be, for a process id the table can hold (a draft
+    is kept unchecked otherwise: it may be half drawn)."""
+    if not isinstance(process_id, str) or not 0 < len(process_id) <= 255:
+        raise InvalidInput("process_id: a process id of 1 to 255 characters")
     if not isinstance(xml, str):
         raise InvalidInput("xml: the diagram must be sent as BPMN XML text")
+    if "\x00" in xml:
+        raise InvalidInput("xml: the diagram contains a NUL character, which no XML file may hold")
     file_limit, _total = size_limits()
     if len(xml.encode("utf-8")) > file_limit:
         raise InvalidInput(f"xml: the diagram is larger than {file_limit / 2**20:,.1f} MB "

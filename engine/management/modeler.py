@@ -101,7 +101,7 @@ class Modeler:
     def save_draft(self, user: str, process_id: str, base_version_id: int | None, xml: object) -> dict:
         """Keep what the designer is drawing (as it is: a draft may be half done), replacing their last draft of
         the process; the version it was opened from comes along for the stale check."""
-        text = modeler_sources.check_size(xml)
+        text = modeler_sources.check_draft(process_id, xml)
         now = clock.now()
         with self.db.write() as session:
             require_designer(session, user)
