@@ -16,12 +16,21 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# Browser assets (bpmn-js) from npm, pinned by package-lock.json; node_modules is never committed.
+# Browser assets from npm, pinned by package-lock.json: bpmn-js for the case diagrams, and the designers' modeler
+# (bpmn-js, its properties panel, the Camunda moddle) bundled by esbuild into webui/static/build/. Neither
+# node_modules nor the bundle is ever committed; the bundle is rebuilt after `npm ci` and when its sources change.
+MODELER_BUNDLE = webui/static/build/modeler.js
+MODELER_SOURCES = $(wildcard webui/assets/modeler/*)
+
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $(NODE_STAMP)
 
-install: $(STAMP) $(NODE_STAMP)
+$(MODELER_BUNDLE): $(NODE_STAMP) $(MODELER_SOURCES)
+	npm run build
+	touch $(MODELER_BUNDLE)
+
+install: $(STAMP) $(NODE_STAMP) $(MODELER_BUNDLE)
 
 run: install
 	$(BIN)/whistle migrate
@@ -43,4 +52,4 @@ bench: install
 	$(BIN)/python bench/engine_step.py
 
 clean:
-	rm -rf $(VENV) var *.egg-info
+	rm -rf $(VENV) var *.egg-info webui/static/build

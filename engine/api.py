@@ -3,7 +3,8 @@ thin shells over it.
 
 The work is done by audience services the facade holds, as Camunda splits its Runtime, Task, Repository and
 Management services: ``runtime`` (the commands), ``management`` (deployments, incidents, timer jobs, the clock,
-calendars, audit verification), ``identity`` (accounts, API tokens), and for the staff screens ``cases``,
+calendars, audit verification), ``identity`` (accounts, API tokens), ``modeler`` (the designers' modeler in the
+browser: drafts, validation, deployment), and for the staff screens ``cases``,
 ``worklist`` (the inbox), ``task_views``, ``submissions``, ``drafts``, ``attachments``, ``diagrams``, ``people``
 (who the screens show, who may see what) and ``versions`` (what a deployed version's sources say); for designers
 ``version_history`` (every version of a definition, its files as deployed, the diff of two).
@@ -32,6 +33,7 @@ from engine.deploy.uploads import Upload
 from engine.errors import NotMigrated
 from engine.jobs.executor import JobExecutor
 from engine.management.identity import Identity
+from engine.management.modeler import Modeler
 from engine.management.operations import Management
 from engine.management.versions import VersionHistory
 from engine.runtime.commands import Runtime
@@ -50,6 +52,7 @@ class Whistle:
         self.executor = JobExecutor(self.db, self.runtime)
         self.management = Management(self.db, self.runtime, self.deployer, self.executor)
         self.identity = Identity(self.db, self.runtime)
+        self.modeler = Modeler(self.db, self.runtime, self.deployer)
         self.versions = VersionFacts(self.db)
         self.version_history = VersionHistory(self.db)
         self.people = People(self.db)
@@ -334,3 +337,30 @@ class Whistle:
 
     def element_states(self, instance_id: int) -> dict[str, dict]:
         return self.diagrams.element_states(instance_id)
+
+    # -- the designers' modeler in the browser (engine.management.modeler; designers and admins only) ---------
+
+    def modeler_open(self, user: str, *, process_id: str | None = None, version_id: int | None = None) -> dict:
+        return self.modeler.open(user, process_id=process_id, version_id=version_id)
+
+    def modeler_blank(self, user: str, process_id: str, name: str = "") -> dict:
+        return self.modeler.blank(user, process_id, name)
+
+    def save_modeler_draft(self, user: str, process_id: str, base_version_id: int | None, xml: object) -> dict:
+        return self.modeler.save_draft(user, process_id, base_version_id, xml)
+
+    def modeler_draft(self, user: str, process_id: str) -> dict | None:
+        return self.modeler.draft(user, process_id)
+
+    def discard_modeler_draft(self, user: str, process_id: str) -> bool:
+        return self.modeler.discard_draft(user, process_id)
+
+    def modeler_drafts(self, user: str) -> list[dict]:
+        return self.modeler.drafts(user)
+
+    def modeler_validate(self, user: str, process_id: str, xml: object) -> dict:
+        return self.modeler.validate(user, process_id, xml)
+
+    def modeler_deploy(self, user: str, process_id: str, xml: object, base_version_id: int | None, *,
+                       confirm_stale: bool = False) -> dict:
+        return self.modeler.deploy(user, process_id, xml, base_version_id, confirm_stale=confirm_stale)

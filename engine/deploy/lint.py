@@ -9,6 +9,7 @@ from typing import Any
 from engine.deploy.checks import check_deployment
 from engine.deploy.sources import SourceFile, read_sources
 from engine.errors import DeploymentInvalid, Problem
+from engine.store import Session
 
 _UNRESOLVED = "which is neither in this deployment nor deployed"
 
@@ -29,13 +30,21 @@ def lint_paths(paths: list[str | Path]) -> list[Problem]:
     """Every problem ``whistle deploy`` would report for these files, errors and warnings, without a database.
     A call or decision that is not among the files is a warning (it may be deployed already)."""
     sources, problems = read_sources(paths)
+    return lint_sources(sources, problems)
+
+
+def lint_sources(sources: list[SourceFile], problems: list[Problem], session: Session | None = None) -> list[Problem]:
+    """The same for sources already in memory (``problems``: those found reading them). With a ``session``,
+    references are resolved against what is deployed there, exactly as a deployment would (the browser's
+    modeler checks a diagram so); the session is only read."""
     try:
-        check_deployment(_Offline(), sources, problems)  # type: ignore[arg-type]  # a session where nothing is deployed
+        check_deployment(session if session is not None else _Offline(),  # type: ignore[arg-type]  # nothing deployed
+                         sources, problems)
     except DeploymentInvalid as exc:
         problems = list(exc.problems)
     found = []
     for problem in problems:
-        if _UNRESOLVED in problem.message:
+        if session is None and _UNRESOLVED in problem.message:
             problem = Problem(problem.file, problem.line, problem.element_id,
                               problem.message.replace(_UNRESOLVED, "which is not among the files linted; it must be "
                                                                    "deployed before this file, or with it"),

@@ -204,6 +204,58 @@ PAGES = {  # the staff pages (webui.i18n.gettext), keyed by their Chinese text
     "部署的正是上面检查过的文件；一个文件有错则全部不部署。":
         "Deploys exactly the files checked above; if one file has an error, nothing is deployed.",
     "（{count} 个警告，不影响部署）": " ({count} warnings, which do not block deploying)",
+    # the designers' modeler (webui.staff.modeler, issue 15)
+    "编辑流程": "Edit process",
+    "编辑流程：{name}": "Edit process: {name}",
+    "基于版本 {version}": "based on version {version}",
+    "新流程，尚未部署": "new, not deployed yet",
+    "最新版本 {version}": "latest version {version}",
+    "校验": "Validate",
+    "部署": "Deploy",
+    "属性面板": "Properties",
+    "隐藏属性": "Hide properties",
+    "恢复草稿": "Restore the draft",
+    "放弃草稿": "Discard the draft",
+    "取消": "Cancel",
+    "建模": "Modeler",
+    "在建模器中编辑": "Edit in the modeler",
+    "新建流程": "New process",
+    "流程 ID": "Process id",
+    "流程名称": "Process name",
+    "在建模器中打开": "Open in the modeler",
+    "字母或下划线开头，只含字母、数字、下划线和连字符；部署后不能更改。":
+        "A letter or _ first, then letters, digits, _ and -; it cannot change once deployed.",
+    "流程 ID 以字母或下划线开头，只含字母、数字、下划线和连字符，最多 100 个字符":
+        "A process id starts with a letter or _ and has only letters, digits, _ and - (at most 100)",
+    "建模器尚未构建：请在服务器上运行 make install（会从 npm 安装并打包建模器）。":
+        "The modeler is not built: run make install on the server (it installs and bundles it from npm).",
+    "正在保存草稿…": "Saving the draft…",
+    "草稿已保存 {time}": "Draft saved {time}",
+    "有未保存的修改": "Unsaved changes",
+    "草稿保存失败，将重试": "The draft could not be saved; trying again",
+    "你有一份 {time} 保存的草稿（基于{base}）。": "You have a draft saved {time} (based on {base}).",
+    "注意：草稿基于版本 {base}，之后已部署了版本 {latest}。":
+        "Note: the draft is based on version {base}; version {latest} has been deployed since.",
+    "新流程": "a new process",
+    "版本 {version}": "version {version}",
+    "正在校验…": "Validating…",
+    "校验通过，可以部署": "No problems: ready to deploy",
+    "{errors} 个错误，{warnings} 个警告": "{errors} errors, {warnings} warnings",
+    "整个文件": "the whole file",
+    "把当前的图部署为「{name}」的新版本？运行中的案件仍按原来的版本办理，新发起的案件使用新版本。":
+        "Deploy this diagram as a new version of {name}? Running cases keep their version; new cases use the new one.",
+    "注意：这份图基于版本 {base}，之后已经部署了版本 {latest}。部署会以这份图为准，"
+    "版本 {latest} 的修改不会带过来。仍要部署吗？":
+        "Note: this diagram is based on version {base}, and version {latest} has been deployed since. "
+        "Deploying it replaces version {latest}'s changes with this diagram. Deploy anyway?",
+    "正在部署…": "Deploying…",
+    "部署失败：{message}": "Not deployed: {message}",
+    "请求失败：{message}": "Failed: {message}",
+    "还有修改没有保存，确定离开吗？": "Some changes are not saved yet. Leave anyway?",
+    "草稿已放弃": "Draft discarded",
+    "部署检查未通过，没有部署": "The deploy checks failed; nothing was deployed",
+    "已部署为版本 {version}": "Deployed as version {version}",
+    "与版本 {version} 相同，没有部署新版本": "The same as version {version}: no new version deployed",
 }
 
 FORMS = {  # form validation (engine.forms.validation, engine.forms.checks)

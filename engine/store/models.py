@@ -324,6 +324,19 @@ class TaskDraft(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class ModelerDraft(Base):
+    """A diagram a designer is editing in the browser's modeler, saved as they go (migration 0015): one per
+    designer and process, with the version it was opened from (``base_version_id``; NULL for a new process), so
+    that deploying it can say when another version was deployed since. Deleted once it is deployed."""
+
+    __tablename__ = "modeler_draft"
+    username: Mapped[str] = mapped_column(String(128), primary_key=True)
+    process_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    base_version_id: Mapped[int | None] = mapped_column(Integer)
+    xml: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 # "Done by me" in the inbox and "cases I started" (migration 0005).
 Index("ix_human_task_completed_by", HumanTask.completed_by, HumanTask.completed_at)
 Index("ix_process_instance_started_by", ProcessInstance.started_by)

@@ -1,14 +1,25 @@
 """The staff pages, a module per area: signing in (``login``), the inbox, a task's form (``tasks``), starting
-work (``start``), cases, the designers' ``definitions`` and ``deploy_upload`` (上传部署), the ``admin`` page.
-They share one blueprint and its checks (``frame``), one form-submit flow (``submit``), and how things read on
-screen (``display``, ``formview``)."""
+work (``start``), cases, the designers' ``definitions``, ``deploy_upload`` (上传部署), ``versions`` and
+``modeler``, and the ``admin`` page. They share one blueprint and its checks (``frame``), one form-submit flow
+(``submit``), and how things read on screen (``display``, ``formview``)."""
 from __future__ import annotations
 
 from flask import Flask
 
-import webui.staff.deploy_upload  # noqa: F401  (routes: 上传部署)
 from webui import csrf, i18n
-from webui.staff import admin, cases, definitions, display, inbox, login, start, tasks, versions  # noqa: F401  (routes)
+from webui.staff import (  # noqa: F401  (routes)
+    admin,
+    cases,
+    definitions,
+    deploy_upload,
+    display,
+    inbox,
+    login,
+    modeler,
+    start,
+    tasks,
+    versions,
+)
 from webui.staff.frame import pages, session_ended
 
 
