@@ -155,6 +155,19 @@ def test_a_designer_models_validates_and_deploys_version_2(server, browser):
     assert task["name"] == "指挥中心初审"
     assert task["due_at"], task  # PT4H from when it became ready
 
+    # -- the difference between the versions is exactly the two changes made ------------------------------
+    diff = json.loads(cli(env, "diff", "whistle", "1", "2", "--json"))
+    assert (diff["added"], diff["removed"], diff["flows"]) == ([], [], [])
+    assert [(c["id"], sorted(c["changes"])) for c in diff["changed"]] == [(REVIEW, ["due_date", "name"])]
+    assert diff["changed"][0]["changes"]["name"] == ["指挥中心审核", "指挥中心初审"]
+    compare = sign_in(browser, server, "designer", DESK)
+    compare.goto(f"{server['base']}/definitions/whistle/diff?from=1&to=2")
+    rows = compare.locator("section[aria-labelledby=elements-h] tbody tr")
+    expect(rows.first).to_contain_text("指挥中心初审")
+    assert {rows.nth(i).get_attribute("data-element") for i in range(rows.count())} == {REVIEW}
+    assert_readable(compare.content(), "zh", "the diff of versions 1 and 2")
+    compare.close()
+
     # -- another change is autosaved; the tab is closed; the draft is offered again -------------------------
     select(page, "register_case")
     open_group(page, "常规")

@@ -13,6 +13,7 @@ from flask import Response, current_app, render_template, request
 from engine.deploy.rules.common import RULES
 from engine.errors import InvalidInput
 from webui.i18n import gettext as _
+from webui.staff import display
 from webui.staff.frame import engine, login_required, pages
 
 # What a change's property is called on the page (engine.deploy.diff.PROPERTIES and the DMN and form keys).
@@ -77,7 +78,7 @@ RULE_IN_MESSAGE = re.compile(r"\[([a-z-]+)\]\s*$")
 def definition_versions(key: str) -> str:
     w = engine()
     history = w.versions_of(key)
-    people = w.user_labels(v["deployed_by"] for v in history["versions"])
+    people = _deployers(w.user_labels(v["deployed_by"] for v in history["versions"]))
     for version in history["versions"]:
         version["lint"] = [_warning(p) for p in version["warnings"]]
     return render_template("versions.html", history=history, people=people)
@@ -112,13 +113,18 @@ def definition_diff(key: str) -> str:
     diagrams = None
     if diff["kind"] == "process":
         diagrams = {side: _diagram(w, key, diff[end], diff, side) for side, end in (("old", "from"), ("new", "to"))}
-    people = w.user_labels([diff["from"]["deployed_by"], diff["to"]["deployed_by"]])
+    people = _deployers(w.user_labels([diff["from"]["deployed_by"], diff["to"]["deployed_by"]]))
     return render_template("diff.html", diff=diff, history=history, numbers=numbers, diagrams=diagrams,
                            people=people, rows=_element_rows(diff), empty=_is_empty(diff),
                            bpmn_ready=_viewer_installed())
 
 
 # -- helpers -------------------------------------------------------------------------------------------------
+
+def _deployers(people: dict[str, str]) -> dict[str, str]:
+    """Who deployed, as the pages name them: a person's name, or 系统 for a deploy by the command line's default."""
+    return {**people, **{actor: _(name) for actor, name in display.SYSTEM_ACTORS.items() if actor in people}}
+
 
 def _number(name: str, default: int) -> int:
     text = request.args.get(name, "").strip()
