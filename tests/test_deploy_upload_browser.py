@@ -72,7 +72,7 @@ def test_a_designer_sees_the_error_on_the_diagram_then_deploys_version_2(server,
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]  # nothing wider than the phone
     problem.click()  # finds the element on the diagram
     expect(diagram).to_be_in_viewport()
-    shot(page, "upload-01-lint-error-phone")
+    shot(page, "upload-01-lint-error-phone", doc="deploy-check-phone")
 
     # -- the fixed file: version 2 after 确认部署 --------------------------------------------------------------
     page.get_by_label("流程文件").set_input_files(str(UPLOAD / "fixed" / "upload_review.bpmn"))

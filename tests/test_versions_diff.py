@@ -419,6 +419,8 @@ def test_the_diff_page_colours_the_changed_elements_in_chromium(request, tmp_pat
                     assert stroke("new", "fee") != "rgb(194, 65, 12)"
                     wider = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
                     assert wider <= 1, f"the diff page is {wider} px wider than a {viewport['width']} px screen"
+                    if os.environ.get("WHISTLE_DOC_SCREENSHOTS") and viewport["width"] > 1000:  # the README's tour
+                        page.screenshot(path=str(Path(__file__).parent.parent / "docs" / "screenshots" / "diff.png"))
                     page.context.close()
                 chromium.close()
         finally:
