@@ -31,8 +31,9 @@ from engine.definitions import SpecCache
 from engine.deploy.deployer import DeployedDefinition, Deployer
 from engine.deploy.uploads import Upload
 from engine.errors import NotMigrated
+from engine.identity.accounts import SignInLimits
 from engine.jobs.executor import JobExecutor
-from engine.management.identity import Identity
+from engine.management.identity import Identity, PasswordCache, SignInOutcome
 from engine.management.modeler import Modeler
 from engine.management.operations import Management
 from engine.management.versions import VersionHistory
@@ -176,6 +177,16 @@ class Whistle:
 
     def authenticate_token(self, token: str) -> dict | None:
         return self.identity.authenticate_token(token)
+
+    def sign_in(self, username: str, password: str, address: str | None, channel: str, limits: SignInLimits,
+                cache: PasswordCache | None = None) -> SignInOutcome:
+        return self.identity.sign_in(username, password, address, channel, limits, cache)
+
+    def session_user(self, username: str, version: object) -> dict | None:
+        return self.identity.session_user(username, version)
+
+    def end_sessions(self, username: str) -> None:
+        self.identity.end_sessions(username)
 
     def fire_due_jobs(self, limit: int | None = None) -> int:
         return self.management.fire_due_jobs(limit)
