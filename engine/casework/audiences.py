@@ -12,7 +12,7 @@ The filter runs in the engine, so the case page and the REST API show a reader t
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from engine.forms.labels import AUDIENCES
@@ -83,7 +83,7 @@ def visible_case(shown: dict, labels: dict[str, dict], audience: str, viewer: st
             "audit": visible_events(shown.get("audit") or [], labels, audience, viewer)}
     if is_staff(audience):
         return case
-    referenced = set(_strings(data))
+    referenced = set(strings_in(data))
     case.update({
         "started_by": shown["started_by"] if shown["started_by"] == viewer else None,
         "open_tasks": [{**t, "assignee": t["assignee"] if t.get("assignee") == viewer else None}
@@ -95,12 +95,13 @@ def visible_case(shown: dict, labels: dict[str, dict], audience: str, viewer: st
     return case
 
 
-def _strings(value: Any) -> Iterable[str]:
+def strings_in(value: Any) -> Iterator[str]:
+    """Every string inside a JSON value (the attachment ids and account names it may name)."""
     if isinstance(value, str):
         yield value
     elif isinstance(value, dict):
         for item in value.values():
-            yield from _strings(item)
+            yield from strings_in(item)
     elif isinstance(value, list):
         for item in value:
-            yield from _strings(item)
+            yield from strings_in(item)

@@ -54,15 +54,20 @@ def collect_files(paths: list[str | Path]) -> list[tuple[str, Path]]:
     return found
 
 
-def _megabytes_setting(variable: str, default: float) -> int:
+def positive_setting(variable: str, default: float, unit: str) -> float:
+    """A positive number from the environment (``default`` when unset); a clear error naming the variable."""
     text = os.environ.get(variable, "").strip()
     try:
-        megabytes = float(text) if text else default
+        value = float(text) if text else default
     except ValueError:
-        raise ValueError(f"{variable}={text!r} is not a number of megabytes") from None
-    if not megabytes > 0:
-        raise ValueError(f"{variable} must be a positive number of megabytes, got {text!r}")
-    return int(megabytes * 2**20)
+        raise ValueError(f"{variable}={text!r} is not a number of {unit}") from None
+    if not value > 0:
+        raise ValueError(f"{variable} must be a positive number of {unit}, got {text!r}")
+    return value
+
+
+def _megabytes_setting(variable: str, default: float) -> int:
+    return int(positive_setting(variable, default, "megabytes") * 2**20)
 
 
 def size_limits() -> tuple[int, int]:

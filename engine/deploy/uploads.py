@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import re
 import stat
 import zipfile
@@ -30,7 +29,15 @@ from engine.audit.chain import AuditLog
 from engine.bpmn.reading import file_kind
 from engine.deploy.deployer import DeployedDefinition, Deployer
 from engine.deploy.lint import with_warnings
-from engine.deploy.sources import NOT_A_SOURCE, SourceFile, decode, size_limits, too_large, too_much
+from engine.deploy.sources import (
+    NOT_A_SOURCE,
+    SourceFile,
+    decode,
+    positive_setting,
+    size_limits,
+    too_large,
+    too_much,
+)
 from engine.errors import Conflict, DeploymentInvalid, Problem
 from engine.forms.files import is_form_file
 from engine.scripting.catalogs import is_catalog_file
@@ -54,24 +61,13 @@ class UploadLimits:
     max_ratio: float
 
 
-def _setting(variable: str, default: float, unit: str) -> float:
-    text = os.environ.get(variable, "").strip()
-    try:
-        value = float(text) if text else default
-    except ValueError:
-        raise ValueError(f"{variable}={text!r} is not a number of {unit}") from None
-    if not value > 0:
-        raise ValueError(f"{variable} must be a positive number of {unit}, got {text!r}")
-    return value
-
-
 def upload_limits() -> UploadLimits:
     """The limits on an upload, from ``WHISTLE_UPLOAD_MAX_FILES`` (default 500), ``WHISTLE_UPLOAD_MAX_UNPACKED_MB``
     (default 50) and ``WHISTLE_UPLOAD_MAX_RATIO`` (default 100); read on every upload, so a change needs no
     restart."""
-    return UploadLimits(int(_setting("WHISTLE_UPLOAD_MAX_FILES", DEFAULT_MAX_FILES, "files")),
-                        int(_setting("WHISTLE_UPLOAD_MAX_UNPACKED_MB", DEFAULT_MAX_UNPACKED_MB, "megabytes") * 2**20),
-                        _setting("WHISTLE_UPLOAD_MAX_RATIO", DEFAULT_MAX_RATIO, "times"))
+    unpacked = positive_setting("WHISTLE_UPLOAD_MAX_UNPACKED_MB", DEFAULT_MAX_UNPACKED_MB, "megabytes")
+    return UploadLimits(int(positive_setting("WHISTLE_UPLOAD_MAX_FILES", DEFAULT_MAX_FILES, "files")),
+                        int(unpacked * 2**20), positive_setting("WHISTLE_UPLOAD_MAX_RATIO", DEFAULT_MAX_RATIO, "times"))
 
 
 def upload_hash(files: Upload) -> str:

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote
 
+from engine.casework import audiences
 from engine.forms import templates
 from webui.i18n import current
 from webui.i18n import gettext as _
@@ -277,16 +278,8 @@ def location_node(value: dict) -> dict:
 
 
 def strings_in(value: Any) -> Iterable[str]:
-    """Every short string inside a value (the candidates for account names to look up)."""
-    if isinstance(value, str):
-        if len(value) < 64 and not ISO_MOMENT.match(value):
-            yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from strings_in(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from strings_in(item)
+    """The short strings inside a value that are not times (the candidates for account names to look up)."""
+    return (text for text in audiences.strings_in(value) if len(text) < 64 and not ISO_MOMENT.match(text))
 
 
 def _is_mapping_of_records(value: dict, presenter: Presenter) -> bool:
