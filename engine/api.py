@@ -33,6 +33,7 @@ from engine.deploy.uploads import Upload
 from engine.errors import NotMigrated
 from engine.identity.accounts import SignInLimits
 from engine.jobs.executor import JobExecutor
+from engine.management.directory import Directory
 from engine.management.identity import Identity, PasswordCache, SignInOutcome
 from engine.management.modeler import Modeler
 from engine.management.operations import Management
@@ -53,6 +54,7 @@ class Whistle:
         self.executor = JobExecutor(self.db, self.runtime)
         self.management = Management(self.db, self.runtime, self.deployer, self.executor)
         self.identity = Identity(self.db, self.runtime)
+        self.directory = Directory(self.db, self.runtime)
         self.modeler = Modeler(self.db, self.runtime, self.deployer)
         self.versions = VersionFacts(self.db)
         self.version_history = VersionHistory(self.db)
@@ -175,6 +177,45 @@ class Whistle:
     def list_tokens(self) -> list[dict]:
         return self.identity.list_tokens()
 
+    # -- the administrators' directory: accounts, groups, bulk loads, tokens (every call names the admin) ----
+
+    def accounts(self, actor: str, text: str | None = None, group: str | None = None, active: bool | None = None,
+                 page: int = 1, per_page: int = 50) -> dict:
+        return self.directory.accounts(actor, text, group, active, page, per_page)
+
+    def account_groups(self, actor: str) -> list[dict]:
+        return self.directory.groups(actor)
+
+    def create_account(self, actor: str, username: str, display_name: str | None = None,
+                       groups: list[str] | None = None, password: str | None = None) -> dict:
+        return self.directory.create_account(actor, username, display_name, groups, password)
+
+    def set_account_groups(self, actor: str, username: str, groups: list[str]) -> dict:
+        return self.directory.set_groups(actor, username, groups)
+
+    def set_account_active(self, actor: str, username: str, active: bool) -> dict:
+        return self.directory.set_active(actor, username, active)
+
+    def reset_password(self, actor: str, username: str) -> dict:
+        return self.directory.reset_password(actor, username)
+
+    def preview_people(self, actor: str, name: str, content: bytes | str) -> dict:
+        return self.directory.preview_people(actor, name, content)
+
+    def load_people(self, actor: str, name: str, content: bytes | str, expected_hash: str | None = None) -> dict:
+        return self.directory.load_people(actor, name, content, expected_hash)
+
+    def admin_tokens(self, actor: str) -> list[dict]:
+        return self.directory.tokens(actor)
+
+    def admin_create_token(self, actor: str, name: str, user: str, scopes: list[str]) -> dict:
+        return self.directory.create_token(actor, name, user, scopes)
+
+    def admin_revoke_token(self, actor: str, name: str) -> dict:
+        result = self.directory.revoke_token(actor, name)
+        self.identity.forget_tokens()
+        return result
+
     def authenticate_token(self, token: str) -> dict | None:
         return self.identity.authenticate_token(token)
 
@@ -208,6 +249,9 @@ class Whistle:
 
     def calendar_import(self, path: str | Path, actor: str = "system") -> list[dict]:
         return self.management.calendar_import(path, actor)
+
+    def calendar_upload(self, name: str, content: bytes, actor: str) -> list[dict]:
+        return self.management.calendar_upload(name, content, actor)
 
     def calendar_show(self, year: int | None = None) -> list[dict]:
         return self.management.calendar_show(year)

@@ -89,6 +89,10 @@ class Identity:
         self._token_cache.clear()
         return result
 
+    def forget_tokens(self) -> None:
+        """Check every token again on its next use (one was revoked elsewhere in this process)."""
+        self._token_cache.clear()
+
     def list_tokens(self) -> list[dict]:
         with self.db.read() as session:
             return api_tokens.listing(session)

@@ -12,6 +12,7 @@ from engine.deploy import calendars as calendar_store
 from engine.deploy import uploads
 from engine.deploy.deployer import DeployedDefinition, Deployer
 from engine.errors import DeploymentInvalid, Forbidden, InvalidInput, NotFound
+from engine.identity import roles
 from engine.identity.accounts import find_user, groups_of
 from engine.jobs import queries as timer_jobs
 from engine.jobs.executor import JobExecutor
@@ -183,7 +184,21 @@ class Management:
             raise NotFound(f"{path}: no such file") from None
         except UnicodeDecodeError as exc:
             raise InvalidInput(f"{path}: not UTF-8 text ({exc.reason})") from None
-        schedules, problems = calendar_files.parse_calendar(str(path), content)
+        return self._import_calendar(str(path), content, actor, "calendar import")
+
+    def calendar_upload(self, name: str, content: bytes, actor: str) -> list[dict]:
+        """A calendar file uploaded by an administrator (the 工作日日历 page): the same checks and versions as
+        ``calendar_import``, refused for anyone else."""
+        with self.db.read() as session:
+            roles.require(session, actor, roles.ADMINS, "load working-day calendars")
+        try:
+            text = content.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise InvalidInput(f"{name}: not UTF-8 text (byte {exc.start})") from None
+        return self._import_calendar(name, text, actor, "calendar upload")
+
+    def _import_calendar(self, name: str, content: str, actor: str, command: str) -> list[dict]:
+        schedules, problems = calendar_files.parse_calendar(name, content)
         if problems:
             refused = DeploymentInvalid(problems)
             refused.message = refused.message.replace("nothing was deployed", "nothing was loaded")
@@ -197,7 +212,7 @@ class Management:
                     if result["result"] == "new" else 0
             return results
 
-        return self.runtime.run_command(CommandContext("calendar import", actor), work)
+        return self.runtime.run_command(CommandContext(command, actor), work)
 
     def calendar_show(self, year: int | None = None) -> list[dict]:
         """Coverage per year — ``official``, ``statutory only`` or ``none`` — read from the database now: by

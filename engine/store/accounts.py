@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Row, and_, bindparam, delete, literal, or_, select, tuple_, update
+from sqlalchemy import CursorResult, Row, and_, bindparam, case, delete, func, literal, or_, select, tuple_, update
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql import ColumnElement
 
@@ -108,3 +108,65 @@ def forget_stale_attempts(session: Session, failed_before: datetime, now: dateti
 
 def forget_attempts(session: Session, scope: str, key: str) -> None:
     session.execute(delete(SignInAttempt).where(_attempt_is(scope, key)))
+
+
+# -- the administrators' directory (engine.identity.directory) ------------------------------------------------
+
+def replace_memberships(session: Session, user_id: int, groups: set[str]) -> None:
+    session.execute(delete(Membership).where(Membership.user_id == user_id, Membership.group_name.not_in(groups)))
+    have = group_names(session, user_id)
+    for group in sorted(groups - have):
+        session.add(Membership(user_id=user_id, group_name=group))
+    session.flush()
+
+
+def set_active(session: Session, username: str, active: bool) -> None:
+    """(De)activate; a deactivated account's sessions end with it."""
+    session.execute(update(UserAccount).where(UserAccount.username == username)
+                    .values(active=active, session_version=UserAccount.session_version + 1))
+
+
+def set_password_hash(session: Session, username: str, password_hash: str) -> None:
+    session.execute(update(UserAccount).where(UserAccount.username == username)
+                    .values(password_hash=password_hash, session_version=UserAccount.session_version + 1))
+
+
+def active_members(session: Session, groups: frozenset[str], excluding: str | None = None) -> list[str]:
+    query = (select(UserAccount.username).join(Membership, Membership.user_id == UserAccount.id)
+             .where(Membership.group_name.in_(groups), UserAccount.active.is_(True)).distinct())
+    if excluding is not None:
+        query = query.where(UserAccount.username != excluding)
+    return list(session.execute(query).scalars())
+
+
+def accounts_page(session: Session, text: str | None, group: str | None, active: bool | None, offset: int,
+                  limit: int) -> tuple[int, list[tuple[UserAccount, list[str]]]]:
+    """Accounts by name, filtered by a part of the name or display name, a group and being active: the total
+    and one page, each with its groups."""
+    query = select(UserAccount)
+    if text:
+        pattern = f"%{text.replace('%', '').replace('_', '')}%"
+        query = query.where(or_(UserAccount.username.ilike(pattern), UserAccount.display_name.ilike(pattern)))
+    if group:
+        query = query.where(UserAccount.id.in_(select(Membership.user_id).where(Membership.group_name == group)))
+    if active is not None:
+        query = query.where(UserAccount.active.is_(active))
+    total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+    rows = list(session.execute(query.order_by(UserAccount.username).offset(offset).limit(limit)).scalars())
+    memberships: dict[int, list[str]] = {r.id: [] for r in rows}
+    if rows:
+        for user_id, name in session.execute(select(Membership.user_id, Membership.group_name)
+                                             .where(Membership.user_id.in_(list(memberships)))
+                                             .order_by(Membership.group_name)):
+            memberships[user_id].append(name)
+    return total, [(r, memberships[r.id]) for r in rows]
+
+
+def groups_with_counts(session: Session) -> list[tuple[str, str | None, int, int]]:
+    """Every group: name, display name, active members, all members."""
+    active = func.sum(case((UserAccount.active.is_(True), 1), else_=0))
+    rows = session.execute(select(UserGroup.name, UserGroup.display_name, active, func.count(UserAccount.id))
+                           .outerjoin(Membership, Membership.group_name == UserGroup.name)
+                           .outerjoin(UserAccount, UserAccount.id == Membership.user_id)
+                           .group_by(UserGroup.name, UserGroup.display_name).order_by(UserGroup.name))
+    return [(name, label, int(on or 0), int(total or 0)) for name, label, on, total in rows]

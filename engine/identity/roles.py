@@ -1,0 +1,22 @@
+"""Who may run the commands that are not casework: the groups behind the designer and administrator roles,
+checked in the engine for every channel that names a person (pages, REST, the CLI's ``--user``)."""
+from __future__ import annotations
+
+from engine.errors import Forbidden
+from engine.store import Session
+from engine.store import accounts as stored
+
+ADMINS = frozenset({"admins"})
+DESIGNERS = frozenset({"designers", "admins"})  # administrators may do what designers do
+
+
+def groups_of_active(session: Session, username: str) -> set[str]:
+    """The groups of an active account; none for an unknown or inactive one."""
+    return {group for _, group in stored.name_and_groups(session, username) if group}
+
+
+def require(session: Session, actor: str, groups: frozenset[str], doing: str) -> None:
+    """Forbidden unless ``actor`` is an active member of one of ``groups``; ``doing`` says what was refused."""
+    if not groups_of_active(session, actor) & groups:
+        who = "administrators" if groups == ADMINS else "process designers and administrators"
+        raise Forbidden(f"'{actor}' may not {doing}: only {who} may")
