@@ -11,13 +11,13 @@ from collections.abc import Iterable
 
 from engine.errors import Forbidden, NotFound
 from engine.identity.accounts import find_user, groups_of
+from engine.identity.roles import ROLE_GROUPS
 from engine.store import Session
 from engine.store import accounts as stored_accounts
 from engine.store import casework as stored
 from engine.store.db import Database
 from engine.store.models import ProcessInstance, UserAccount
 
-ROLE_GROUPS = {"designer": "designers", "admin": "admins", "supervisor": "district-supervision"}
 SEE_ALL_GROUPS = frozenset({"admins", "district-supervision"})
 GROUP_LABELS_SECONDS = 60  # how long group display names are kept (they change with an accounts import)
 

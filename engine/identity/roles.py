@@ -6,8 +6,10 @@ from engine.errors import Forbidden
 from engine.store import Session
 from engine.store import accounts as stored
 
-ADMINS = frozenset({"admins"})
-DESIGNERS = frozenset({"designers", "admins"})  # administrators may do what designers do
+# The role each group gives on the pages (engine.casework.people.roles_of); a role's group name is the district's.
+ROLE_GROUPS = {"designer": "designers", "admin": "admins", "supervisor": "district-supervision"}
+ADMINS = frozenset({ROLE_GROUPS["admin"]})
+DESIGNERS = frozenset({ROLE_GROUPS["designer"], ROLE_GROUPS["admin"]})  # administrators may do what designers do
 
 
 def groups_of_active(session: Session, username: str) -> set[str]:

@@ -13,11 +13,11 @@ overwrites a colleague's version unknowingly.
 from __future__ import annotations
 
 from engine.audit.chain import AuditLog
-from engine.casework.people import ROLE_GROUPS, account_groups
 from engine.deploy import modeler as modeler_sources
 from engine.deploy.deployer import Deployer
 from engine.deploy.lint import lint_sources
-from engine.errors import Conflict, DeploymentInvalid, Forbidden, InvalidInput, NotFound
+from engine.errors import Conflict, DeploymentInvalid, InvalidInput, NotFound
+from engine.identity import roles
 from engine.runtime.commands import Runtime
 from engine.runtime.context import CommandContext
 from engine.store import Session
@@ -27,17 +27,10 @@ from engine.store.db import Database
 from engine.store.models import DefinitionVersion
 from engine.time import clock
 
-MODELLING_GROUPS = frozenset({ROLE_GROUPS["designer"], ROLE_GROUPS["admin"]})
-
 
 def require_designer(session: Session, user: str) -> None:
     """``Forbidden`` unless ``user`` is an active designer or administrator."""
-    try:
-        groups = account_groups(session, user)
-    except NotFound:
-        raise Forbidden(f"user '{user}' may not model or deploy processes") from None
-    if not groups & MODELLING_GROUPS:
-        raise Forbidden(f"user '{user}' may not model or deploy processes: only designers and administrators may")
+    roles.require(session, user, roles.DESIGNERS, "model or deploy processes")
 
 
 def _version_facts(version: DefinitionVersion | None) -> dict | None:

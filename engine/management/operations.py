@@ -13,7 +13,6 @@ from engine.deploy import uploads
 from engine.deploy.deployer import DeployedDefinition, Deployer
 from engine.errors import DeploymentInvalid, Forbidden, InvalidInput, NotFound
 from engine.identity import roles
-from engine.identity.accounts import find_user, groups_of
 from engine.jobs import queries as timer_jobs
 from engine.jobs.executor import JobExecutor
 from engine.runtime.commands import Runtime
@@ -23,8 +22,6 @@ from engine.store import clock as stored_clock
 from engine.store import management as stored
 from engine.store.db import Database
 from engine.time import calendar_files, calendars, clock, iso8601, workdays
-
-DEPLOYER_GROUPS = frozenset({"designers", "admins"})  # who may upload and deploy through a page or the API
 
 
 class Management:
@@ -59,12 +56,7 @@ class Management:
         """Uploading and deploying from a page or the API is for designers and administrators (``designers``,
         ``admins``); the command line deploys as whoever runs it on the server."""
         with self.db.read() as session:
-            try:
-                groups = groups_of(session, find_user(session, actor))
-            except NotFound:
-                groups = set()
-        if not groups & DEPLOYER_GROUPS:
-            raise Forbidden(f"'{actor}' may not deploy: only process designers and administrators may")
+            roles.require(session, actor, roles.DESIGNERS, "deploy")
 
     def definitions(self) -> list[dict]:
         """Every deployed version, with how many of its cases are running."""
