@@ -210,7 +210,7 @@ def test_token_cli_prints_once_and_stores_only_a_hash(world, db_url, capsys, mon
         assert row.scopes == ["message", "start"] and row.username == "hotline-12345"
     assert token not in str(_audit_rows(world.whistle))
     # Unknown scopes, a used name and an unknown user are refused.
-    assert cli_run(["--db", db_url, "token", "create", "x", "--user", "hotline-12345", "--scope", "admin"]) == 1
+    assert cli_run(["--db", db_url, "token", "create", "x", "--user", "hotline-12345", "--scope", "superuser"]) == 1
     assert cli_run(["--db", db_url, "token", "create", "grid-platform", "--user", "hotline-12345"]) == 3
     assert cli_run(["--db", db_url, "token", "create", "y", "--user", "nobody"]) == 4
     capsys.readouterr()

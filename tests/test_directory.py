@@ -284,3 +284,51 @@ def test_organisation_tokens_and_calendar_pages(site, people):
 def _limits():
     from engine.identity.accounts import SignInLimits
     return SignInLimits()
+
+
+# -- the REST API ---------------------------------------------------------------------------------------------
+
+def basic(username: str) -> dict:
+    return {"Authorization": "Basic " + base64.b64encode(f"{username}:{PASSWORD}".encode()).decode()}
+
+
+def test_rest_accounts_for_administrators_only(site, people):
+    http = site.test_client()
+    assert http.get("/api/v1/accounts", headers=basic("clerk")).status_code == 403
+    assert http.post("/api/v1/accounts", json={"username": "x3"}, headers=basic("clerk")).status_code == 403
+    made = http.post("/api/v1/accounts", json={"username": "lisi", "groups": ["dept-roads"]}, headers=basic("admin"))
+    assert made.status_code == 201 and made.get_json()["password"]
+    assert http.post("/api/v1/accounts", json={"username": "lisi"}, headers=basic("admin")).status_code == 409
+    assert http.post("/api/v1/accounts", json={"username": "lisi", "shoe": 1},
+                     headers=basic("admin")).status_code == 422
+    found = http.get("/api/v1/accounts?group=dept-roads", headers=basic("admin")).get_json()
+    assert [a["username"] for a in found["accounts"]] == ["lisi"]
+    assert http.get("/api/v1/accounts?active=maybe", headers=basic("admin")).status_code == 400
+    assert http.put("/api/v1/accounts/lisi/groups", json={"groups": ["grid-b2"]},
+                    headers=basic("admin")).get_json()["groups"] == ["grid-b2"]
+    assert http.post("/api/v1/accounts/lisi/deactivate", headers=basic("admin")).get_json()["active"] is False
+    assert http.post("/api/v1/accounts/admin/deactivate", headers=basic("admin")).status_code == 409
+    assert http.post("/api/v1/accounts/nobody/reset-password", headers=basic("admin")).status_code == 404
+
+    preview = http.post("/api/v1/accounts/import?preview=true", data={"file": (io.BytesIO(CSV), "people.csv")},
+                        headers=basic("admin"), content_type="multipart/form-data").get_json()
+    assert preview["counts"]["create"] == 2 and account(people, "wangwu") is None
+    loaded = http.post(f"/api/v1/accounts/import?sha256={preview['sha256']}",
+                       data={"file": (io.BytesIO(CSV), "people.csv")}, headers=basic("admin"),
+                       content_type="multipart/form-data")
+    assert loaded.status_code == 200 and account(people, "wangwu") is not None
+    groups = {g["name"]: g for g in http.get("/api/v1/groups", headers=basic("admin")).get_json()["groups"]}
+    assert groups["dept-housing"]["active_members"] == 3  # wangwu, zhaoliu and clerk
+
+
+def test_rest_tokens_need_the_admin_scope(site, people):
+    reader = people.create_token("reader", "admin", [])["token"]
+    admin = people.create_token("ops", "admin", ["admin"])["token"]
+    http = site.test_client()
+    refused = http.get("/api/v1/accounts", headers={"Authorization": f"Bearer {reader}"})
+    assert refused.status_code == 403 and "admin" in refused.get_json()["message"]
+    assert http.get("/api/v1/accounts", headers={"Authorization": f"Bearer {admin}"}).status_code == 200
+    clerk_token = people.create_token("clerk-ops", "clerk", ["admin"])["token"]
+    assert http.get("/api/v1/accounts", headers={"Authorization": f"Bearer {clerk_token}"}).status_code == 403
+    spec = http.get("/api/v1/openapi.json").get_json()
+    assert {"/accounts", "/accounts/import", "/groups"} <= set(spec["paths"])

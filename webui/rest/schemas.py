@@ -296,6 +296,73 @@ SCHEMAS: dict = {
             "started": {"type": "array", "items": {"type": "integer"},
                         "description": "Instances started by it (message start events), when nobody was waiting."},
         },
+    },    "Account": {
+        "type": "object",
+        "required": ["username", "display_name", "active", "groups", "created_at", "has_password"],
+        "properties": {
+            "username": {"type": "string"}, "display_name": _nullable("string"), "active": {"type": "boolean"},
+            "groups": {"type": "array", "items": {"type": "string"}}, "created_at": {"type": "string",
+                                                                                  "format": "date-time"},
+            "has_password": {"type": "boolean", "description": "False for an account that cannot sign in with one."},
+        },
+    },
+    "AccountPage": {
+        "type": "object",
+        "required": ["total", "page", "pages", "accounts"],
+        "properties": {"total": {"type": "integer"}, "page": {"type": "integer"}, "pages": {"type": "integer"},
+                       "accounts": {"type": "array", "items": ref("Account")}},
+    },
+    "AccountRequest": {
+        "type": "object",
+        "required": ["username"],
+        "additionalProperties": False,
+        "properties": {
+            "username": {"type": "string", "maxLength": 128, "pattern": "^[A-Za-z0-9][A-Za-z0-9._@-]*$"},
+            "display_name": _nullable("string"), "groups": {"type": "array", "items": {"type": "string"}},
+            "password": {"type": "string", "minLength": 8, "description": "The initial password; omit it for a "
+                                                                           "one-time one."},
+        },
+        "example": {"username": "wangwu", "display_name": "王五", "groups": ["dept-housing"]},
+    },
+    "AccountCreated": {
+        "type": "object",
+        "required": ["username", "password"],
+        "properties": {"username": {"type": "string"}, "groups": {"type": "array", "items": {"type": "string"}},
+                       "password": _nullable("string", description="The one-time password, shown only in this "
+                                                                   "answer (null when one was given).")},
+    },
+    "AccountState": {
+        "type": "object",
+        "required": ["username"],
+        "properties": {"username": {"type": "string"}, "active": {"type": "boolean"},
+                       "groups": {"type": "array", "items": {"type": "string"}}},
+    },
+    "PeopleReport": {
+        "type": "object",
+        "required": ["file", "sha256", "ok", "counts", "problems", "people"],
+        "properties": {
+            "file": {"type": "string"}, "sha256": {"type": "string"}, "ok": {"type": "boolean"},
+            "counts": {"type": "object", "properties": {k: {"type": "integer"}
+                                                         for k in ("create", "update", "unchanged", "error")}},
+            "problems": {"type": "array", "items": {"type": "string"}, "description": "Of the file as a whole."},
+            "groups": {"type": "array", "items": {"type": "string"}},
+            "people": {"type": "array", "items": {"type": "object", "properties": {
+                "where": {"type": "string", "description": "`line N` of a CSV, `users[i]` of a JSON file."},
+                "username": {"type": "string"}, "display_name": _nullable("string"),
+                "groups": {"type": "array", "items": {"type": "string"}},
+                "action": {"type": "string", "enum": ["create", "update", "unchanged", "error"]},
+                "problems": {"type": "array", "items": {"type": "string"}},
+                "added_groups": {"type": "array", "items": {"type": "string"}},
+                "sets_password": {"type": "boolean"}}}},
+        },
+    },
+    "Group": {
+        "type": "object",
+        "required": ["name", "kind", "active_members", "members"],
+        "properties": {"name": {"type": "string"}, "display_name": _nullable("string"),
+                       "kind": {"type": "string", "enum": ["street", "grid", "department", "district", "role",
+                                                          "other"]},
+                       "active_members": {"type": "integer"}, "members": {"type": "integer"}},
     },
 }
 
