@@ -1,4 +1,4 @@
-"""``whistle start | tasks | claim | unclaim | complete | message | show | incidents | repair``: casework."""
+"""``whistle start | tasks | claim | unclaim | complete | message | show``: casework."""
 from __future__ import annotations
 
 import argparse
@@ -42,15 +42,6 @@ def register(commands: Commands) -> None:
     p = commands.add("show", "show an instance: status, data, open tasks, incidents, audit trail", show)
     p.add_argument("instance_id", type=int)
 
-    p = commands.add("incidents", "list incidents", incidents)
-    p.add_argument("--instance", type=int)
-    p.add_argument("--open", action="store_true", help="only those not resolved yet")
-
-    p = commands.add("repair", "move a case that has no way forward (a 'NoWayForward' incident) where the engine "
-                               "can", repair)
-    p.add_argument("instance_id", type=int)
-    p.add_argument("--user", default="system")
-
 
 def start(args: argparse.Namespace) -> int:
     instance_id = engine_for(args).start(args.process_id, args.version, json_object(args.data, "--data"),
@@ -90,21 +81,6 @@ def message(args: argparse.Namespace) -> int:
 
 def show(args: argparse.Namespace) -> int:
     emit(args, engine_for(args).show(args.instance_id), _case_text)
-    return 0
-
-
-def incidents(args: argparse.Namespace) -> int:
-    rows = [i for i in engine_for(args).incidents(args.instance) if not (args.open and i["resolved_at"])]
-    emit(args, rows, lambda rows: table(
-        rows, ["incident_id", "instance_id", "process_id", "command", "element_id", "error", "created_at",
-               "resolved_at"]))
-    return 0
-
-
-def repair(args: argparse.Namespace) -> int:
-    emit(args, engine_for(args).repair(args.instance_id, args.user), lambda v: (
-        f"instance {v['instance_id']} is {v['status']}; moved {', '.join(v['moved']) or 'nothing stuck'}; "
-        f"resolved incidents {v['resolved_incidents']}"))
     return 0
 
 

@@ -37,6 +37,7 @@ from engine.management.directory import Directory
 from engine.management.identity import Identity, PasswordCache, SignInOutcome
 from engine.management.modeler import Modeler
 from engine.management.operations import Management
+from engine.management.repairs import CaseRepairs
 from engine.management.versions import VersionHistory
 from engine.runtime.commands import Runtime
 from engine.store import migrate
@@ -56,6 +57,7 @@ class Whistle:
         self.identity = Identity(self.db, self.runtime)
         self.directory = Directory(self.db, self.runtime)
         self.modeler = Modeler(self.db, self.runtime, self.deployer)
+        self.repairs = CaseRepairs(self.db, self.runtime, self.executor)
         self.versions = VersionFacts(self.db)
         self.version_history = VersionHistory(self.db)
         self.people = People(self.db)
@@ -120,6 +122,41 @@ class Whistle:
     def repair(self, instance_id: int, actor: str = "system") -> dict:
         """Move a case with no way forward again where the engine can (``Runtime.repair``)."""
         return self.runtime.repair(instance_id, actor)
+
+    # -- administrators keep cases flowing (engine.management.repairs; admins only, one command per case) --------
+
+    def upgrade_check(self, instance_id: int, to_version: int, mapping: dict | list | None = None,
+                      actor: str = "", from_version: int | None = None) -> dict:
+        """The pure dry run of moving one case to ``to_version``: ``can_move`` and ``reason``."""
+        return self.repairs.upgrade_check(instance_id, to_version, mapping, actor, from_version)
+
+    def upgrade_instance(self, instance_id: int, to_version: int, mapping: dict | list | None = None,
+                         actor: str = "", from_version: int | None = None) -> dict:
+        return self.repairs.upgrade_instance(instance_id, to_version, mapping, actor, from_version)
+
+    def upgrade_cases(self, process_id: str, to_version: int, *, from_version: int | None = None,
+                      instance_ids: list[int] | None = None, mapping: dict | list | None = None, actor: str = "",
+                      dry_run: bool = False) -> dict:
+        return self.repairs.upgrade_cases(process_id, to_version, from_version=from_version,
+                                          instance_ids=instance_ids, mapping=mapping, actor=actor, dry_run=dry_run)
+
+    def incident_list(self, actor: str, open_only: bool = False, limit: int = 500) -> dict:
+        return self.repairs.incident_list(actor, open_only, limit)
+
+    def incident(self, incident_id: int, actor: str) -> dict:
+        return self.repairs.incident(incident_id, actor)
+
+    def retry_incident(self, incident_id: int, actor: str) -> dict:
+        """Run again what an incident recorded: a timer job, a replayed user command, a repair."""
+        return self.repairs.retry_incident(incident_id, actor)
+
+    def resolve_incident(self, incident_id: int, note: str, actor: str) -> dict:
+        return self.repairs.resolve_incident(incident_id, note, actor)
+
+    def modify_instance(self, instance_id: int, *, cancel: list[str] | None = None, start: list[str] | None = None,
+                        back_to: str | None = None, data: dict | None = None, actor: str = "") -> dict:
+        """Move a case's token by hand: cancel/start elements, or back to an earlier task (admins)."""
+        return self.repairs.modify(instance_id, cancel=cancel, start=start, back_to=back_to, data=data, actor=actor)
 
     def tasks(self, user: str | None = None, limit: int = 200, offset: int = 0,
               process_id: str | None = None) -> list[dict]:

@@ -47,6 +47,12 @@ _registry = _make_registry()
 STATE_FORMAT = "whistle-1"
 
 
+def spec_registry():
+    """The serializer registry (its converters turn task specs and event definitions into dicts: what
+    ``engine.bpmn.migration`` compares)."""
+    return _registry
+
+
 def dump_state(workflow: BpmnWorkflow) -> str:
     """The instance's task tree and data as JSON text, without its spec."""
     dct = _registry.convert(workflow)

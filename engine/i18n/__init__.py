@@ -4,8 +4,8 @@ A catalog per language holds data only (``zh``, ``en``); the engine reads its me
 web layer), and the web layer reads the same catalogs for its pages (``webui.i18n``). Sections:
 
 * page texts — keyed by the Chinese text itself (``translate``: ``'我的任务'`` → ``'My tasks'``), English only;
-* ``FORMS`` (form validation), ``CONTRACTS`` (data contracts), ``EVENTS`` (a case's timeline) — keyed by a code,
-  in every language (``message``).
+* ``FORMS`` (form validation), ``CONTRACTS`` (data contracts), ``EVENTS`` (a case's timeline), ``MIGRATION``
+  (whether a case can move to another version) — keyed by a code, in every language (``message``).
 
 A language other than English reads Chinese. A leaf package: it imports nothing of Whistle.
 """
@@ -16,7 +16,7 @@ from types import ModuleType
 from engine.i18n import en, zh
 
 LANGS = ("zh", "en")
-SECTIONS = ("FORMS", "CONTRACTS", "EVENTS")
+SECTIONS = ("FORMS", "CONTRACTS", "EVENTS", "MIGRATION")
 
 
 def catalog(lang: str) -> ModuleType:
@@ -32,7 +32,7 @@ def translate(text: str, lang: str, **values: object) -> str:
 
 
 def template(section: str, code: str, lang: str) -> str | None:
-    """The unformatted text of ``code`` in a section (``FORMS``, ``CONTRACTS``, ``EVENTS``), None when unknown."""
+    """The unformatted text of ``code`` in a section (``SECTIONS``), None when unknown."""
     texts: dict[str, str] = getattr(catalog(lang), section)
     return texts.get(code)
 

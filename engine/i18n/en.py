@@ -420,4 +420,23 @@ EVENTS = {  # a case's timeline (webui.staff.display)
     "finished": "case closed",
     "attachment_added": "attached “{file_name}”",
     "attachments_linked": "attachments filed: {files}",
+    "instance_migrated": "moved from version {from_version} to version {to_version}",
+    "incident_resolved": "incident {incident_id} resolved: {note}",
+    "incident_replayed": "an administrator replayed the command of incident {incident_id}",
+    "instance_modified": "an administrator moved the case: {summary}",
+}
+
+MIGRATION = {  # why a case can or cannot move to another version (engine.runtime.upgrade)
+    "removed": "waiting at {element}, which version {to} removed",
+    "renamed": ("waiting at {element}, which version {to} does not have; it looks renamed to {hint}: "
+                "map it with --map {element_id}={hint}"),
+    "type_changed": "waiting at {element}, which is of another kind in version {to} ({old_type} → {new_type})",
+    "subprocess_removed": "the running subprocess {element} does not exist in version {to}",
+    "needs_data": "version {to}'s {element} needs data the case lacks: {error}",
+    "same_version": "already on version {to}",
+    "not_running": "the case is {status}; only a running case can be migrated",
+    "other_process": "the case belongs to process {process}, not {wanted}",
+    "not_from": "the case is on version {version}, not the version {from_version} asked for",
+    "bad_state": "the migrated state does not load on version {to}: {error}",
+    "can_move": "can move",
 }

@@ -57,6 +57,10 @@ EVENTS = {  # a case's timeline, one sentence per audit event (webui.staff.displ
     "finished": "案件办结",
     "attachment_added": "上传附件「{file_name}」",
     "attachments_linked": "附件归入案件：{files}",
+    "instance_migrated": "从版本 {from_version} 迁移到版本 {to_version}",
+    "incident_resolved": "故障 {incident_id} 已处理：{note}",
+    "incident_replayed": "管理员重放了故障 {incident_id} 的操作",
+    "instance_modified": "管理员调整了流程位置：{summary}",
 }
 
 LINT = {  # what a deploy check (engine.deploy.rules.common.RULES) found, for the modeler's problem list
@@ -93,4 +97,19 @@ LINT = {  # what a deploy check (engine.deploy.rules.common.RULES) found, for th
     "_process": "图中没有原来的流程 ID：把流程 ID 改回去",
     "_size": "文件太大",
     "_other": "部署检查未通过",
+}
+
+MIGRATION = {  # why a case can or cannot move to another version (engine.runtime.upgrade)
+    "removed": "等待在「{element}」，版本 {to} 删除了这个环节",
+    "renamed": ("等待在「{element}」，版本 {to} 没有这个环节；它像是改名为「{hint}」："
+                "请用 --map {element_id}={hint} 指定"),
+    "type_changed": "等待在「{element}」，它在版本 {to} 中的类型不同（{old_type} → {new_type}）",
+    "subprocess_removed": "正在执行的子流程「{element}」在版本 {to} 中不存在",
+    "needs_data": "版本 {to} 的「{element}」需要案件中没有的数据：{error}",
+    "same_version": "已经在版本 {to}",
+    "not_running": "案件状态为 {status}，只有办理中的案件可以迁移",
+    "other_process": "案件属于流程 {process}，不是 {wanted}",
+    "not_from": "案件在版本 {version}，不是指定的起始版本 {from_version}",
+    "bad_state": "迁移后的状态无法在版本 {to} 上读回：{error}",
+    "can_move": "可以迁移",
 }

@@ -21,6 +21,7 @@ from engine.store import Session
 from engine.store import clock as stored_clock
 from engine.store import management as stored
 from engine.store.db import Database
+from engine.store.models import Incident
 from engine.time import calendar_files, calendars, clock, iso8601, workdays
 
 
@@ -70,11 +71,7 @@ class Management:
 
     def incidents(self, instance_id: int | None = None) -> list[dict]:
         with self.db.read() as session:
-            return [{"incident_id": i.id, "instance_id": i.instance_id, "process_id": i.process_id,
-                     "command": i.command, "element_id": i.element_id, "error": f"{i.error_type}: {i.message}",
-                     "traceback": i.traceback, "created_at": i.created_at.isoformat(),
-                     "resolved_at": i.resolved_at.isoformat() if i.resolved_at else None}
-                    for i in stored.incidents(session, instance_id)]
+            return [incident_dict(i) for i in stored.incidents(session, instance_id)]
 
     def fire_due_jobs(self, limit: int | None = None) -> int:
         """Fire every timer job that is due now (this engine acts as one worker); returns how many fired."""
@@ -218,3 +215,14 @@ class Management:
         with self.db.read() as session:
             snapshot = calendars.read_snapshot(session)
         return workdays.notices(snapshot=snapshot)
+
+
+def incident_dict(i: Incident) -> dict:
+    """An incident as the CLI, the API and the pages show it: ``error`` is its first line, ``traceback`` the
+    whole; ``command_data`` what a failed user command submitted (secrets taken out), to replay it."""
+    return {"incident_id": i.id, "instance_id": i.instance_id, "process_id": i.process_id, "version_id": i.version_id,
+            "command": i.command, "actor": i.actor, "task_id": i.task_id, "element_id": i.element_id,
+            "error": f"{i.error_type}: {i.message}", "error_type": i.error_type, "message": i.message,
+            "traceback": i.traceback, "command_data": i.command_data, "created_at": i.created_at.isoformat(),
+            "open": i.resolved_at is None, "resolved_at": i.resolved_at.isoformat() if i.resolved_at else None,
+            "resolved_by": i.resolved_by, "resolution": i.resolution}

@@ -85,12 +85,13 @@ class Runtime:
         return self.executor.run(ctx, work)
 
     def deliver_message(self, name: str, key: str | None = None, data: dict | None = None,
-                        actor: str = "system") -> dict:
-        """Deliver an outside message to exactly the instances waiting for it (or start the processes it starts)."""
+                        actor: str = "system", within: Callable[[Session, AuditLog], None] | None = None) -> dict:
+        """Deliver an outside message to exactly the instances waiting for it (or start the processes it starts).
+        ``within`` runs in the same transaction at the end (an administrator's replay resolves the incident)."""
         if data is not None and not isinstance(data, dict):
             raise InvalidInput("message data must be a JSON object")
         check_data(data)  # engine.forms.limits: integers within 64 bits, finite numbers, no NUL, nesting ≤ 64
-        ctx = CommandContext("message", actor)
+        ctx = CommandContext("message", actor, submitted={"message": name, "key": key, "data": data or {}})
 
         def work(session: Session, audit: AuditLog) -> dict:
             subscriptions = message_rows.waiting_for(session, name, key)
@@ -132,6 +133,8 @@ class Runtime:
                 for_key = f" with key '{key}'" if key is not None else " without a key"
                 raise NotFound(f"no instance is waiting for message '{name}'{for_key}, and no process starts with it; "
                                f"nothing was changed")
+            if within is not None:
+                within(session, audit)
             return {"message": name, "key": key, "delivered_to": delivered, "started": started}
 
         return self.executor.run(ctx, work)
@@ -170,13 +173,15 @@ class Runtime:
         return self.executor.run(ctx, work)
 
     def complete(self, task_id: str, user: str, data: dict | None = None, lang: str = "zh",
-                 within: Within | None = None) -> dict:
+                 within: Within | None = None, replayed_by: str | None = None) -> dict:
         """Complete a task with what its form (or declared outputs) lets ``user`` set (``engine.forms.contracts``).
-        ``within`` runs in the same transaction before the step is written (see ``start``)."""
+        ``within`` runs in the same transaction before the step is written (see ``start``). ``replayed_by``: an
+        administrator replays ``user``'s failed command (its incident); the audit says so."""
         if data is not None and not isinstance(data, dict):
             raise InvalidInput("task data must be a JSON object")
         check_data(data)  # engine.forms.limits: integers within 64 bits, finite numbers, no NUL, nesting ≤ 64
-        ctx = CommandContext("complete", user, task_id=task_id)
+        ctx = CommandContext("complete", user, task_id=task_id,
+                             submitted={"task_id": task_id, "data": data or {}, "lang": lang})
 
         def work(session: Session, audit: AuditLog) -> dict:
             row, instance, may = self._open_task(session, task_id, ctx, user)
@@ -201,7 +206,9 @@ class Runtime:
             ctx.task_id = ctx.element_id = None
             ctx.completing = task_id  # save() closes its inbox row, with the user as completed_by
             ctx.completed_data = cast(dict, to_json_value(clean))
-            audit.record("task_completed", user, row.instance_id, row.id, name=row.name, data=to_json_value(clean))
+            replay = {"replayed_by": replayed_by} if replayed_by else {}
+            audit.record("task_completed", user, row.instance_id, row.id, name=row.name, data=to_json_value(clean),
+                         **replay)
             if within is not None:
                 within(session, audit, instance.id)
             self.instances.run_engine_steps(loaded, ctx)

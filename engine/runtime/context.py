@@ -19,3 +19,4 @@ class CommandContext:
     new_instance: bool = False  # a failed start rolls its instance back: the incident cannot point at it
     completing: str | None = None  # the task a user completes: its inbox row records them as completed_by
     completed_data: dict | None = None  # what they submitted (the ledger's done row keeps it)
+    submitted: dict | None = None  # a user command as given (task id and data, or message): its incident keeps it

@@ -194,6 +194,12 @@ def evaluate_setting(task: Any, value: str | None) -> Any:
     return task.workflow.script_engine.evaluate(task, expression)
 
 
+def obligation_and_party(task: Any) -> tuple[str | None, str | None]:
+    """The ledger obligation a task declares and whom it falls on (an instance migration compares them)."""
+    obligation = _obligation_of(task)
+    return obligation, _party(task) if obligation is not None else None
+
+
 def _obligation_of(task: Any) -> str | None:
     assignment = getattr(task.task_spec, "assignment", None) if task is not None else None
     return assignment.obligation if assignment is not None else None

@@ -2,6 +2,7 @@
 expression; nothing it did is kept), and a case left with no way forward (the step that left it so is kept)."""
 from __future__ import annotations
 
+import re
 import traceback
 from datetime import datetime
 from typing import Any
@@ -17,6 +18,34 @@ from engine.store import incidents as stored
 from engine.store.models import Incident, ProcessInstance
 
 NO_WAY_FORWARD = "NoWayForward"  # the incident type of a running case that can never move again by itself
+SECRET_KEY = re.compile(r"pass(word|wd)?|secret|token|api[_-]?key|credential|pin$", re.IGNORECASE)
+
+
+def command_data(submitted: dict | None) -> dict | None:
+    """What a failed user command submitted, as its incident keeps it for an administrator to read and replay:
+    without any value under a key that names a secret (a password, a token, an API key…), at any depth; the
+    keys taken out are listed under ``redacted``."""
+    if submitted is None:
+        return None
+    redacted: list[str] = []
+
+    def clean(value: Any, path: str) -> Any:
+        if isinstance(value, dict):
+            kept = {}
+            for key, item in value.items():
+                if SECRET_KEY.search(str(key)):
+                    redacted.append(f"{path}{key}")
+                    continue
+                kept[key] = clean(item, f"{path}{key}.")
+            return kept
+        if isinstance(value, list):
+            return [clean(item, path) for item in value]
+        return value
+
+    kept: dict = clean(submitted, "")
+    if redacted:
+        kept["redacted"] = sorted(redacted)
+    return kept
 
 
 def record(session: Session, audit: AuditLog, ctx: CommandContext, exc: BaseException, now: datetime,
@@ -26,7 +55,8 @@ def record(session: Session, audit: AuditLog, ctx: CommandContext, exc: BaseExce
     incident = stored.add(session, instance_id=ctx.instance_id, process_id=ctx.process_id,
                           version_id=ctx.version_id, task_id=ctx.task_id, element_id=ctx.element_id,
                           command=ctx.command, actor=ctx.actor, error_type=exc.__class__.__name__, message=message,
-                          traceback="".join(traceback.format_exception(exc)), created_at=now)
+                          traceback="".join(traceback.format_exception(exc)), created_at=now,
+                          command_data=command_data(ctx.submitted))
     audit.record("incident", ctx.actor, ctx.instance_id, ctx.task_id, incident_id=incident.id, command=ctx.command,
                  element_id=ctx.element_id, error=f"{exc.__class__.__name__}: {message}", **details)
     return incident

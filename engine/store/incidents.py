@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from engine.store.models import Incident
@@ -12,11 +12,11 @@ from engine.store.models import Incident
 
 def add(session: Session, *, instance_id: int | None, process_id: str | None, version_id: int | None,
         task_id: str | None, element_id: str | None, command: str, actor: str | None, error_type: str,
-        message: str, traceback: str, created_at: datetime) -> Incident:
+        message: str, traceback: str, created_at: datetime, command_data: dict | None = None) -> Incident:
     """Record an incident in the session's transaction; flushed, so its ``id`` is known (the audit names it)."""
     incident = Incident(instance_id=instance_id, process_id=process_id, version_id=version_id, task_id=task_id,
                         element_id=element_id, command=command, actor=actor, error_type=error_type,
-                        message=message, traceback=traceback, created_at=created_at)
+                        message=message, traceback=traceback, created_at=created_at, command_data=command_data)
     session.add(incident)
     session.flush()
     return incident
@@ -29,6 +29,34 @@ def resolve(session: Session, incident_id: int | None, now: datetime) -> None:
     incident = session.get(Incident, incident_id)
     if incident is not None and incident.resolved_at is None:
         incident.resolved_at = now
+
+
+def get(session: Session, incident_id: int, lock: bool = False) -> Incident | None:
+    """One incident (locked for the command that resolves it)."""
+    query = select(Incident).where(Incident.id == incident_id)
+    return session.execute(query.with_for_update() if lock else query).scalar()
+
+
+def listing(session: Session, open_only: bool = False, instance_id: int | None = None,
+            limit: int | None = None) -> list[Incident]:
+    """Incidents, newest first: the open ones only, a case's, at most ``limit``."""
+    query = select(Incident).order_by(Incident.id.desc())
+    if open_only:
+        query = query.where(Incident.resolved_at.is_(None))
+    if instance_id is not None:
+        query = query.where(Incident.instance_id == instance_id)
+    if limit is not None:
+        query = query.limit(limit)
+    return list(session.execute(query).scalars())
+
+
+def open_counts(session: Session) -> list[tuple[str | None, str | None, int]]:
+    """(process id, element id, open incidents) for every element that has some, most first."""
+    count = func.count(Incident.id)
+    query = (select(Incident.process_id, Incident.element_id, count).where(Incident.resolved_at.is_(None))
+             .group_by(Incident.process_id, Incident.element_id).order_by(count.desc(), Incident.process_id,
+                                                                           Incident.element_id))
+    return [(row[0], row[1], row[2]) for row in session.execute(query).all()]
 
 
 _OPEN_OF_TYPE = select(Incident.id).where(Incident.instance_id == bindparam("instance_id"),

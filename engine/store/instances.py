@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from engine.store import statements
-from engine.store.models import ProcessInstance
+from engine.store.models import HumanTask, ProcessInstance, TimerJob
 
 # Built once: the hot path of every command that works on an instance.
 _LOCK = (select(ProcessInstance).where(ProcessInstance.id == bindparam("instance_id")).with_for_update()
@@ -51,3 +51,29 @@ def write_step(session: Session, instance: ProcessInstance, values: dict[str, An
         set_committed_value(instance, key, value)
     set_committed_value(instance, "revision", revision + 1)
     set_committed_value(instance, "audit_head", audit_head)
+
+
+def move_to_version(session: Session, instance: ProcessInstance, version_id: int) -> None:
+    """Point a locked instance, its waiting timer jobs and its open inbox rows at another version of its process
+    (an instance migration; the step written after it bumps the revision). The ORM object is updated in place."""
+    session.execute(update(ProcessInstance).where(ProcessInstance.id == instance.id)
+                    .values(version_id=version_id).execution_options(synchronize_session=False))
+    session.execute(update(TimerJob).where(TimerJob.instance_id == instance.id)
+                    .values(version_id=version_id).execution_options(synchronize_session=False))
+    session.execute(update(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.status == "open")
+                    .values(version_id=version_id).execution_options(synchronize_session=False))
+    set_committed_value(instance, "version_id", version_id)
+
+
+def running_of(session: Session, process_id: str, version_ids: list[int] | None = None,
+               instance_ids: list[int] | None = None) -> list[tuple[int, int]]:
+    """(instance id, version id) of the running cases of a process, oldest first: of these versions, among these
+    instances (each None: any)."""
+    query = (select(ProcessInstance.id, ProcessInstance.version_id)
+             .where(ProcessInstance.process_id == process_id, ProcessInstance.status == "running")
+             .order_by(ProcessInstance.id))
+    if version_ids is not None:
+        query = query.where(ProcessInstance.version_id.in_(version_ids))
+    if instance_ids is not None:
+        query = query.where(ProcessInstance.id.in_(instance_ids))
+    return [(row[0], row[1]) for row in session.execute(query).all()]

@@ -105,3 +105,8 @@ def listing(session: Session, now: datetime, include_scheduled: bool, limit: int
 def of_instance_by_due(session: Session, instance_id: int) -> list[TimerJob]:
     return list(session.execute(select(TimerJob).where(TimerJob.instance_id == instance_id)
                                 .order_by(TimerJob.due_at, TimerJob.id)).scalars())
+
+
+def with_incident(session: Session, incident_id: int) -> TimerJob | None:
+    """The timer job whose last failure is this incident, if it still waits for a retry."""
+    return session.execute(select(TimerJob).where(TimerJob.incident_id == incident_id)).scalar()

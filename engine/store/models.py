@@ -145,6 +145,10 @@ class Incident(Base):
     traceback: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # migration 0017: what a failed user command submitted (to read and replay), who resolved it, their note
+    command_data: Mapped[dict | None] = mapped_column(JSON)
+    resolved_by: Mapped[str | None] = mapped_column(String(128))
+    resolution: Mapped[str | None] = mapped_column(Text)
 
 
 class AuditEvent(Base):

@@ -67,3 +67,15 @@ def columns_of(row: HumanTask | Row | dict[str, Any]) -> dict[str, Any]:
         # A column row's attributes are slow to read one by one; as a dict, 50 inbox rows cost half as much.
         return row._asdict()
     return {key: getattr(row, key) for key in TASK_FIELDS}
+
+
+MOVED_FIELDS = ("element_id", "name", "lane", "form_key", "documentation", "subject")  # what a new version changes
+
+
+def rewrite_open(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Rewrite open inbox rows after their instance moved to another version: each dict has the row's ``id`` and
+    its ``MOVED_FIELDS`` as the new version reads them. Assignee, candidates, due time and history stay."""
+    for row in rows:
+        session.execute(update(HumanTask).where(HumanTask.id == row["id"], HumanTask.status == "open")
+                        .values({key: row[key] for key in MOVED_FIELDS})
+                        .execution_options(synchronize_session=False))
