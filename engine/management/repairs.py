@@ -18,7 +18,7 @@ from engine.bpmn.state import dump_state, load_state, to_json_value
 from engine.definitions import find_version
 from engine.errors import Conflict, Forbidden, InvalidInput, NotFound, WhistleError, first_line
 from engine.forms.limits import check_data
-from engine.identity.accounts import find_user, groups_of
+from engine.identity import roles
 from engine.jobs.executor import JobExecutor
 from engine.management.operations import incident_dict
 from engine.runtime.commands import Runtime
@@ -36,8 +36,6 @@ from engine.store.db import Database
 from engine.store.models import DefinitionVersion, ProcessInstance
 from engine.time import clock
 
-ADMIN_GROUP = "admins"
-
 
 class CaseRepairs:
     """The administrators' commands on running cases (see the module)."""
@@ -49,12 +47,7 @@ class CaseRepairs:
     def require_admin(self, actor: str) -> None:
         """Only administrators keep cases flowing: Forbidden for anyone else (an unknown name included)."""
         with self.db.read() as session:
-            try:
-                groups = groups_of(session, find_user(session, actor))
-            except NotFound:
-                groups = set()
-        if ADMIN_GROUP not in groups:
-            raise Forbidden(f"'{actor}' may not do this: only administrators (group {ADMIN_GROUP}) may")
+            roles.require(session, actor, roles.ADMINS, "keep cases flowing (migrate, repair, replay)")
 
     # -- migrating running cases to another version ----------------------------------------------------------
 
