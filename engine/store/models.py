@@ -157,6 +157,8 @@ class TaskCandidate(Base):
 
 class Incident(Base):
     __tablename__ = "incident"
+    # The cases with an incident not resolved yet: finding cases by status ``with_incident`` (migration 0016).
+    __table_args__ = (Index("ix_incident_open", "resolved_at", "instance_id"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instance.id"), index=True)
     process_id: Mapped[str | None] = mapped_column(String(255))

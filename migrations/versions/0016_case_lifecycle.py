@@ -7,7 +7,7 @@ and the street and department it concerns, projected from its case data at every
 already there. ``human_task.suspended`` and ``timer_job.suspended`` mark the rows of a suspended case in the same
 command (the inbox shows 已挂起; workers do not acquire the job). Indexes make finding cases an index range: by
 start time alone and with status, process or version; street; department; the element an open task, a timer or
-a message subscription waits at.
+a message subscription waits at; the cases with an incident not resolved yet.
 
 Downgrade keeps every row: a terminated case becomes ``cancelled`` (with its ledger's ``terminated`` rows), a
 suspended one ``running`` again (the version before knows no other states).
@@ -39,6 +39,7 @@ INDEXES = (
     ('ix_timer_job_suspended_due', 'timer_job', ['suspended', 'due_at']),
     ('ix_timer_job_element', 'timer_job', ['element_id']),
     ('ix_message_subscription_element', 'message_subscription', ['element_id']),
+    ('ix_incident_open', 'incident', ['resolved_at', 'instance_id']),
 )
 
 

@@ -1,6 +1,6 @@
 """Instances: starting one of a process, reading it, its audit trail; for administrators, finding every case
 (with a CSV export) and suspending, resuming or terminating one (``engine.management.case_admin``: the engine
-refuses anyone outside ``admins``; a token also needs the ``admin`` scope)."""
+refuses anyone outside ``admins``; a token also needs the ``cases`` scope)."""
 from __future__ import annotations
 
 from flask import Response, current_app, jsonify, request
@@ -33,7 +33,7 @@ _SEARCH_PARAMETERS = [
     {"name": "q", "in": "query", "required": False, "schema": _STRING,
      "description": "Text in the business key, title, location or description."},
 ]
-_ADMIN_NOTE = " Administrators only (group `admins`); tokens need the `admin` scope."
+_ADMIN_NOTE = " Administrators only (group `admins`); tokens need the `cases` scope."
 
 PATHS: dict = {  # this module's part of the OpenAPI document (webui.rest.openapi)
     "/processes/{process_id}/instances": {
@@ -170,7 +170,7 @@ def _search_query() -> CaseQuery:
 
 def _admin() -> str:
     who = caller()
-    who.require_scope("admin")
+    who.require_scope("cases")
     return who.user
 
 
