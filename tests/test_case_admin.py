@@ -314,3 +314,32 @@ def test_the_rest_api(whistle, deadline_case):
                         headers={"Authorization": f"Bearer {token}"})
     assert ended.status_code == 200 and ended.json["status"] == "terminated"
     audit_ok(whistle)
+
+
+# -- the 案件管理 page ----------------------------------------------------------------------------------------
+
+def test_the_admin_page_finds_suspends_and_the_inbox_shows_it(whistle, tmp_path):
+    from test_web_pages import Site, text
+
+    site = Site(whistle, tmp_path)
+    case = site.report()
+    admin, centre = site.client("admin"), site.client("command-wudadao")
+    assert 'id="case-admin-link"' in text(admin.get("/admin"))
+    page = text(admin.get("/admin/cases?status=running&street=wudadao"))
+    assert f'data-instance-id="{case}"' in page and 'name="instance"' in page and 'id="bulk-form"' in page
+    assert admin.get("/admin/cases?status=paused").status_code == 400
+    assert centre.get("/admin/cases").status_code == 403
+    assert centre.post(f"/admin/cases/{case}/suspend", {"reason": "x"}).status_code == 403
+    refused = admin.post(f"/admin/cases/{case}/suspend", {"reason": " "}, follow_redirects=True)
+    assert "reason" in text(refused) and whistle.show(case)["status"] == "running"
+    done = admin.post(f"/admin/cases/{case}/suspend", {"reason": "当事人申请暂缓",
+                                                      "next": "/admin/cases?status=suspended"}, follow_redirects=True)
+    assert "案件已挂起" in text(done) and f'data-instance-id="{case}"' in text(done)
+    assert "当事人申请暂缓" in text(done)
+    assert "已挂起" in text(centre.get("/inbox"))
+    assert 'id="case-suspended"' in text(centre.get(f"/cases/{case}"))
+    exported = admin.get("/admin/cases/export.csv?status=suspended")
+    assert exported.mimetype == "text/csv" and f"\n{case},".encode() in exported.get_data()
+    admin.post(f"/admin/cases/{case}/resume", {"reason": ""})
+    assert whistle.show(case)["status"] == "running" and "已挂起" not in text(centre.get("/inbox"))
+    audit_ok(whistle)
