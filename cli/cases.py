@@ -86,9 +86,13 @@ def show(args: argparse.Namespace) -> int:
 
 def _case_text(v: dict) -> str:
     lines = [f"instance {v['instance_id']}: {v['process_id']} v{v['version']} — {v['status']}",
-             f"business key: {v['business_key'] or '-'}   started by {v['started_by'] or '-'} at {v['started_at']}",
-             f"data: {json.dumps(v['data'], ensure_ascii=False)}", "", "open tasks:",
-             table(v["open_tasks"], ["task_id", "name", "candidate_groups", "assignee", "due_at"])]
+             f"business key: {v['business_key'] or '-'}   started by {v['started_by'] or '-'} at {v['started_at']}"]
+    if v.get("suspended"):
+        lines.append(f"suspended since {v['suspended_at']} by {v['suspended_by']}: {v['suspended_reason']}")
+    if v.get("terminated"):
+        lines.append(f"terminated at {v['completed_at']} by {v['terminated_by']}: {v['terminated_reason']}")
+    lines += [f"data: {json.dumps(v['data'], ensure_ascii=False)}", "", "open tasks:",
+              table(v["open_tasks"], ["task_id", "name", "candidate_groups", "assignee", "due_at"])]
     if v.get("timers"):
         lines += ["", "waiting timers:", table(v["timers"], ["element_id", "kind", "timer_type", "due_at", "state",
                                                               "last_error"])]

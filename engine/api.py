@@ -3,11 +3,12 @@ thin shells over it.
 
 The work is done by audience services the facade holds, as Camunda splits its Runtime, Task, Repository and
 Management services: ``runtime`` (the commands), ``management`` (deployments, incidents, timer jobs, the clock,
-calendars, audit verification), ``identity`` (accounts, API tokens), ``modeler`` (the designers' modeler in the
-browser: drafts, validation, deployment), and for the staff screens ``cases``,
-``worklist`` (the inbox), ``task_views``, ``submissions``, ``drafts``, ``attachments``, ``diagrams``, ``people``
-(who the screens show, who may see what) and ``versions`` (what a deployed version's sources say); for designers
-``version_history`` (every version of a definition, its files as deployed, the diff of two).
+calendars, audit verification), ``case_admin`` (finding every case; suspend, resume, terminate), ``identity``
+(accounts, API tokens), ``modeler`` (the designers' modeler in the browser: drafts, validation, deployment), and
+for the staff screens ``cases``, ``worklist`` (the inbox), ``task_views``, ``submissions``, ``drafts``,
+``attachments``, ``diagrams``, ``people`` (who the screens show, who may see what) and ``versions`` (what a
+deployed version's sources say); for designers ``version_history`` (every version of a definition, its files as
+deployed, the diff of two).
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ from engine.deploy.uploads import Upload
 from engine.errors import NotMigrated
 from engine.identity.accounts import SignInLimits
 from engine.jobs.executor import JobExecutor
+from engine.management.case_admin import CaseAdmin
 from engine.management.directory import Directory
 from engine.management.identity import Identity, PasswordCache, SignInOutcome
 from engine.management.modeler import Modeler
@@ -68,6 +70,7 @@ class Whistle:
         self.drafts = Drafts(self.db)
         self.submissions = Submissions(self.db, self.runtime, self.versions, self.attachments)
         self.diagrams = Diagrams(self.db, self.runtime)
+        self.case_admin = CaseAdmin(self.db, self.runtime, self.versions)
         self.management.install_clock()
         self.management.install_calendar()
         if check_schema:
@@ -195,6 +198,29 @@ class Whistle:
 
     def verify_audit(self) -> VerifyReport:
         return self.management.verify_audit()
+
+    # -- administrators keep cases flowing (engine.management.case_admin; admins only) ------------------------
+
+    def search_instances(self, user: str, query: CaseQuery, *, limit: int = 50, page: int = 1) -> dict:
+        """A page of every case under a checked query, with its total (``CaseQuery.from_args``)."""
+        return self.case_admin.search(user, query, limit=limit, page=page)
+
+    def export_instances(self, user: str, query: CaseQuery) -> str:
+        """Every case under the query as CSV (UTF-8 with a byte order mark, for Excel)."""
+        return self.case_admin.export_csv(user, query)
+
+    def suspend_instance(self, instance_id: int, reason: object, actor: str) -> dict:
+        return self.case_admin.suspend(instance_id, reason, actor)
+
+    def resume_instance(self, instance_id: int, actor: str, note: object = None) -> dict:
+        return self.case_admin.resume(instance_id, actor, note)
+
+    def terminate_instance(self, instance_id: int, reason: object, actor: str) -> dict:
+        return self.case_admin.terminate(instance_id, reason, actor)
+
+    def is_admin(self, user: str) -> bool:
+        """May ``user`` find, suspend, resume and terminate cases (the group ``admins``)?"""
+        return self.case_admin.is_admin(user)
 
     # -- administration: accounts, tokens, timer jobs, the clock, calendars (the CLI's other commands) ------
 

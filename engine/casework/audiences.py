@@ -89,6 +89,8 @@ def visible_case(shown: dict, labels: dict[str, dict], audience: str, viewer: st
         "open_tasks": [{**t, "assignee": t["assignee"] if t.get("assignee") == viewer else None}
                        for t in shown["open_tasks"]],
         "incidents": [], "timers": [], "messages": [],
+        # an administrator's hold or end: the status shows, who and why are internal
+        "suspended_by": None, "suspended_reason": None, "terminated_by": None, "terminated_reason": None,
         "attachments": [a for a in shown.get("attachments", [])
                         if a["attachment_id"] in referenced or a.get("uploaded_by") == viewer],
     })

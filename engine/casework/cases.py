@@ -37,6 +37,10 @@ class Cases:
                 "started_by": instance.started_by, "started_at": instance.started_at.isoformat(),
                 "completed_at": instance.completed_at.isoformat() if instance.completed_at else None,
                 "revision": instance.revision, "data": instance.data,
+                "suspended": instance.status == "suspended", "terminated": instance.status == "terminated",
+                "suspended_at": instance.suspended_at.isoformat() if instance.suspended_at else None,
+                "suspended_by": instance.suspended_by, "suspended_reason": instance.suspended_reason,
+                "terminated_by": instance.terminated_by, "terminated_reason": instance.terminated_reason,
                 "open_tasks": task_dicts(session, stored.open_tasks_of_case(session, instance_id)),
                 "incidents": [{"incident_id": i.id, "command": i.command, "element_id": i.element_id,
                                "task_id": i.task_id, "error": f"{i.error_type}: {i.message}",
@@ -98,10 +102,7 @@ class Cases:
         ``visible_to`` gives them), ``total`` (a COUNT under the same filters) and ``more`` (a page follows)."""
         if limit < 1 or offset < 0:
             raise InvalidInput("limit must be at least 1 and offset at least 0")
-        filters: dict[str, Any] = {"text": query.text, "status": query.status, "process_id": query.process_id,
-                   "street": query.street, "department": query.department,
-                   "overdue_at": clock.now() if query.overdue else None,
-                   "started": day_range(query.started_from, query.started_to)}
+        filters = case_filters(query)
         with self.db.read() as session:
             groups = account_groups(session, user)
             involving = None if groups & see_all_groups() else (user, groups)
@@ -120,6 +121,14 @@ class Cases:
             cases = [{**case_summary(r, self.versions), "process_name": names.get(r.version_id) or r.process_id,
                       "open_tasks": open_tasks.get(r.id, [])} for r in rows]
         return {"cases": cases, "total": total, "more": more, "sort": query.sort or "newest"}
+
+
+def case_filters(query: CaseQuery) -> dict[str, Any]:
+    """A checked query as the filters of ``engine.store.casework.visible_cases`` and ``visible_count``."""
+    return {"text": query.text, "status": query.status, "process_id": query.process_id, "version": query.version,
+            "business_key": query.business_key, "waiting_at": query.waiting_at, "street": query.street,
+            "department": query.department, "overdue_at": clock.now() if query.overdue else None,
+            "started": day_range(query.started_from, query.started_to)}
 
 
 def _instance_and_version(session: Session, instance_id: int) -> tuple[ProcessInstance, DefinitionVersion]:

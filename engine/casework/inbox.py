@@ -143,6 +143,7 @@ class Worklist:
                 "subject": self.versions.subject(row.version_id, row.form_key, row.subject),
                 "element_id": row.element_id, "documentation": row.documentation, "form_key": row.form_key,
                 "status": row.status, "assignee": row.assignee, "priority": row.priority,
+                "suspended": row.suspended,  # its case is suspended: the item reads 已挂起 (engine.runtime.lifecycle)
                 "street": row.street, "department": row.department,
                 "candidate_groups": sorted(candidates.get(row.id, [])),
                 "created_at": row.created_at.isoformat(), "due_at": row.due_at.isoformat() if row.due_at else None,

@@ -17,7 +17,8 @@ INBOX_VIEWS = ("mine", "group", "done")
 TIERS = ("red", "yellow", "blue")
 DEADLINES = ("overdue", "today", "week", "none")
 INBOX_SORTS = ("deadline", "newest", "oldest")  # deadline: due time first, none last (the open tabs' default)
-CASE_STATUSES = ("running", "completed", "cancelled")
+# A case's status, and ``with_incident``: an incident of it not resolved yet (whatever its status).
+CASE_STATUSES = ("running", "suspended", "completed", "terminated", "cancelled", "with_incident")
 CASE_SORTS = ("newest", "oldest", "deadline")  # deadline: the case's earliest open due time first
 TEXT_LENGTH = 100
 # Process ids, street ids (wudadao) and department groups (dept-housing): a name, never SQL or markup.
@@ -27,8 +28,10 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
 _INBOX_PARAMS = {"view": "view", "process": "process_id", "tier": "tier", "street": "street",
                  "department": "department", "deadline": "deadline", "from": "created_from", "to": "created_to",
                  "sort": "sort", "q": "text"}
-_CASE_PARAMS = {"process": "process_id", "status": "status", "street": "street", "department": "department",
-                "overdue": "overdue", "from": "started_from", "to": "started_to", "sort": "sort", "q": "text"}
+_CASE_PARAMS = {"process": "process_id", "version": "version", "status": "status", "business_key": "business_key",
+                "waiting_at": "waiting_at", "street": "street", "department": "department", "overdue": "overdue",
+                "from": "started_from", "to": "started_to", "sort": "sort", "q": "text"}
+KEY_LENGTH = 255  # the width of process_instance.business_key
 
 
 def _choice(name: str, value: str, allowed: Iterable[str]) -> str:
@@ -158,12 +161,24 @@ class InboxQuery:
         return any(getattr(self, f.name) is not None for f in fields(self) if f.name not in ("view", "sort"))
 
 
+def _positive(name: str, value: str) -> int:
+    if not re.fullmatch(r"[1-9][0-9]{0,8}", value):
+        raise InvalidInput(f"query parameter '{name}' must be a whole number from 1, got '{value[:40]}'")
+    return int(value)
+
+
 @dataclass(frozen=True)
 class CaseQuery:
-    """The case list's filters and order (``sort`` None: newest first)."""
+    """The case list's filters and order (``sort`` None: newest first): the staff case list and an
+    administrator's search of every case (``engine.management.case_admin``). ``version`` is a version number (of
+    ``process_id`` when given); ``waiting_at`` an element id an open task, a timer or a message subscription of the
+    case waits at; ``business_key`` matches exactly."""
 
     process_id: str | None = None
+    version: int | None = None
     status: str | None = None
+    business_key: str | None = None
+    waiting_at: str | None = None
     street: str | None = None
     department: str | None = None
     overdue: bool = False
@@ -177,16 +192,23 @@ class CaseQuery:
             _choice("status", self.status, CASE_STATUSES)
         if self.sort is not None:
             _choice("sort", self.sort, CASE_SORTS)
-        for name, value in (("process", self.process_id), ("street", self.street), ("department", self.department)):
+        for name, value in (("process", self.process_id), ("street", self.street), ("department", self.department),
+                            ("waiting_at", self.waiting_at)):
             if value is not None:
                 _name(name, value)
+        if self.version is not None and (isinstance(self.version, bool) or not isinstance(self.version, int)
+                                         or not 1 <= self.version < 10**9):
+            raise InvalidInput(f"query parameter 'version' must be a whole number from 1, got '{self.version}'")
+        if self.business_key is not None and (len(self.business_key) > KEY_LENGTH or "\x00" in self.business_key):
+            raise InvalidInput(f"query parameter 'business_key' must be at most {KEY_LENGTH} characters")
         if self.text is not None and len(self.text) > TEXT_LENGTH:
             raise InvalidInput(f"query parameter 'q' must be at most {TEXT_LENGTH} characters")
         day_range(self.started_from, self.started_to)
 
     @classmethod
     def from_args(cls, args: Mapping[str, str]) -> CaseQuery:
-        """The query of these URL parameters (``process status street department overdue from to sort q``)."""
+        """The query of these URL parameters (``process version status business_key waiting_at street department
+        overdue from to sort q``)."""
         given = _known(args, _CASE_PARAMS)
         values: dict[str, object] = {}
         for name, value in given.items():
@@ -197,6 +219,8 @@ class CaseQuery:
                 values[attribute] = _text(name, value)
             elif name == "overdue":
                 values[attribute] = _flag(name, value)
+            elif name == "version":
+                values[attribute] = _positive(name, value)
             else:
                 values[attribute] = value
         return cls(**values)  # type: ignore[arg-type]

@@ -24,7 +24,8 @@ SCOPES = {
     "start": "start process instances",
     "message": "send messages to waiting instances (or start the processes a message starts)",
     "deploy": "check and deploy uploaded process files (the account must be a designer or an administrator)",
-    "admin": "administer accounts, groups and cases (the account must be an administrator)",
+    "admin": ("administer accounts, groups and cases (find, suspend, resume, terminate, migrate, repair, batches); "
+              "the account must be an administrator"),
 }
 # ``last_used_at`` is written at most this often per token, so that reading with a token is not a write.
 LAST_USED_RESOLUTION = timedelta(minutes=1)

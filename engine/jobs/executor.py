@@ -215,6 +215,11 @@ class JobExecutor:
         if job is None or job.lock_owner != self.owner:
             return "skipped"  # done by someone else meanwhile (a user's command, a worker after our lock ran out)
         ctx.process_id, ctx.version_id = job.process_id, job.version_id
+        if instance.status == "suspended":
+            # Suspended after this worker acquired the job: it waits for the resume (docs/timers.md).
+            job.lock_owner = job.lock_expires_at = None
+            job.suspended = True
+            return "skipped"
         if instance.status != "running":
             session.delete(job)
             return "skipped"

@@ -1,4 +1,5 @@
-"""The runtime's commands on running instances: start, deliver a message, claim, unclaim, complete, repair.
+"""The runtime's commands on running instances: start, deliver a message, claim, unclaim, complete, repair; and an
+administrator's suspend, resume and terminate (``engine.runtime.lifecycle``).
 
 Each is one command (``engine.runtime.executor``): it loads the instance, locked (``engine.runtime.instances``),
 works on the SpiffWorkflow object, then saves the state together with its projections and its audit events.
@@ -19,6 +20,7 @@ from engine.errors import Conflict, Forbidden, InvalidInput, NotFound
 from engine.forms import contracts
 from engine.forms.limits import check_data
 from engine.identity.accounts import identity
+from engine.runtime import lifecycle
 from engine.runtime.context import CommandContext
 from engine.runtime.executor import CommandExecutor
 from engine.runtime.inbox import open_and_stuck, task_dict
@@ -98,7 +100,9 @@ class Runtime:
             delivered: list[int] = []
             for instance_id in dict.fromkeys(s.instance_id for s in subscriptions):
                 ctx.instance_id = instance_id
-                loaded = self.instances.load(session, self.instances.lock(session, instance_id))
+                instance = self.instances.lock(session, instance_id)
+                lifecycle.require_running(instance, f"message ('{name}')")  # a suspended case: nothing delivered
+                loaded = self.instances.load(session, instance)
                 caught = False
                 for sub in (s for s in subscriptions if s.instance_id == instance_id):
                     task = loaded.task(sub.task_id)
@@ -188,8 +192,6 @@ class Runtime:
             self._authorize(session, row, user, may)
             if row.assignee and row.assignee != user:
                 raise Forbidden(f"task '{row.name}' is claimed by {row.assignee}; only they can complete it")
-            if instance.status != "running":
-                raise Conflict(f"instance {instance.id} is {instance.status}")
             loaded = self.instances.load(session, instance)
             spiff_task = loaded.task(task_id)
             if spiff_task is None or spiff_task.state != TaskState.READY:
@@ -228,8 +230,7 @@ class Runtime:
         def work(session: Session, audit: AuditLog) -> dict:
             instance = self.instances.lock(session, instance_id)
             ctx.process_id, ctx.version_id = instance.process_id, instance.version_id
-            if instance.status != "running":
-                raise Conflict(f"instance {instance.id} is {instance.status}; only a running case can be repaired")
+            lifecycle.require_running(instance, "repair")
             loaded = self.instances.load(session, instance)
             moved = merge_finished_children(loaded.workflow)
             self.instances.run_engine_steps(loaded, ctx)
@@ -242,6 +243,38 @@ class Runtime:
             self.instances.save(session, audit, ctx, loaded)
             return {"instance_id": instance.id, "moved": moved, "resolved_incidents": resolved,
                     "status": instance.status}
+
+        return self.executor.run(ctx, work)
+
+    # -- an administrator's hold and end of a case (engine.runtime.lifecycle; who may: engine.management) ---------
+
+    def suspend(self, instance_id: int, reason: object, actor: str) -> dict:
+        """Suspend a running case with a written reason: nothing moves it until it is resumed."""
+        text = lifecycle.reason_text(reason, "suspend", instance_id)
+        return self._on_instance("suspend", instance_id, actor,
+                                 lambda s, a, i: lifecycle.suspend(s, a, i, text, actor))
+
+    def resume(self, instance_id: int, actor: str, note: object = None) -> dict:
+        """Resume a suspended case; a timer that fell due meanwhile fires once, at the next acquire."""
+        text = lifecycle.reason_text(note, "resume", instance_id) if note not in (None, "") else None
+        return self._on_instance("resume", instance_id, actor,
+                                 lambda s, a, i: lifecycle.resume(s, a, i, actor, text))
+
+    def terminate(self, instance_id: int, reason: object, actor: str) -> dict:
+        """Terminate a running or suspended case with a written reason (its tasks, timers, subscriptions and
+        open obligations end with it)."""
+        text = lifecycle.reason_text(reason, "terminate", instance_id)
+        return self._on_instance("terminate", instance_id, actor,
+                                 lambda s, a, i: lifecycle.terminate(s, a, i, text, actor))
+
+    def _on_instance(self, command: str, instance_id: int, actor: str,
+                     action: Callable[[Session, AuditLog, ProcessInstance], dict]) -> dict:
+        ctx = CommandContext(command, actor, instance_id=instance_id)
+
+        def work(session: Session, audit: AuditLog) -> dict:
+            instance = self.instances.lock(session, instance_id)
+            ctx.process_id, ctx.version_id = instance.process_id, instance.version_id
+            return action(session, audit, instance)
 
         return self.executor.run(ctx, work)
 
@@ -264,6 +297,8 @@ class Runtime:
         if row.status != "open":
             by = f" by {row.completed_by}" if row.completed_by else ""
             raise Conflict(f"task '{row.name}' is already {row.status}{by}")
+        what = {"complete": "completion", "unclaim": "release"}.get(ctx.command, ctx.command)
+        lifecycle.require_running(instance, f"{what} of task '{row.name}'")  # suspended: nobody works on it
         return row, instance, (active, candidate)
 
     def _authorize(self, session: Session, row: HumanTask, username: str, may: tuple[bool | None, bool]) -> None:

@@ -100,7 +100,7 @@ def new_task_row(instance: ProcessInstance, task: Any, now: datetime,
            "priority": _priority(evaluate_setting(task, assignment.priority)), "status": "open",
            "assignee": str(assignee) if assignee else None, "created_at": now,
            "due_at": _due_at(evaluate_setting(task, assignment.due_date), now),
-           "completed_at": None, "completed_by": None}
+           "completed_at": None, "completed_by": None, "suspended": False}
     row["street"], row["department"] = task_scope(groups, task.data)
     row["subject"] = task_subject((forms or {}).get(row["form_key"]) if row["form_key"] else None, task.data)
     return row, groups, users
@@ -181,7 +181,9 @@ def task_dict(session: Session, row: HumanTask | Any, candidates: dict | None = 
             "created_at": created.isoformat(), "due_at": due.isoformat() if due else None,
             # counted across a year whose official schedule is not loaded yet: it may still move (engine.time.workdays)
             "due_provisional": workdays.is_provisional(created, due),
-            "completed_at": completed.isoformat() if completed else None, "completed_by": r["completed_by"]}
+            "completed_at": completed.isoformat() if completed else None, "completed_by": r["completed_by"],
+            # its case is suspended (engine.runtime.lifecycle): shown as 已挂起, nobody may work on it
+            "suspended": bool(r.get("suspended"))}
 
 
 def evaluate_setting(task: Any, value: str | None) -> Any:

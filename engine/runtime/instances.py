@@ -18,7 +18,7 @@ from engine.definitions import SpecCache
 from engine.errors import NotFound
 from engine.runtime import incidents, timer_jobs
 from engine.runtime.context import CommandContext
-from engine.runtime.inbox import InboxChanges, inbox_changes, open_and_stuck
+from engine.runtime.inbox import InboxChanges, inbox_changes, open_and_stuck, task_scope
 from engine.runtime.loaded import LoadedInstance, track
 from engine.runtime.messages import sync_subscriptions, waiting_message_tasks
 from engine.scripting.script_engine import script_engine
@@ -113,8 +113,10 @@ class Instances:
         timer_jobs.sync(session, audit, ctx.actor, loaded, now)  # timers fired, timers waiting
         inbox = inbox_changes(audit, ctx, loaded, now)
         sync_subscriptions(session, loaded, now)
-        values = {"state": dump_state(workflow), "data": _case_data(workflow), "updated_at": now,
-                  "status": instance.status, "completed_at": instance.completed_at}
+        data = _case_data(workflow)
+        street, department = task_scope([], data if isinstance(data, dict) else {})  # finding cases by them
+        values = {"state": dump_state(workflow), "data": data, "updated_at": now, "status": instance.status,
+                  "completed_at": instance.completed_at, "street": street, "department": department}
         if workflow.completed and instance.status == "running":
             values["status"], values["completed_at"] = "completed", now
             audit.record("finished", ctx.actor, instance.id)

@@ -22,7 +22,7 @@ def sync(session: Session, audit: AuditLog, actor: str | None, loaded: LoadedIns
     if not fired and not spec_has_timers(workflow.spec, workflow.subprocess_specs):
         return  # nothing can wait on a timer in this process: no query at all
     waiting = {}
-    if instance.status == "running" and not workflow.completed:
+    if instance.status in ("running", "suspended") and not workflow.completed:  # a suspended case's timers wait
         waiting = {(t.task_id, t.element_id): t for t in waiting_timers(workflow)}
     # Read already by the timer executor, under the instance's lock; they are stale once this save changes them.
     known, loaded.timer_jobs = loaded.timer_jobs, None
@@ -41,7 +41,8 @@ def sync(session: Session, audit: AuditLog, actor: str | None, loaded: LoadedIns
             session.add(TimerJob(instance_id=instance.id, version_id=instance.version_id,
                                  process_id=instance.process_id, task_id=timer.task_id, element_id=timer.element_id,
                                  kind=timer.kind, timer_type=timer.timer_type, due_at=timer.due_at,
-                                 retries=DEFAULT_RETRIES, created_at=now))
+                                 retries=DEFAULT_RETRIES, created_at=now,
+                                 suspended=instance.status == "suspended"))
         elif row.last_error is None:
             row.due_at = timer.due_at
         else:

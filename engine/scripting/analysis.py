@@ -78,7 +78,7 @@ def _analyse(cases: list, by_case: dict, min_repeats: int, top: int) -> dict:
         counts["whistles"] += whistled
         counts["self_handled"] += data.get("decision") == "self" and not whistled
         counts["rejected"] += data.get("decision") == "reject"
-        counts["open"] += status == "running"
+        counts["open"] += status in ("running", "suspended")  # a suspended case is not finished
         situation = str(data.get("situation") or "")
         name = str(data.get("situation_name") or "") or situation
         entry = situations.setdefault(situation, {"situation": situation, "situation_name": name, "count": 0,

@@ -82,23 +82,44 @@ def text_match(text: str, with_task_name: bool = True) -> ColumnElement[bool]:
 def _visible_query(query: Select, involving: tuple[str, set[str]] | None, *, text: str | None, status: str | None,
                    process_id: str | None, street: str | None = None, department: str | None = None,
                    overdue_at: datetime | None = None,
-                   started: tuple[datetime | None, datetime | None] = (None, None)) -> Select:
-    """``query`` (over ``process_instance``) narrowed to the cases ``involving`` may see and to the filters."""
+                   started: tuple[datetime | None, datetime | None] = (None, None), version: int | None = None,
+                   business_key: str | None = None, waiting_at: str | None = None) -> Select:
+    """``query`` (over ``process_instance``) narrowed to the cases ``involving`` may see and to the filters. Each
+    filter is a range of an index (migrations 0013 and 0016): a case's own columns, or a UNION of the ids the
+    inbox, timer and subscription indexes give."""
     if involving is not None:
         visible = _involved_ids(*involving).subquery("visible")
         query = query.join(visible, ProcessInstance.id == visible.c.id)
-    if status:
+    if status == "with_incident":  # an incident not resolved yet (ix_incident_instance_id)
+        query = query.where(ProcessInstance.id.in_(select(Incident.instance_id).where(
+            Incident.instance_id.is_not(None), Incident.resolved_at.is_(None))))
+    elif status:
         query = query.where(ProcessInstance.status == status)
     if process_id:
         query = query.where(ProcessInstance.process_id == process_id)
+    if version is not None:
+        versions = select(DefinitionVersion.id).where(DefinitionVersion.version == version,
+                                                      DefinitionVersion.kind == "process")
+        if process_id:
+            versions = versions.where(DefinitionVersion.key == process_id)
+        query = query.where(ProcessInstance.version_id.in_(versions))
+    if business_key is not None:
+        query = query.where(ProcessInstance.business_key == business_key)
+    if waiting_at:
+        query = query.where(ProcessInstance.id.in_(union(
+            select(HumanTask.instance_id).where(HumanTask.element_id == waiting_at, HumanTask.status == "open"),
+            select(TimerJob.instance_id).where(TimerJob.element_id == waiting_at, TimerJob.instance_id.is_not(None)),
+            select(MessageSubscription.instance_id).where(MessageSubscription.element_id == waiting_at))))
     if street:
-        # A case is in a street when its data says so or one of its tasks concerns it (ix_human_task_street).
-        query = query.where(or_(ProcessInstance.data["street"].as_string() == street,
-                                ProcessInstance.id.in_(select(HumanTask.instance_id)
-                                                       .where(HumanTask.street == street))))
+        # A case is in a street when its data says so (projected, ix_instance_street) or one of its tasks
+        # concerns it (ix_human_task_street).
+        query = query.where(ProcessInstance.id.in_(union(
+            select(ProcessInstance.id).where(ProcessInstance.street == street),
+            select(HumanTask.instance_id).where(HumanTask.street == street))))
     if department:
-        query = query.where(ProcessInstance.id.in_(select(HumanTask.instance_id)
-                                                   .where(HumanTask.department == department)))
+        query = query.where(ProcessInstance.id.in_(union(
+            select(ProcessInstance.id).where(ProcessInstance.department == department),
+            select(HumanTask.instance_id).where(HumanTask.department == department))))
     if overdue_at is not None:  # an open task past its due time (ix_human_task_status_due)
         query = query.where(ProcessInstance.id.in_(select(HumanTask.instance_id).where(
             HumanTask.status == "open", HumanTask.due_at.is_not(None), HumanTask.due_at < overdue_at)))
@@ -149,6 +170,42 @@ def open_task_names(session: Session, instance_ids: list[int]) -> dict[int, list
                 HumanTask.instance_id.in_(instance_ids), HumanTask.status == "open").order_by(HumanTask.created_at)):
             found.setdefault(instance_id, []).append(name)
     return found
+
+
+def waiting_elements(session: Session, instance_ids: list[int]) -> dict[int, list[str]]:
+    """The element ids each case waits at: its open tasks, timers and message subscriptions, each once."""
+    found: dict[int, list[str]] = {}
+    if not instance_ids:
+        return found
+    parts = (select(HumanTask.instance_id, HumanTask.element_id).where(HumanTask.instance_id.in_(instance_ids),
+                                                                       HumanTask.status == "open"),
+             select(TimerJob.instance_id, TimerJob.element_id).where(TimerJob.instance_id.in_(instance_ids)),
+             select(MessageSubscription.instance_id, MessageSubscription.element_id)
+             .where(MessageSubscription.instance_id.in_(instance_ids)))
+    for part in parts:
+        for instance_id, element_id in session.execute(part):
+            elements = found.setdefault(instance_id, [])
+            if element_id not in elements:
+                elements.append(element_id)
+    return found
+
+
+def open_incident_counts(session: Session, instance_ids: list[int]) -> dict[int, int]:
+    """How many unresolved incidents each case has (those with any)."""
+    if not instance_ids:
+        return {}
+    return {instance_id: count for instance_id, count in session.execute(
+        select(Incident.instance_id, func.count()).where(Incident.instance_id.in_(instance_ids),
+                                                         Incident.resolved_at.is_(None))
+        .group_by(Incident.instance_id))}
+
+
+def version_numbers(session: Session, version_ids: set[int]) -> dict[int, int]:
+    """The version number of each definition version id."""
+    if not version_ids:
+        return {}
+    return {version_id: number for version_id, number in session.execute(
+        select(DefinitionVersion.id, DefinitionVersion.version).where(DefinitionVersion.id.in_(version_ids)))}
 
 
 def version_names(session: Session, version_ids: set[int]) -> dict[int, str | None]:

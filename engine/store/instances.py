@@ -35,16 +35,17 @@ def process_and_version(session: Session, instance_id: int) -> tuple[str, int]:
 
 def write_step(session: Session, instance: ProcessInstance, values: dict[str, Any], audit_head: str | None,
                events: list[dict], closed: list[dict], tasks: list[dict], candidates: list[dict]) -> None:
-    """Write a locked instance's new state (``values``: state, data, status, updated_at, completed_at), its inbox
-    rows to close and to create with their candidates, and its audit events; check and bump its optimistic
-    ``revision``. The hot path of every command: on PostgreSQL one statement (``engine.store.postgres``), on
-    SQLite a few prebuilt Core statements (``engine.store.portable``). The ORM object is updated in place, so
-    the session has nothing left to flush for it."""
+    """Write a locked instance's new state (``values``: state, data, status, updated_at, completed_at, street,
+    department), its inbox rows to close and to create with their candidates, and its audit events; check and
+    bump its optimistic ``revision``. The hot path of every command: on PostgreSQL one statement
+    (``engine.store.postgres``), on SQLite a few prebuilt Core statements (``engine.store.portable``). The ORM
+    object is updated in place, so the session has nothing left to flush for it."""
     revision = instance.revision
     params = {"instance_id": instance.id, "old_revision": revision, "new_revision": revision + 1,
               "new_state": values["state"], "new_data": values["data"], "new_status": values["status"],
               "new_updated_at": values["updated_at"], "new_completed_at": values["completed_at"],
-              "new_audit_head": audit_head}
+              "new_audit_head": audit_head, "new_street": values["street"],
+              "new_department": values["department"]}
     if statements(session).write_step(session, params, closed, tasks, candidates, events) != 1:
         raise StaleDataError(f"instance {instance.id} changed since it was read (revision {revision})")
     for key, value in values.items():

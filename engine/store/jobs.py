@@ -46,7 +46,8 @@ def scheduled_starts(session: Session, process_key: str) -> list[TimerJob]:
 
 
 def _acquirable(now: datetime) -> tuple[ColumnElement[bool], ...]:
-    return (TimerJob.due_at < now, TimerJob.retries > 0,
+    # The jobs of a suspended case wait (``suspended``; a range of ix_timer_job_suspended_due leaves them out).
+    return (TimerJob.suspended.is_(False), TimerJob.due_at < now, TimerJob.retries > 0,
             or_(TimerJob.lock_owner.is_(None), TimerJob.lock_expires_at < now))
 
 
@@ -67,12 +68,13 @@ def acquire(session: Session, owner: str, now: datetime, lock_until: datetime,
 
 def next_moments(session: Session, now: datetime) -> list[datetime]:
     """The earliest due time of a free job, and the earliest moment a held due job's lock runs out (those that
-    exist). Both queries walk the ``due_at`` index from its start, so an idle worker's poll stays cheap however
-    many timers wait in the future."""
+    exist). Both queries walk the ``(suspended, due_at)`` index from the start of its unsuspended range, so an
+    idle worker's poll stays cheap however many timers wait in the future or in suspended cases."""
     free = session.execute(select(func.min(TimerJob.due_at)).where(
-        TimerJob.retries > 0, TimerJob.lock_owner.is_(None))).scalar()
+        TimerJob.suspended.is_(False), TimerJob.retries > 0, TimerJob.lock_owner.is_(None))).scalar()
     held = session.execute(select(func.min(func.coalesce(TimerJob.lock_expires_at, TimerJob.due_at))).where(
-        TimerJob.due_at < now, TimerJob.retries > 0, TimerJob.lock_owner.is_not(None))).scalar()
+        TimerJob.suspended.is_(False), TimerJob.due_at < now, TimerJob.retries > 0,
+        TimerJob.lock_owner.is_not(None))).scalar()
     # An aggregate's result is not typed by the column: SQLite hands back a naive datetime.
     return [m if m.tzinfo else m.replace(tzinfo=UTC) for m in (free, held) if m is not None]
 

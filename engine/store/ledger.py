@@ -20,6 +20,17 @@ def add_rows(session: Session, rows: list[dict[str, Any]]) -> None:
         session.execute(_INSERT, rows)
 
 
+def open_assignments(session: Session, instance_id: int) -> list[dict[str, Any]]:
+    """The columns of a case's ``assigned`` rows that no row closed yet (``ix_ledger_entry_instance``)."""
+    assigned, closed = aliased(LedgerEntry), aliased(LedgerEntry)
+    query = (select(assigned).outerjoin(closed, and_(closed.task_id == assigned.task_id,
+                                                     closed.event != "assigned"))
+             .where(assigned.instance_id == instance_id, assigned.event == "assigned", closed.id.is_(None))
+             .order_by(assigned.id))
+    return [{c: getattr(row, c) for c in ("instance_id", "process_id", "task_id", "element_id", "kind", "party")}
+            for row in session.execute(query).scalars()]
+
+
 def assignments_with_closing(session: Session, cutoff: datetime, *, process_id: str | None,
                              started_from: datetime | None, started_before: datetime | None,
                              instance_ids: Iterable[int] | None) -> list[tuple]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, BigInteger, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from engine.store.columns import UTCDateTime
@@ -53,12 +53,21 @@ class VersionSource(Base):
 
 class ProcessInstance(Base):
     __tablename__ = "process_instance"
-    __table_args__ = (Index("ix_instance_process_status", "process_id", "status"),)
+    __table_args__ = (
+        Index("ix_instance_process_status", "process_id", "status"),
+        # Finding cases (engine.management.case_admin; migration 0016): each filter with the newest first.
+        Index("ix_instance_started", "started_at", "id"),
+        Index("ix_instance_status_started", "status", "started_at"),
+        Index("ix_instance_process_started", "process_id", "started_at"),
+        Index("ix_instance_version_started", "version_id", "started_at"),
+        Index("ix_instance_street", "street"),
+        Index("ix_instance_department", "department"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     version_id: Mapped[int] = mapped_column(ForeignKey("definition_version.id"))
     process_id: Mapped[str] = mapped_column(String(255))
     business_key: Mapped[str | None] = mapped_column(String(255), index=True)
-    status: Mapped[str] = mapped_column(String(16))  # running | completed | cancelled
+    status: Mapped[str] = mapped_column(String(16))  # running | suspended | completed | terminated | cancelled
     state: Mapped[str] = mapped_column(Text)  # SpiffWorkflow state as JSON, without the spec
     data: Mapped[dict] = mapped_column(JSON, default=dict)  # the case data as of the last step
     started_by: Mapped[str | None] = mapped_column(String(128))
@@ -68,6 +77,17 @@ class ProcessInstance(Base):
     revision: Mapped[int] = mapped_column(Integer, nullable=False)
     # Hash of the newest audit row of this instance's chain: a removed tail is detectable too.
     audit_head: Mapped[str | None] = mapped_column(String(64))
+    # Whom the case concerns, from its data as of the last step (engine.runtime.inbox.task_scope over the case
+    # data), so that finding cases by street or department reads an index (migration 0016).
+    street: Mapped[str | None] = mapped_column(String(128))
+    department: Mapped[str | None] = mapped_column(String(128))
+    # An administrator's hold (status suspended) and its end (terminated: ``completed_at`` is when), each with a
+    # written reason (engine.runtime.lifecycle; docs/adr/0011-suspended-cases.md).
+    suspended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    suspended_by: Mapped[str | None] = mapped_column(String(128))
+    suspended_reason: Mapped[str | None] = mapped_column(Text)
+    terminated_by: Mapped[str | None] = mapped_column(String(128))
+    terminated_reason: Mapped[str | None] = mapped_column(Text)
 
     __mapper_args__ = {"version_id_col": revision}
 
@@ -83,6 +103,8 @@ class HumanTask(Base):
         # The inbox's and case list's street and department filters (migration 0013).
         Index("ix_human_task_street", "street", "status", "due_at"),
         Index("ix_human_task_department", "department", "status", "due_at"),
+        # Finding the cases that wait at an element (migration 0016).
+        Index("ix_human_task_element", "element_id", "status"),
     )
     id: Mapped[str] = mapped_column(String(36), primary_key=True)  # SpiffWorkflow task id
     instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"))
@@ -107,6 +129,9 @@ class HumanTask(Base):
     # What the task is about: the values its form's ``subject`` names, from the task's own data when it became
     # READY (engine.runtime.inbox.task_subject), so parallel tasks of one case read apart (migration 0014).
     subject: Mapped[dict | None] = mapped_column(JSON)
+    # Its case is suspended (engine.runtime.lifecycle): the inbox shows 已挂起 and nobody may work on it. Written
+    # with the case's status, in the same command, so the inbox reads it from its own row (migration 0016).
+    suspended: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class TaskCandidate(Base):
@@ -132,6 +157,8 @@ class TaskCandidate(Base):
 
 class Incident(Base):
     __tablename__ = "incident"
+    # The cases with an incident not resolved yet: finding cases by status ``with_incident`` (migration 0016).
+    __table_args__ = (Index("ix_incident_open", "resolved_at", "instance_id"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instance.id"), index=True)
     process_id: Mapped[str | None] = mapped_column(String(255))
@@ -223,7 +250,8 @@ class MessageSubscription(Base):
     """A waiting message catch event or receive task, with the correlation key it waits for."""
 
     __tablename__ = "message_subscription"
-    __table_args__ = (Index("ix_message_subscription_name_key", "message_name", "correlation_key"),)
+    __table_args__ = (Index("ix_message_subscription_name_key", "message_name", "correlation_key"),
+                      Index("ix_message_subscription_element", "element_id"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)
     task_id: Mapped[str] = mapped_column(String(36))
@@ -254,7 +282,10 @@ class TimerJob(Base):
     __tablename__ = "timer_job"
     __table_args__ = (Index("ix_timer_job_due_at", "due_at"),
                       Index("ix_timer_job_instance", "instance_id"),
-                      Index("ix_timer_job_process_kind", "process_id", "kind"))
+                      Index("ix_timer_job_process_kind", "process_id", "kind"),
+                      # What workers acquire: the due jobs of cases not suspended (migration 0016).
+                      Index("ix_timer_job_suspended_due", "suspended", "due_at"),
+                      Index("ix_timer_job_element", "element_id"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instance.id"))
     version_id: Mapped[int] = mapped_column(ForeignKey("definition_version.id"))
@@ -271,6 +302,9 @@ class TimerJob(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     incident_id: Mapped[int | None] = mapped_column(ForeignKey("incident.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Its case is suspended: no worker acquires it until the case is resumed; then, if due, it fires once
+    # (docs/timers.md, "Suspended cases"; migration 0016).
+    suspended: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class ClockSetting(Base):
@@ -398,7 +432,7 @@ class LedgerEntry(Base):
     element_id: Mapped[str] = mapped_column(String(255))
     kind: Mapped[str] = mapped_column(String(32))
     party: Mapped[str | None] = mapped_column(String(255))  # the group (or user) the obligation falls on
-    event: Mapped[str] = mapped_column(String(16))  # assigned | done | cancelled
+    event: Mapped[str] = mapped_column(String(16))  # assigned | done | cancelled | terminated
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # on the assigned row
     actor: Mapped[str | None] = mapped_column(String(128))  # who did it (done rows)

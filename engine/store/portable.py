@@ -66,7 +66,9 @@ _WRITE_INSTANCE = (update(_INSTANCES).where(_INSTANCES.c.id == bindparam("instan
                            updated_at=bindparam("new_updated_at", type_=_INSTANCES.c.updated_at.type),
                            completed_at=bindparam("new_completed_at", type_=_INSTANCES.c.completed_at.type),
                            revision=bindparam("new_revision", type_=_INSTANCES.c.revision.type),
-                           audit_head=bindparam("new_audit_head", type_=_INSTANCES.c.audit_head.type)))
+                           audit_head=bindparam("new_audit_head", type_=_INSTANCES.c.audit_head.type),
+                           street=bindparam("new_street", type_=_INSTANCES.c.street.type),
+                           department=bindparam("new_department", type_=_INSTANCES.c.department.type)))
 
 
 def write_step(session: Session, instance: dict[str, Any], closed: list[dict], tasks: list[dict],

@@ -86,7 +86,7 @@ events AS (
     ORDER BY e.ordinality RETURNING 1)
 UPDATE process_instance SET state = :new_state, data = CAST(:new_data AS json), status = :new_status,
        updated_at = :new_updated_at, completed_at = :new_completed_at, revision = :new_revision,
-       audit_head = :new_audit_head
+       audit_head = :new_audit_head, street = :new_street, department = :new_department
 WHERE id = :instance_id AND revision = :old_revision
 """).bindparams(bindparam("new_updated_at", type_=UTCDateTime()), bindparam("new_completed_at", type_=UTCDateTime()),
                 bindparam("closed_at", type_=UTCDateTime()))

@@ -50,8 +50,9 @@ _DOCUMENT = {
             "platform) and read cases with their audit trail.\n\n"
             "**Authentication** (every operation but this document): HTTP Basic with a Whistle account, or "
             "`Authorization: Bearer <token>` with a token made by `whistle token create NAME --user U "
-            "[--scope tasks] [--scope start] [--scope message]`. A token acts as its account: it reads what "
-            "that account may read, and changes things only within its scopes. Cookies are ignored (no CSRF).\n\n"
+            "[--scope tasks] [--scope start] [--scope message] [--scope cases]`. A token acts as its account: "
+            "it reads what that account may read, and changes things only within its scopes. Cookies are ignored "
+            "(no CSRF).\n\n"
             "**Errors** are `{\"error\": kind, \"message\": \"…\", \"details\": {…}}` with 400, 401, 403, 404, "
             "405, 409, 422, 429 or 503."),
     },
@@ -64,7 +65,8 @@ _DOCUMENT = {
         "securitySchemes": {
             "basic": {"type": "http", "scheme": "basic", "description": "A local Whistle account."},
             "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "wht_…",
-                       "description": "A token for a system client; scopes: `tasks`, `start`, `message`."},
+                       "description": "A token for a system client; scopes: `tasks`, `start`, `message`, `deploy`, "
+                                      "`cases`."},
         },
         "schemas": SCHEMAS,
         "responses": RESPONSES,
