@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from cli import accounts, cases, deployment, operations, services
+from cli import accounts, batches, cases, deployment, operations, services
 from cli.registry import Commands
 
 
@@ -17,6 +17,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="whistle", description="Whistle workflow service", parents=[common])
     commands = Commands(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"), common)
-    for module in (deployment, accounts, cases, services, operations):  # the order of `whistle --help`
+    for module in (deployment, accounts, cases, batches, services, operations):  # the order of `whistle --help`
         module.register(commands)
     return parser

@@ -256,6 +256,9 @@ PAGES = {  # the staff pages (webui.i18n.gettext), keyed by their Chinese text
     "部署检查未通过，没有部署": "The deploy checks failed; nothing was deployed",
     "已部署为版本 {version}": "Deployed as version {version}",
     "与版本 {version} 相同，没有部署新版本": "The same as version {version}: no new version deployed",
+    # bulk operations (engine.management.batches, webui.staff.batches)
+    "原因": "Reason", "尝试次数": "Attempts", "完成时间": "Finished at", "工作进程": "Worker",
+    "已跳过": "Skipped", "排队中": "Queued", "待处理": "Pending", "处理中": "In progress",
 }
 
 FORMS = {  # form validation (engine.forms.validation, engine.forms.checks)
