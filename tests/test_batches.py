@@ -13,6 +13,7 @@ import sys
 from datetime import timedelta
 
 import pytest
+import test_api as api_checks  # its client checks every answer against the OpenAPI document
 from sqlalchemy import func, select
 
 from cli.main import run as cli_run
@@ -368,3 +369,58 @@ def test_two_worker_processes_one_killed_half_way_do_every_case_exactly_once(sha
                                         .group_by(AuditEvent.instance_id)).tuples().all())
     assert repaired == {instance_id: 1 for instance_id in ids}
     assert whistle.verify_audit().ok
+
+
+# -- REST ----------------------------------------------------------------------------------------------------
+
+def test_rest_batches_for_administrators_only_and_as_documented(whistle, manual_clock):
+    from webui import create_app
+
+    ids = cases(whistle, 3)
+    finish_case(whistle, ids[0])
+    whistle.add_user("admin", ["admins"], password=api_checks.PASSWORD)
+    whistle.add_user("command-1", ["command-centre"], password=api_checks.PASSWORD)
+    plain = whistle.create_token("admin-read", "admin", [])["token"]
+    scoped = whistle.create_token("admin-batches", "admin", ["batches"])["token"]
+    api = api_checks.Api(create_app({"ENGINE": whistle, "TESTING": True}))
+    as_admin, as_clerk = api_checks.basic("admin"), api_checks.basic("command-1")
+
+    body = {"operation": "repair", "instance_ids": ids, "reason": "接口批量修复"}
+    preview = api.call("POST", "/batches", as_admin, json={**body, "dry_run": True})
+    assert preview.status_code == 200 and preview.json["count"] == 3 and preview.json["operation_label"] == "修复"
+    assert whistle.batch_list("admin") == []
+    stale = api.call("POST", "/batches", as_admin, json={**body, "expected_count": 2})
+    assert stale.status_code == 422 and "not the 2 confirmed" in stale.json["message"]
+    created = api.call("POST", "/batches", as_admin, json={**body, "expected_count": 3})
+    assert created.status_code == 201 and created.headers["Location"] == f"/api/v1/batches/{created.json['batch_id']}"
+    batch_id = created.json["batch_id"]
+    assert api.call("GET", "/batches/{batch_id}", as_admin, batch_id=batch_id).json["status"] == "queued"
+
+    for who in (as_clerk, api_checks.bearer(plain)):
+        assert api.call("POST", "/batches", who, json=body).status_code == 403
+        assert api.call("POST", "/batches/{batch_id}/cancel", who, batch_id=batch_id).status_code == 403
+    for path in ("/batches", "/batches/{batch_id}", "/batches/{batch_id}/items"):
+        assert api.call("GET", path, as_clerk, batch_id=batch_id).status_code == 403
+        assert api.call("GET", path, api_checks.bearer(plain), batch_id=batch_id).status_code == 200  # reads as admin
+    assert api.call("GET", "/batches", None).status_code == 401
+    assert api.call("POST", "/batches", as_admin, json={"operation": "explode", "instance_ids": ids}).status_code == 422
+    assert api.call("POST", "/batches", as_admin, json={"operation": "repair", "instance_ids": [10**6]}) \
+        .status_code == 404
+    assert api.call("GET", "/batches/{batch_id}", as_admin, batch_id=batch_id + 1).status_code == 404
+
+    whistle.batch_runner("w").work_all()
+    shown = api.call("GET", "/batches/{batch_id}", as_admin, batch_id=batch_id).json
+    assert (shown["status"], shown["done"], shown["skipped"], shown["percent"]) == ("done", 2, 1, 100.0)
+    skipped = api.call("GET", "/batches/{batch_id}/items", as_admin, batch_id=batch_id, query={"status": "skipped"})
+    assert [(i["instance_id"], "only a running case" in i["reason"]) for i in skipped.json["items"]] == [(ids[0], True)]
+    assert api.call("GET", "/batches/{batch_id}/items", as_admin, batch_id=batch_id,
+                    query={"status": "lost"}).status_code == 422
+    assert [b["batch_id"] for b in api.call("GET", "/batches", as_admin).json["batches"]] == [batch_id]
+    assert api.call("POST", "/batches/{batch_id}/cancel", as_admin, batch_id=batch_id).status_code == 422
+
+    second = api.call("POST", "/batches", api_checks.bearer(scoped), json={"operation": "repair",
+                                                                           "filter": {"status": "running"}})
+    assert second.status_code == 201 and second.json["total"] == 2
+    cancelled = api.call("POST", "/batches/{batch_id}/cancel", api_checks.bearer(scoped),
+                         batch_id=second.json["batch_id"])
+    assert (cancelled.status_code, cancelled.json["status"], cancelled.json["skipped"]) == (200, "cancelled", 2)

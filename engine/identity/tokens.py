@@ -23,6 +23,7 @@ SCOPES = {
     "tasks": "claim, unclaim and complete tasks offered to the token's account",
     "start": "start process instances",
     "message": "send messages to waiting instances (or start the processes a message starts)",
+    "batches": "create and cancel bulk operations over cases (the account must be an administrator)",
     "deploy": "check and deploy uploaded process files (the account must be a designer or an administrator)",
 }
 # ``last_used_at`` is written at most this often per token, so that reading with a token is not a write.

@@ -1,6 +1,7 @@
 """The OpenAPI 3.1 document of the REST API (``GET /api/v1/openapi.json``), written by hand and bound to the
-routes: each resource module (``tasks``, ``instances``, ``definitions``, ``deployments``, ``messages``) writes
-the paths of its routes beside them (its ``PATHS``); the components are in ``webui.rest.schemas``.
+routes: each resource module (``tasks``, ``instances``, ``definitions``, ``deployments``, ``messages``,
+``batches``) writes the paths of its routes beside them (its ``PATHS``); the components are in
+``webui.rest.schemas`` (and a module's own, its ``SCHEMAS``).
 
 ``tests/test_api.py`` validates it with openapi-spec-validator, checks that every ``/api/v1`` route is
 documented with its methods, and validates real responses against the schemas given here.
@@ -11,7 +12,7 @@ import copy
 
 from flask import Response, jsonify
 
-from webui.rest import definitions, deployments, instances, messages, tasks
+from webui.rest import batches, definitions, deployments, instances, messages, tasks
 from webui.rest.schemas import RESPONSES, SCHEMAS, error_responses
 from webui.rest.shell import api
 
@@ -28,7 +29,7 @@ OWN_PATHS: dict = {  # the document's own path
 }
 
 _PATHS: dict = copy.deepcopy({**OWN_PATHS, **tasks.PATHS, **instances.PATHS, **definitions.PATHS,
-                              **deployments.PATHS, **messages.PATHS})
+                              **deployments.PATHS, **messages.PATHS, **batches.PATHS})
 
 # Every authenticated operation may also answer: 422 for an out-of-range id or a NUL character in the path or
 # query (webui.inputs), 429 while HTTP Basic is locked (webui.signin), 503 when the database is away
@@ -58,15 +59,16 @@ _DOCUMENT = {
     "servers": [{"url": "/api/v1"}],
     "security": [{"basic": []}, {"bearer": []}],
     "tags": [{"name": "tasks"}, {"name": "instances"}, {"name": "messages"}, {"name": "definitions"},
-             {"name": "meta"}],
+             {"name": "batches"}, {"name": "meta"}],
     "paths": _PATHS,
     "components": {
         "securitySchemes": {
             "basic": {"type": "http", "scheme": "basic", "description": "A local Whistle account."},
             "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "wht_…",
-                       "description": "A token for a system client; scopes: `tasks`, `start`, `message`."},
+                       "description": "A token for a system client; scopes: `tasks`, `start`, `message`, "
+                                          "`deploy`, `batches`."},
         },
-        "schemas": SCHEMAS,
+        "schemas": {**SCHEMAS, **batches.SCHEMAS},
         "responses": RESPONSES,
     },
 }
