@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -424,3 +425,73 @@ def test_rest_batches_for_administrators_only_and_as_documented(whistle, manual_
     cancelled = api.call("POST", "/batches/{batch_id}/cancel", api_checks.bearer(scoped),
                          batch_id=second.json["batch_id"])
     assert (cancelled.status_code, cancelled.json["status"], cancelled.json["skipped"]) == (200, "cancelled", 2)
+
+
+# -- the admin pages ---------------------------------------------------------------------------------------------
+
+def _signed_in(whistle: Whistle, username: str):
+    from webui import create_app
+
+    client = create_app({"ENGINE": whistle, "TESTING": True}).test_client()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").get_data(as_text=True)).group(1)
+    client.post("/login", data={"username": username, "password": "pw", "csrf_token": token})
+    page = client.get("/inbox").get_data(as_text=True)  # signing in gives the session a new token
+    return client, re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+
+def test_the_admin_pages_confirm_the_count_create_show_progress_report_and_cancel(whistle, manual_clock):
+    ids = cases(whistle, 3)
+    finish_case(whistle, ids[0])
+    whistle.add_user("admin", ["admins"], password="pw")
+    whistle.add_user("clerk-2", ["command-centre"], password="pw")
+    client, token = _signed_in(whistle, "admin")
+    assert "/admin/batches" in client.get("/admin").get_data(as_text=True)
+    assert "还没有批量操作" in client.get("/admin/batches").get_data(as_text=True)
+
+    # What the case search posts: an operation and the checked cases; the answer is the confirmation.
+    posted = {"csrf_token": token, "operation": "repair", "instance_id": [str(i) for i in ids], "reason": "页面批量"}
+    confirm = client.post("/admin/batches", data=posted)
+    page = confirm.get_data(as_text=True)
+    assert confirm.status_code == 200 and "将对 3 个案件执行「修复」，确认？" in page
+    assert 'name="expected_count" value="3"' in page and page.count('name="instance_id"') == 3
+    assert whistle.batch_list("admin") == []
+    created = client.post("/admin/batches", data={**posted, "confirm": "1", "expected_count": "3"})
+    assert created.status_code in (302, 303)
+    [batch] = whistle.batch_list("admin")
+    assert created.headers["Location"].endswith(f"/admin/batches/{batch['batch_id']}")
+    detail = client.get(f"/admin/batches/{batch['batch_id']}").get_data(as_text=True)
+    assert 'data-status="queued"' in detail and "batch.js" in detail and "取消批量操作" in detail
+    progress = client.get(f"/admin/batches/{batch['batch_id']}/progress").get_json()
+    assert (progress["finished"], progress["total"], progress["status_label"]) == (0, 3, "排队中")
+
+    whistle.batch_runner("w").work_all()
+    progress = client.get(f"/admin/batches/{batch['batch_id']}/progress").get_json()
+    assert (progress["finished"], progress["percent"], progress["status"]) == (3, 100.0, "done")
+    report = client.get(f"/admin/batches/{batch['batch_id']}/report").get_data(as_text=True)
+    assert report.count("outcome-done") == 2 and report.count("outcome-skipped") == 1
+    assert "only a running case can be repaired" in report
+    exported = client.get(f"/admin/batches/{batch['batch_id']}/report.csv")
+    assert exported.mimetype == "text/csv" and exported.data.startswith(b"\xef\xbb\xbf")
+    refused = client.post(f"/admin/batches/{batch['batch_id']}/cancel", data={"csrf_token": token},
+                          follow_redirects=True)
+    assert "done already" in refused.get_data(as_text=True)
+
+    # A filter from the form; a stale confirmation is refused with the new count; bad ids are named.
+    form = {"csrf_token": token, "operation": "repair", "filter_process_id": "bulk_wait", "filter_status": "running"}
+    assert "将对 2 个案件执行" in client.post("/admin/batches", data=form).get_data(as_text=True)
+    stale = client.post("/admin/batches", data={**form, "confirm": "1", "expected_count": "5"}, follow_redirects=True)
+    assert "not the 5 confirmed" in stale.get_data(as_text=True)
+    wrong = client.post("/admin/batches", data={"csrf_token": token, "operation": "repair", "instance_ids": "12, x"},
+                        follow_redirects=True)
+    assert "「x」不是案件编号" in wrong.get_data(as_text=True)
+    second = client.post("/admin/batches", data={**form, "confirm": "1", "expected_count": "2"})
+    second_id = int(second.headers["Location"].rsplit("/", 1)[1])
+    cancelled = client.post(f"/admin/batches/{second_id}/cancel", data={"csrf_token": token}, follow_redirects=True)
+    assert "批量操作已取消：2 个案件未执行" in cancelled.get_data(as_text=True)
+
+    clerk, clerk_token = _signed_in(whistle, "clerk-2")
+    for path in ("/admin/batches", f"/admin/batches/{second_id}", f"/admin/batches/{second_id}/progress",
+                 f"/admin/batches/{second_id}/report", f"/admin/batches/{second_id}/report.csv"):
+        assert clerk.get(path).status_code == 403, path
+    assert clerk.post("/admin/batches", data={**posted, "csrf_token": clerk_token}).status_code == 403
+    assert clerk.post(f"/admin/batches/{second_id}/cancel", data={"csrf_token": clerk_token}).status_code == 403

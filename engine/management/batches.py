@@ -215,7 +215,7 @@ class Batches:
             skipped = rows.cancel(session, batch, user, now, CANCELLED_REASON)
             audit.record("batch_cancelled", user, batch_id=batch.id, operation=batch.operation, skipped=skipped)
             session.flush()
-            return batch_dict(batch, rows.counts(session, [batch.id])[batch.id], now)
+            return {**batch_dict(batch, rows.counts(session, [batch.id])[batch.id], now), "cancelled": skipped}
 
         return self.runtime.run_command(ctx, work)
 

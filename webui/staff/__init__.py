@@ -1,7 +1,7 @@
-"""The staff pages, a module per area: signing in (``login``), the inbox, a task's form (``tasks``), starting
-work (``start``), cases, the designers' ``definitions``, ``deploy_upload`` (上传部署), ``versions`` and
-``modeler``, and the ``admin`` page. They share one blueprint and its checks (``frame``), one form-submit flow
-(``submit``), and how things read on screen (``display``, ``formview``)."""
+"""The staff pages, a module per area: signing in (``login``), the inbox, a task's form (``tasks``), starting work
+(``start``), cases, the designers' ``definitions``, ``deploy_upload`` (上传部署), ``versions`` and ``modeler``, the
+``admin`` page and its bulk operations (``batches``). They share one blueprint and its checks (``frame``), one
+form-submit flow (``submit``), and how things read on screen (``display``, ``formview``)."""
 from __future__ import annotations
 
 from flask import Flask
@@ -9,6 +9,7 @@ from flask import Flask
 from webui import csrf, i18n
 from webui.staff import (  # noqa: F401  (routes)
     admin,
+    batches,
     cases,
     definitions,
     deploy_upload,
