@@ -3,8 +3,8 @@
 Every command takes ``--json`` for machine-readable output. Errors go to stderr as one sentence with a
 non-zero exit code (1 invalid input, 2 usage, 3 conflict, 4 not found, 5 forbidden, 6 incident, 7 the audit
 log was tampered with). The commands live by concern in ``cli.deployment``, ``cli.accounts``, ``cli.cases``,
-``cli.case_admin``, ``cli.services`` and ``cli.operations``; each registers its arguments and handler with
-``cli.parser``.
+``cli.case_admin``, ``cli.incidents``, ``cli.repairs``, ``cli.batches``, ``cli.services`` and ``cli.operations``; each
+registers its arguments and handler with ``cli.parser``.
 """
 from __future__ import annotations
 

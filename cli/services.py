@@ -26,14 +26,15 @@ def register(commands: Commands) -> None:
     p.add_argument("--no-worker", action="store_true", help="do not fire timers here (run `whistle worker` "
                                                               "elsewhere)")
 
-    p = commands.add("worker", "fire due timers: run until stopped (SIGTERM/SIGINT), or once with --once", worker)
+    p = commands.add("worker", "fire due timers and work batch items: run until stopped (SIGTERM/SIGINT), or once "
+                               "with --once", worker)
     p.add_argument("--once", action="store_true", help="fire what is due now, print how many, and exit")
     p.add_argument("--poll", type=float, default=0.5, metavar="SECONDS",
                    help="longest sleep when idle (default 0.5; it wakes earlier for a timer due sooner)")
     p.add_argument("--batch", type=int, help="jobs acquired per round (default 5: a worker killed holds few)")
     p.add_argument("--lock-seconds", type=float,
-                   help="how long an acquired job stays locked to this worker, renewed while it is alive "
-                        "(default 30)")
+                   help="how long an acquired job (or batch item) stays locked to this worker, renewed while it "
+                        "is alive (default 30)")
     p.add_argument("--name", help="lock owner name (default host:pid:random)")
 
     deliveries = commands.group("outbox", "outbound webhooks (the 12345 hotline's replies): list, deliver, retry")
@@ -61,16 +62,20 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def worker(args: argparse.Namespace) -> int:
-    """Fire due timers; on SIGTERM/SIGINT the job in hand is finished, then the worker stops."""
+    """Fire due timers and work batch items; on SIGTERM/SIGINT the job in hand is finished, then the worker
+    stops."""
     engine = engine_for(args)
     executor = JobExecutor(engine.db, engine.runtime, owner=args.name,
                            lock_seconds=args.lock_seconds or DEFAULT_LOCK_SECONDS)
+    executor.batches = engine.batch_runner(executor.owner, args.lock_seconds)
     batch = args.batch or DEFAULT_BATCH
     if args.once:
         result = executor.fire_due(batch=batch)
+        items = executor.batches.work_all()
         emit(args, {"fired": result.fired, "failed": result.failed, "skipped": result.skipped,
-                    "owner": executor.owner},
-             lambda v: f"fired {plural(v['fired'], 'timer job')}" + (f", {v['failed']} failed" if v["failed"] else ""))
+                    "batch_items": items.to_dict(), "owner": executor.owner},
+             lambda v: f"fired {plural(v['fired'], 'timer job')}" + (f", {v['failed']} failed" if v["failed"] else "")
+             + (f"; worked {plural(items.acquired, 'batch item')}" if items.acquired else ""))
         return 0
     stop = _stop_on_signals()
     if not args.json:

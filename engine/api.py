@@ -3,7 +3,8 @@ thin shells over it.
 
 The work is done by audience services the facade holds, as Camunda splits its Runtime, Task, Repository and
 Management services: ``runtime`` (the commands), ``management`` (deployments, incidents, timer jobs, the clock,
-calendars, audit verification), ``case_admin`` (finding every case; suspend, resume, terminate), ``identity``
+calendars, audit verification), ``case_admin`` (finding every case; suspend, resume, terminate), ``batches`` (bulk
+operations over many cases, worked by the job executor), ``identity``
 (accounts, API tokens), ``modeler`` (the designers' modeler in the browser: drafts, validation, deployment), and
 for the staff screens ``cases``, ``worklist`` (the inbox), ``task_views``, ``submissions``, ``drafts``,
 ``attachments``, ``diagrams``, ``people`` (who the screens show, who may see what) and ``versions`` (what a
@@ -33,7 +34,10 @@ from engine.deploy.deployer import DeployedDefinition, Deployer
 from engine.deploy.uploads import Upload
 from engine.errors import NotMigrated
 from engine.identity.accounts import SignInLimits
-from engine.jobs.executor import JobExecutor
+from engine.jobs import batches as batch_operations
+from engine.jobs.batches import BatchRunner
+from engine.jobs.executor import JobExecutor, default_owner
+from engine.management.batches import Batches
 from engine.management.case_admin import CaseAdmin
 from engine.management.directory import Directory
 from engine.management.identity import Identity, PasswordCache, SignInOutcome
@@ -55,6 +59,8 @@ class Whistle:
         self.deployer = Deployer(self.specs)
         self.runtime = Runtime(self.db, self.specs)
         self.executor = JobExecutor(self.db, self.runtime)
+        self.executor.batches = self.batch_runner(self.executor.owner)
+        self.batches = Batches(self.db, self.runtime)
         self.management = Management(self.db, self.runtime, self.deployer, self.executor)
         self.identity = Identity(self.db, self.runtime)
         self.directory = Directory(self.db, self.runtime)
@@ -322,6 +328,43 @@ class Whistle:
     def calendar_notices(self) -> list[dict]:
         return self.management.calendar_notices()
 
+    # -- bulk operations over many cases (engine.management.batches; administrators only) ---------------------
+
+    def batch_runner(self, owner: str | None = None, lock_seconds: float | None = None) -> BatchRunner:
+        """A worker of batch items for this engine (``whistle batch run``; the job executor holds one)."""
+        return BatchRunner(self.db, self, owner=owner or default_owner(),
+                           lock_seconds=lock_seconds or batch_operations.DEFAULT_LOCK_SECONDS)
+
+    def batch_operations(self, user: str | None) -> list[dict]:
+        return self.batches.operations(user)
+
+    def preview_batch(self, user: str, operation: str, *, instance_ids: object = None, filter: object = None,
+                      params: dict | None = None, reason: str | None = None) -> dict:
+        return self.batches.preview(user, operation, instance_ids=instance_ids, filter=filter, params=params,
+                                    reason=reason)
+
+    def create_batch(self, user: str, operation: str, *, instance_ids: object = None, filter: object = None,
+                     params: dict | None = None, reason: str | None = None,
+                     expected_count: int | None = None) -> dict:
+        return self.batches.create(user, operation, instance_ids=instance_ids, filter=filter, params=params,
+                                   reason=reason, expected_count=expected_count)
+
+    def cancel_batch(self, user: str, batch_id: int) -> dict:
+        return self.batches.cancel(user, batch_id)
+
+    def batch_list(self, user: str | None, limit: int = 50, offset: int = 0) -> list[dict]:
+        return self.batches.listing(user, limit, offset)
+
+    def batch(self, user: str | None, batch_id: int) -> dict:
+        return self.batches.show(user, batch_id)
+
+    def batch_items(self, user: str | None, batch_id: int, status: str | None = None, limit: int | None = 200,
+                    offset: int = 0) -> list[dict]:
+        return self.batches.items(user, batch_id, status, limit, offset)
+
+    def batch_report_csv(self, user: str | None, batch_id: int, lang: str = "zh") -> str:
+        return self.batches.report_csv(user, batch_id, lang)
+
     # -- the staff screens (engine.casework), as the web pages call them ------------------------------------
 
     @property
@@ -482,3 +525,9 @@ class Whistle:
     def modeler_deploy(self, user: str, process_id: str, xml: object, base_version_id: int | None, *,
                        confirm_stale: bool = False) -> dict:
         return self.modeler.deploy(user, process_id, xml, base_version_id, confirm_stale=confirm_stale)
+
+
+# The operations a batch may run over many cases (engine.jobs.batches), one line each over the facade's per-case
+# command: (the facade, the case's id, the batch's parameters with its "reason", the administrator) -> its result.
+batch_operations.register("repair", lambda whistle, instance_id, params, actor: whistle.repair(instance_id, actor),
+                          label="修复")

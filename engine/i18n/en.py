@@ -393,6 +393,24 @@ PAGES = {  # the staff pages (webui.i18n.gettext), keyed by their Chinese text
     "案件已终止": "Case terminated",
     "操作失败": "Failed",
     "案件已挂起，恢复前不能办理": "The case is suspended: no work on it until it is resumed",
+    # bulk operations (engine.management.batches, webui.staff.batches)
+    "尝试次数": "Attempts", "完成时间": "Finished at", "工作进程": "Worker",
+    "已跳过": "Skipped", "排队中": "Queued", "待处理": "Pending", "处理中": "In progress",
+    "批量操作": "Bulk operations", "新建批量操作": "New bulk operation", "最近的批量操作": "Recent bulk operations",
+    "还没有批量操作": "No bulk operation yet", "进度": "Progress", "取消人": "Cancelled by",
+    "执行结果": "Outcome per case", "取消批量操作": "Cancel the bulk operation",
+    "下载结果表格（CSV）": "Download the outcomes (CSV)", "每秒 {rate} 件": "{rate} per second",
+    "确认批量操作": "Confirm the bulk operation", "确认执行": "Run it",
+    "将对 {count} 个案件执行「{operation}」，确认？": "Run “{operation}” on {count} cases?",
+    "所选条件下没有案件": "No case matches the selection", "如 12, 15, 18": "e.g. 12, 15, 18",
+    "或按条件选择：": "Or choose by condition:", "下一步：确认": "Next: confirm",
+    "「{given}」不是案件编号": "“{given}” is not a case number", "筛选条件格式不正确": "The filter is malformed",
+    "参数格式不正确": "The parameters are malformed",
+    "请填写案件编号，或选择筛选条件（二者选一）": "Give case numbers or choose a condition (one of the two)",
+    "已创建批量操作 #{id}：{count} 个案件": "Bulk operation #{id} created: {count} cases",
+    "批量操作已取消：{skipped} 个案件未执行": "Bulk operation cancelled: {skipped} cases were not run",
+    "批量操作已取消": "The bulk operation was cancelled",
+    "只显示前 {n} 个案件，完整结果请下载表格。": "Only the first {n} cases are shown; download the table for all.",
 }
 
 FORMS = {  # form validation (engine.forms.validation, engine.forms.checks)

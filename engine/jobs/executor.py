@@ -26,7 +26,8 @@ firing is an audit event ``timer_fired``.
 A failing job is retried with backoff (``retries`` decremented, ``last_error`` kept, ``due_at`` pushed
 back) and becomes an incident after its last attempt; a conflict with another command is tried again a second
 later without counting; ``retry`` gives a failed job new attempts. The worker loop also delivers the outbox
-(``engine.outbox``), in a thread beside the timers.
+(``engine.outbox``) and works the items of bulk operations (``engine.jobs.batches``, when the executor has a
+``batches`` runner), each in a thread beside the timers.
 
 Comparisons are strict (``due_at < now``), as SpiffWorkflow's are: a timer due at 09:30:00 fires at any
 instant after it.
@@ -46,6 +47,7 @@ from datetime import datetime, timedelta
 from engine.audit.chain import AuditLog, PendingEvent
 from engine.bpmn import timer_dues
 from engine.errors import Conflict, NotFound, first_line
+from engine.jobs.batches import BatchRunner
 from engine.jobs.queries import job_dict
 from engine.outbox import delivery as outbox
 from engine.runtime import incidents
@@ -99,8 +101,9 @@ class JobExecutor:
 
     def __init__(self, db: Database, runtime: Runtime, *, owner: str | None = None,
                  lock_seconds: float = DEFAULT_LOCK_SECONDS, backoff_seconds: float = DEFAULT_BACKOFF_SECONDS,
-                 before_commit: Callable[[int], None] | None = None) -> None:
+                 before_commit: Callable[[int], None] | None = None, batches: BatchRunner | None = None) -> None:
         self.db = db
+        self.batches = batches  # the items of bulk operations, worked by the same loop (``run``)
         self.runtime = runtime
         self.owner = owner or default_owner()
         self.lock_seconds = lock_seconds
@@ -341,6 +344,8 @@ class JobExecutor:
         whichever comes first (one small indexed query per wake-up)."""
         total = RunResult()
         outbox.run_in_background(self.db, stop, self.owner)  # outbound webhooks, beside the timers (engine.outbox)
+        if self.batches is not None:
+            self.batches.run_in_background(stop, poll_interval)  # bulk operations' items (engine.jobs.batches)
         while not stop.is_set():
             try:
                 upcoming = self.next_due()

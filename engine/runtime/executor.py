@@ -13,10 +13,16 @@ workflows with it:
 
 While ``work`` runs, the instances it loads are tracked (``engine.runtime.loaded``), so that the timers that fire
 in their engine steps are audited when they are saved.
+
+``joined(extra)`` adds work to the transaction of every command run while it is in effect (in this thread): a
+batch (``engine.jobs.batches``) marks its item done there, so the per-case command's own work and the mark commit
+or roll back together, and a case is never done twice nor marked without being done.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TypeVar
 
 from engine.audit.chain import AuditLog
@@ -28,6 +34,20 @@ from engine.store.db import Database
 from engine.time import clock
 
 T = TypeVar("T")
+Extra = Callable[[Session, AuditLog], None]
+
+_joined: ContextVar[Extra | None] = ContextVar("whistle_joined_work", default=None)
+
+
+@contextmanager
+def joined(extra: Extra) -> Iterator[None]:
+    """Run ``extra(session, audit)`` inside each command run within the ``with`` block, after its own work and
+    before its audit events are written and it commits (see the module)."""
+    token = _joined.set(extra)
+    try:
+        yield
+    finally:
+        _joined.reset(token)
 
 
 class CommandExecutor:
@@ -38,10 +58,13 @@ class CommandExecutor:
             before_commit: Callable[[T], None] | None = None) -> T:
         """Run ``work`` as one command (see the module). ``before_commit`` is called with its result once the
         audit events are written, just before the commit."""
+        extra = _joined.get()
         try:
             with self.db.write() as session, loaded.tracking():
                 audit = AuditLog()
                 result = work(session, audit)
+                if extra is not None:
+                    extra(session, audit)
                 audit.flush(session)
                 if before_commit is not None:
                     before_commit(result)

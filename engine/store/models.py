@@ -468,3 +468,50 @@ class OutboxDelivery(Base):
     incident_id: Mapped[int | None] = mapped_column(ForeignKey("incident.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Batch(Base):
+    """A bulk operation over a set of cases, run by the job executor (``engine.jobs.batches``, migration 0018):
+    the operation's name and parameters, what the administrator selected (``filter``, kept for the report) and who;
+    the cases themselves were resolved once, when it was created, into its ``batch_item`` rows (``total``), so the
+    set does not drift while it runs. ``status``: queued, running, done, cancelled."""
+
+    __tablename__ = "batch"
+    __table_args__ = (Index("ix_batch_created", "created_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    operation: Mapped[str] = mapped_column(String(64))
+    params: Mapped[dict] = mapped_column(JSON, default=dict)
+    filter: Mapped[dict | None] = mapped_column(JSON)  # the selection as given: instance ids, or a case filter
+    reason: Mapped[str | None] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16))  # queued | running | done | cancelled
+    total: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # its first item taken by a worker
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # its last item finished, or cancelled
+    cancelled_by: Mapped[str | None] = mapped_column(String(128))
+
+
+class BatchItem(Base):
+    """One case of a batch. ``pending`` items are taken by workers (``locked``: ``lock_owner`` until
+    ``lock_expires_at``; a killed worker's lock runs out and another takes the item) and end ``done`` (in the same
+    transaction as the operation's own work on the case), ``skipped`` (the operation refused it, or the batch was
+    cancelled; ``reason``) or ``failed`` (after its last attempt; ``reason``). A pending item that failed an
+    attempt waits until ``lock_expires_at`` before it is tried again. ``lock_owner`` of a finished item names the
+    worker that finished it."""
+
+    __tablename__ = "batch_item"
+    __table_args__ = (
+        UniqueConstraint("batch_id", "instance_id", name="uq_batch_item_instance"),
+        Index("ix_batch_item_acquire", "status", "lock_expires_at", "id"),  # what a worker may take next
+        Index("ix_batch_item_batch_status", "batch_id", "status"),  # progress and the report
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batch.id"))
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"))
+    status: Mapped[str] = mapped_column(String(16))  # pending | locked | done | skipped | failed
+    reason: Mapped[str | None] = mapped_column(Text)
+    lock_owner: Mapped[str | None] = mapped_column(String(128))
+    lock_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

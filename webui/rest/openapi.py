@@ -1,6 +1,7 @@
 """The OpenAPI 3.1 document of the REST API (``GET /api/v1/openapi.json``), written by hand and bound to the
-routes: each resource module (``tasks``, ``instances``, ``definitions``, ``deployments``, ``messages``) writes
-the paths of its routes beside them (its ``PATHS``); the components are in ``webui.rest.schemas``.
+routes: each resource module (``tasks``, ``instances``, ``definitions``, ``deployments``, ``messages``,
+``batches``) writes the paths of its routes beside them (its ``PATHS``); the components are in
+``webui.rest.schemas`` (and a module's own, its ``SCHEMAS``).
 
 ``tests/test_api.py`` validates it with openapi-spec-validator, checks that every ``/api/v1`` route is
 documented with its methods, and validates real responses against the schemas given here.
@@ -11,7 +12,7 @@ import copy
 
 from flask import Response, jsonify
 
-from webui.rest import accounts, definitions, deployments, instances, messages, tasks
+from webui.rest import accounts, batches, definitions, deployments, instances, messages, tasks
 from webui.rest.schemas import RESPONSES, SCHEMAS, error_responses
 from webui.rest.shell import api
 
@@ -28,7 +29,8 @@ OWN_PATHS: dict = {  # the document's own path
 }
 
 _PATHS: dict = copy.deepcopy({**OWN_PATHS, **tasks.PATHS, **instances.PATHS, **definitions.PATHS,
-                              **deployments.PATHS, **messages.PATHS, **accounts.PATHS})
+                              **deployments.PATHS, **messages.PATHS, **accounts.PATHS,
+                              **batches.PATHS})
 
 # Every authenticated operation may also answer: 422 for an out-of-range id or a NUL character in the path or
 # query (webui.inputs), 429 while HTTP Basic is locked (webui.signin), 503 when the database is away
@@ -50,7 +52,7 @@ _DOCUMENT = {
             "platform) and read cases with their audit trail.\n\n"
             "**Authentication** (every operation but this document): HTTP Basic with a Whistle account, or "
             "`Authorization: Bearer <token>` with a token made by `whistle token create NAME --user U "
-            "[--scope tasks] [--scope start] [--scope message] [--scope cases]`. A token acts as its account: "
+            "[--scope tasks] [--scope start] [--scope message] [--scope admin]`. A token acts as its account: "
             "it reads what that account may read, and changes things only within its scopes. Cookies are ignored "
             "(no CSRF).\n\n"
             "**Errors** are `{\"error\": kind, \"message\": \"…\", \"details\": {…}}` with 400, 401, 403, 404, "
@@ -59,16 +61,17 @@ _DOCUMENT = {
     "servers": [{"url": "/api/v1"}],
     "security": [{"basic": []}, {"bearer": []}],
     "tags": [{"name": "tasks"}, {"name": "instances"}, {"name": "messages"}, {"name": "definitions"},
-             {"name": "accounts"}, {"name": "meta"}],
+             {"name": "accounts"}, {"name": "batches"},
+             {"name": "meta"}],
     "paths": _PATHS,
     "components": {
         "securitySchemes": {
             "basic": {"type": "http", "scheme": "basic", "description": "A local Whistle account."},
             "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "wht_…",
                        "description": "A token for a system client; scopes: `tasks`, `start`, `message`, `deploy`, "
-                                      "`cases`."},
+                                      "`admin`."},
         },
-        "schemas": SCHEMAS,
+        "schemas": {**SCHEMAS, **batches.SCHEMAS},
         "responses": RESPONSES,
     },
 }

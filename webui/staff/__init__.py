@@ -1,7 +1,8 @@
 """The staff pages, a module per area: signing in (``login``), the inbox, a task's form (``tasks``), starting
 work (``start``), cases, the designers' ``definitions``, ``deploy_upload`` (上传部署), ``versions`` and
-``modeler``, the ``admin`` page and 案件管理 (``case_admin``). They share one blueprint and its checks
-(``frame``), one form-submit flow (``submit``), and how things read on screen (``display``, ``formview``)."""
+``modeler``, the ``admin`` page, 案件管理 (``case_admin``), bulk operations (``batches``) and the people, tokens
+and calendar pages (``people``). They share one blueprint and its checks (``frame``), one form-submit flow
+(``submit``), and how things read on screen (``display``, ``formview``)."""
 from __future__ import annotations
 
 from flask import Flask
@@ -9,6 +10,7 @@ from flask import Flask
 from webui import csrf, i18n
 from webui.staff import (  # noqa: F401  (routes)
     admin,
+    batches,
     case_admin,
     cases,
     definitions,
