@@ -32,7 +32,7 @@ from engine.casework.versions import VersionFacts
 from engine.definitions import SpecCache
 from engine.deploy.deployer import DeployedDefinition, Deployer
 from engine.deploy.uploads import Upload
-from engine.errors import NotMigrated
+from engine.errors import InvalidInput, NotMigrated
 from engine.identity.accounts import SignInLimits
 from engine.jobs import batches as batch_operations
 from engine.jobs.batches import BatchRunner
@@ -531,3 +531,50 @@ class Whistle:
 # command: (the facade, the case's id, the batch's parameters with its "reason", the administrator) -> its result.
 batch_operations.register("repair", lambda whistle, instance_id, params, actor: whistle.repair(instance_id, actor),
                           label="修复")
+batch_operations.register("suspend", lambda whistle, instance_id, params, actor: whistle.suspend_instance(
+    instance_id, params["reason"], actor), label="挂起", reason_required=True)
+batch_operations.register("resume", lambda whistle, instance_id, params, actor: whistle.resume_instance(
+    instance_id, actor, params.get("reason")), label="恢复")
+batch_operations.register("terminate", lambda whistle, instance_id, params, actor: whistle.terminate_instance(
+    instance_id, params["reason"], actor), label="终止", reason_required=True)
+
+
+def _retry_case(whistle: Whistle, instance_id: int, actor: str) -> object:
+    """A case's oldest open incident run again (one command); a case without one is skipped."""
+    found = whistle.incidents(instance_id)
+    open_ones = [i for i in found if not i.get("resolved_at")]
+    if not open_ones:
+        return batch_operations.Outcome("skipped", f"case {instance_id} has no open incident")
+    return whistle.retry_incident(open_ones[0]["incident_id"], actor)
+
+
+def _upgrade_case(whistle: Whistle, instance_id: int, params: dict, actor: str) -> object:
+    """Move a case to the batch's version; one that cannot move is skipped with why, one that failed fails."""
+    moved = whistle.upgrade_instance(instance_id, params["to_version"], params.get("mapping"), actor,
+                                     params.get("from_version"))
+    if moved.get("failed"):
+        raise RuntimeError(moved.get("reason") or "the migration failed")
+    if not moved.get("moved"):
+        return batch_operations.Outcome("skipped", moved.get("reason"))
+    return moved
+
+
+def _upgrade_params(params: dict) -> dict:
+    for key in ("to_version", "from_version"):
+        value = params.get(key)
+        if (value is not None or key == "to_version") and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise InvalidInput(f"params.{key} must be a version number from 1")
+    mapping = params.get("mapping")
+    if mapping is not None and not (isinstance(mapping, dict) and all(
+            isinstance(k, str) and isinstance(v, str) for k, v in mapping.items())):
+        raise InvalidInput("params.mapping must be an object of old element id → new element id")
+    unknown = set(params) - {"to_version", "from_version", "mapping"}
+    if unknown:
+        raise InvalidInput(f"params has unknown keys: {', '.join(sorted(unknown))}")
+    return params
+
+
+batch_operations.register("retry", lambda whistle, instance_id, params, actor: _retry_case(whistle, instance_id,
+                                                                                            actor), label="重试")
+batch_operations.register("upgrade", _upgrade_case, label="迁移版本", validate=_upgrade_params)

@@ -69,7 +69,7 @@ def test_a_batch_repairs_the_running_cases_and_skips_the_finished_ones_with_the_
     items = {i["instance_id"]: i for i in whistle.batch_items(user, created["batch_id"])}
     for instance_id in ids[:2]:
         assert items[instance_id]["status"] == "skipped"
-        assert "only a running case can be repaired" in items[instance_id]["reason"]
+        assert "it accepts no repair" in items[instance_id]["reason"]
         assert events(whistle, instance_id, "instance_repaired") == 0
     for instance_id in ids[2:]:
         assert (items[instance_id]["status"], items[instance_id]["reason"]) == ("done", None)
@@ -413,7 +413,7 @@ def test_rest_batches_for_administrators_only_and_as_documented(whistle, manual_
     shown = api.call("GET", "/batches/{batch_id}", as_admin, batch_id=batch_id).json
     assert (shown["status"], shown["done"], shown["skipped"], shown["percent"]) == ("done", 2, 1, 100.0)
     skipped = api.call("GET", "/batches/{batch_id}/items", as_admin, batch_id=batch_id, query={"status": "skipped"})
-    assert [(i["instance_id"], "only a running case" in i["reason"]) for i in skipped.json["items"]] == [(ids[0], True)]
+    assert [(i["instance_id"], "accepts no repair" in i["reason"]) for i in skipped.json["items"]] == [(ids[0], True)]
     assert api.call("GET", "/batches/{batch_id}/items", as_admin, batch_id=batch_id,
                     query={"status": "lost"}).status_code == 422
     assert [b["batch_id"] for b in api.call("GET", "/batches", as_admin).json["batches"]] == [batch_id]
@@ -469,7 +469,7 @@ def test_the_admin_pages_confirm_the_count_create_show_progress_report_and_cance
     assert (progress["finished"], progress["percent"], progress["status"]) == (3, 100.0, "done")
     report = client.get(f"/admin/batches/{batch['batch_id']}/report").get_data(as_text=True)
     assert report.count("outcome-done") == 2 and report.count("outcome-skipped") == 1
-    assert "only a running case can be repaired" in report
+    assert "it accepts no repair" in report
     exported = client.get(f"/admin/batches/{batch['batch_id']}/report.csv")
     assert exported.mimetype == "text/csv" and exported.data.startswith(b"\xef\xbb\xbf")
     refused = client.post(f"/admin/batches/{batch['batch_id']}/cancel", data={"csrf_token": token},

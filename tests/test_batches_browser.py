@@ -104,7 +104,7 @@ def test_an_administrator_confirms_a_bulk_repair_and_watches_it_reach_100_percen
     report = page.locator("#batch-report tbody tr")
     expect(report).to_have_count(12)
     expect(report.filter(has_text="已跳过")).to_have_count(2)
-    expect(report.filter(has_text="已跳过").first).to_contain_text("only a running case can be repaired")
+    expect(report.filter(has_text="已跳过").first).to_contain_text("it accepts no repair")
     expect(report.filter(has_text="已完成")).to_have_count(10)
     assert page.evaluate("window.sameDocument") is True
     assert_readable(page.content(), "zh", "the batch's page")

@@ -326,7 +326,7 @@ def test_the_admin_page_finds_suspends_and_the_inbox_shows_it(whistle, tmp_path)
     admin, centre = site.client("admin"), site.client("command-wudadao")
     assert 'id="case-admin-link"' in text(admin.get("/admin"))
     page = text(admin.get("/admin/cases?status=running&street=wudadao"))
-    assert f'data-instance-id="{case}"' in page and 'name="instance"' in page and 'id="bulk-form"' in page
+    assert f'data-instance-id="{case}"' in page and 'name="instance_id"' in page and 'id="bulk-form"' in page
     assert admin.get("/admin/cases?status=paused").status_code == 400
     assert centre.get("/admin/cases").status_code == 403
     assert centre.post(f"/admin/cases/{case}/suspend", {"reason": "x"}).status_code == 403

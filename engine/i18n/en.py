@@ -393,6 +393,8 @@ PAGES = {  # the staff pages (webui.i18n.gettext), keyed by their Chinese text
     "案件已终止": "Case terminated",
     "操作失败": "Failed",
     "案件已挂起，恢复前不能办理": "The case is suspended: no work on it until it is resumed",
+    "重试": "Retry", "对勾选的案件": "On the checked cases", "对全部 {n} 件筛选结果": "On all {n} cases found",
+    "请先勾选要批量操作的案件": "Check the cases to work on first", "迁移版本": "Migrate version",
     # bulk operations (engine.management.batches, webui.staff.batches)
     "尝试次数": "Attempts", "完成时间": "Finished at", "工作进程": "Worker",
     "已跳过": "Skipped", "排队中": "Queued", "待处理": "Pending", "处理中": "In progress",

@@ -17,8 +17,14 @@ def groups_of_active(session: Session, username: str) -> set[str]:
     return {group for _, group in stored.name_and_groups(session, username) if group}
 
 
+def is_member(session: Session, actor: str, groups: frozenset[str]) -> bool:
+    """Is ``actor`` an active account in one of ``groups``?"""
+    return bool(groups_of_active(session, actor) & groups)
+
+
 def require(session: Session, actor: str, groups: frozenset[str], doing: str) -> None:
     """Forbidden unless ``actor`` is an active member of one of ``groups``; ``doing`` says what was refused."""
-    if not groups_of_active(session, actor) & groups:
-        who = "administrators" if groups == ADMINS else "process designers and administrators"
+    if not is_member(session, actor, groups):
+        who = "administrators (只有系统管理员可以)" if groups == ADMINS else \
+            "process designers and administrators (只有流程设计人员和系统管理员可以)"
         raise Forbidden(f"'{actor}' may not {doing}: only {who} may")

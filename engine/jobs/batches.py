@@ -82,14 +82,15 @@ class Operation:
     reason_required: bool = False
     validate: Callable[[dict], dict] | None = None  # the clean parameters, or InvalidInput naming the field
 
-    def check(self, params: dict | None, reason: str | None) -> tuple[dict, str | None]:
-        """The parameters and reason a batch of this operation stores: checked by the operation's own rules."""
+    def check(self, params: dict | None, reason: str | None, *, final: bool = True) -> tuple[dict, str | None]:
+        """The parameters and reason a batch of this operation stores: checked by the operation's own rules (a
+        preview, not ``final``, may come before the reason is written: the confirmation asks for it)."""
         if params is not None and not isinstance(params, dict):
             raise InvalidInput("params must be a JSON object")
         reason = reason.strip() if isinstance(reason, str) else reason
         if reason is not None and not isinstance(reason, str):
             raise InvalidInput("reason must be text")
-        if self.reason_required and not reason:
+        if self.reason_required and not reason and final:
             raise InvalidInput(f"reason is required for '{self.name}': say why these cases are changed")
         if reason and len(reason) > MAX_REASON:
             raise InvalidInput(f"reason is longer than {MAX_REASON} characters")

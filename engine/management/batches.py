@@ -16,20 +16,25 @@ import io
 from datetime import datetime
 
 from engine.audit.chain import AuditLog
-from engine.casework.people import ROLE_GROUPS, account_groups
-from engine.errors import Forbidden, InvalidInput, NotFound
+from engine.casework.cases import case_filters
+from engine.casework.listing import CaseQuery
+from engine.errors import InvalidInput, NotFound
 from engine.i18n import translate
+from engine.identity import roles
 from engine.jobs import batches as batch_ops
 from engine.runtime.commands import Runtime
 from engine.runtime.context import CommandContext
 from engine.store import Session
 from engine.store import batches as rows
+from engine.store import casework as cases
 from engine.store.db import Database
 from engine.store.models import Batch, BatchItem
 from engine.time import clock
 
 MAX_ITEMS = 100_000  # cases in one batch
-FILTER_KEYS = {"process_id": str, "version": int, "status": str, "business_key": str, "with_incident": bool}
+FILTER_KEYS = ("process", "process_id", "version", "status", "business_key", "waiting_at", "street", "department",
+               "overdue", "from", "to", "q", "with_incident")
+FILTER_ALIASES = {"process_id": "process"}
 CANCELLED_REASON = "cancelled"
 STATUS_LABELS = {"queued": "排队中", "running": "执行中", "done": "已完成", "cancelled": "已取消",
                  "pending": "待处理", "locked": "处理中", "skipped": "已跳过", "failed": "失败"}
@@ -37,12 +42,7 @@ STATUS_LABELS = {"queued": "排队中", "running": "执行中", "done": "已完�
 
 def require_admin(session: Session, user: str) -> None:
     """``Forbidden`` unless ``user`` is an active administrator."""
-    try:
-        groups = account_groups(session, user)
-    except NotFound:
-        groups = set()
-    if ROLE_GROUPS["admin"] not in groups:
-        raise Forbidden(f"user '{user}' may not run bulk operations: only administrators may")
+    roles.require(session, user, roles.ADMINS, "run bulk operations")
 
 
 def require_reader(session: Session, user: str | None) -> None:
@@ -53,22 +53,34 @@ def require_reader(session: Session, user: str | None) -> None:
 
 
 def check_filter(value: object) -> dict:
-    """A case filter as a batch takes it: known keys with values of their type (InvalidInput naming the key)."""
+    """A case filter as a batch takes it: the parameters of the case search (案件管理, ``whistle instances``:
+    ``process``, ``version``, ``status``, ``business_key``, ``waiting_at``, ``street``, ``department``,
+    ``overdue``, ``from``, ``to``, ``q``), checked by ``engine.casework.listing.CaseQuery`` (InvalidInput naming
+    the key). ``process_id`` is taken for ``process`` and ``with_incident: true`` for ``status: with_incident``."""
     if not isinstance(value, dict) or not value:
         raise InvalidInput("filter must be a JSON object with at least one of: " + ", ".join(FILTER_KEYS))
     clean: dict = {}
     for key, given in value.items():
-        kind = FILTER_KEYS.get(key)
-        if kind is None:
+        if key not in FILTER_KEYS:
             raise InvalidInput(f"filter has an unknown key '{key}'; known: {', '.join(FILTER_KEYS)}")
-        if given is None:
+        if given is None or given is False and key == "with_incident":
             continue
-        if kind is int and (isinstance(given, bool) or not isinstance(given, int)):
-            raise InvalidInput(f"filter '{key}' must be a whole number")
-        if kind is not int and not isinstance(given, kind):
-            raise InvalidInput(f"filter '{key}' must be {'true or false' if kind is bool else 'text'}")
+        if isinstance(given, (dict, list)) or (isinstance(given, bool) and key not in ("overdue", "with_incident")):
+            raise InvalidInput(f"filter '{key}' must be text or a number")
         clean[key] = given
+    case_query(clean)  # refused here, before anything is selected
     return clean
+
+
+def case_query(clean: dict) -> CaseQuery:
+    """The case search a checked batch filter stands for."""
+    args = {FILTER_ALIASES.get(key, key): ("true" if value is True else str(value)) for key, value in clean.items()
+            if key != "with_incident"}
+    if clean.get("with_incident"):
+        if args.get("status") not in (None, "with_incident"):
+            raise InvalidInput("filter: with_incident and a status cannot be combined")
+        args["status"] = "with_incident"
+    return CaseQuery.from_args(args)
 
 
 def _check_ids(value: object) -> list[int]:
@@ -156,7 +168,7 @@ class Batches:
                 raise NotFound(f"no case {shown}; nothing was created")
             return ids, {"instance_ids": ids}
         clean = check_filter(filter)
-        ids = rows.select_instances(session, **clean, limit=MAX_ITEMS + 1)
+        ids = cases.visible_case_ids(session, None, limit=MAX_ITEMS + 1, **case_filters(case_query(clean)))
         if len(ids) > MAX_ITEMS:
             raise InvalidInput(f"the filter selects more than {MAX_ITEMS} cases; narrow it down")
         return ids, clean
@@ -168,9 +180,10 @@ class Batches:
         chosen = batch_ops.operation(operation)
         with self.db.read() as session:
             require_admin(session, user)
-            clean, reason = chosen.check(params, reason)
+            clean, reason = chosen.check(params, reason, final=False)
             ids, selection = self._selection(session, instance_ids, filter)
         return {"operation": chosen.name, "operation_label": chosen.label, "count": len(ids), "params": clean,
+                "reason_required": chosen.reason_required,
                 "reason": reason, "filter": selection, "instance_ids": ids[:1000]}
 
     def create(self, user: str, operation: str, *, instance_ids: object = None, filter: object = None,

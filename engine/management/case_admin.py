@@ -17,15 +17,14 @@ from engine.casework.cases import case_filters
 from engine.casework.listing import CaseQuery
 from engine.casework.summaries import case_summary
 from engine.casework.versions import VersionFacts
-from engine.errors import Forbidden, InvalidInput, NotFound
-from engine.identity.accounts import find_user, groups_of
+from engine.errors import InvalidInput
+from engine.identity import roles
 from engine.runtime.commands import Runtime
 from engine.store import Session
 from engine.store import casework as stored
 from engine.store.db import Database
 from engine.store.models import ProcessInstance
 
-ADMIN_GROUP = "admins"
 MAX_PAGE = 500  # rows on one page of a search
 EXPORT_LIMIT = 100_000  # rows in one export: past it, narrow the filters
 EXPORT_BATCH = 500
@@ -47,16 +46,12 @@ class CaseAdmin:
     def is_admin(self, actor: str) -> bool:
         """Is ``actor`` an active account in the group ``admins``?"""
         with self.db.read() as session:
-            try:
-                return ADMIN_GROUP in groups_of(session, find_user(session, actor))  # NotFound: inactive too
-            except NotFound:
-                return False
+            return roles.is_member(session, actor, roles.ADMINS)
 
     def require_admin(self, actor: str, action: str = "find, suspend, resume or terminate cases") -> None:
         """Only administrators (group ``admins``, an active account) may; ``Forbidden`` names who and what."""
-        if not self.is_admin(actor):
-            raise Forbidden(f"'{actor}' may not {action}: only administrators (group '{ADMIN_GROUP}') may "
-                            f"(只有系统管理员可以)")
+        with self.db.read() as session:
+            roles.require(session, actor, roles.ADMINS, action)
 
     # -- finding cases --------------------------------------------------------------------------------------
 

@@ -154,6 +154,15 @@ def visible_cases(session: Session, involving: tuple[str, set[str]] | None, *, t
     return list(session.execute(query.limit(limit).offset(offset)).scalars())
 
 
+def visible_case_ids(session: Session, involving: tuple[str, set[str]] | None, *, text: str | None,
+                     status: str | None, process_id: str | None, limit: int, **filters: Any) -> list[int]:
+    """The ids of the cases ``visible_cases`` lists under the same filters, oldest first (a bulk operation's
+    selection: ids only, however many rows match)."""
+    query = _visible_query(select(ProcessInstance.id), involving, text=text, status=status, process_id=process_id,
+                           **filters)
+    return list(session.execute(query.order_by(ProcessInstance.id.asc()).limit(limit)).scalars())
+
+
 def visible_count(session: Session, involving: tuple[str, set[str]] | None, *, text: str | None,
                   status: str | None, process_id: str | None, **filters: Any) -> int:
     """How many cases ``visible_cases`` lists under the same filters (one COUNT)."""

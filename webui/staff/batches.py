@@ -13,6 +13,7 @@ from flask import Response, flash, jsonify, redirect, render_template, request, 
 from flask.typing import ResponseReturnValue
 
 from engine.errors import InvalidInput, NotFound, WhistleError
+from engine.management.batches import FILTER_KEYS
 from webui.i18n import current as current_lang
 from webui.i18n import gettext as _
 from webui.staff.frame import engine, login_required, pages, signed_in_user
@@ -24,8 +25,11 @@ _ID_SEPARATORS = re.compile(r"[\s,，、;；]+")
 def _selection() -> dict:
     """The cases and parameters a posted form chose: ``instance_id`` fields (the case search), an ``instance_ids``
     text of ids (the form here), or the filter fields; InvalidInput naming what is wrong."""
+    scope = request.form.get("scope")  # the case search's two buttons: the checked cases, or all it found
     ids: list[int] = []
-    for text in request.form.getlist("instance_id") + _ID_SEPARATORS.split(request.form.get("instance_ids", "")):
+    given_ids = [] if scope == "all" else \
+        request.form.getlist("instance_id") + _ID_SEPARATORS.split(request.form.get("instance_ids", ""))
+    for text in given_ids:
         text = text.strip().lstrip("#")
         if not text:
             continue
@@ -38,9 +42,11 @@ def _selection() -> dict:
             filter_value = json.loads(request.form["filter"])
         except ValueError:
             raise InvalidInput(_("筛选条件格式不正确")) from None
-    else:
-        chosen = {key: request.form.get(f"filter_{key}", "").strip() for key in ("process_id", "status")}
+    elif scope != "selected":
+        chosen = {key: request.form.get(f"filter_{key}", "").strip() for key in FILTER_KEYS}
         filter_value = {key: value for key, value in chosen.items() if value} or None
+    if scope == "selected" and not ids:
+        raise InvalidInput(_("请先勾选要批量操作的案件"))
     if ids and filter_value is None:
         selection: dict = {"instance_ids": ids}
     elif filter_value is not None and not ids:
