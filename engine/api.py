@@ -136,20 +136,20 @@ class Whistle:
     def definitions(self) -> list[dict]:
         return self.management.definitions()
 
-    def versions_of(self, process_id: str) -> dict:
-        return self.version_history.versions(process_id)
+    def versions_of(self, process_id: str, actor: str | None) -> dict:
+        return self.version_history.versions(process_id, actor)
 
-    def version_files(self, process_id: str, version: int) -> list[tuple[str, str]]:
-        return self.version_history.files(process_id, version)
+    def version_files(self, process_id: str, version: int, actor: str | None) -> list[tuple[str, str]]:
+        return self.version_history.files(process_id, version, actor)
 
-    def version_file(self, process_id: str, version: int, file_name: str) -> str:
-        return self.version_history.file(process_id, version, file_name)
+    def version_file(self, process_id: str, version: int, file_name: str, actor: str | None) -> str:
+        return self.version_history.file(process_id, version, file_name, actor)
 
-    def version_archive(self, process_id: str, version: int) -> tuple[str, bytes]:
-        return self.version_history.archive(process_id, version)
+    def version_archive(self, process_id: str, version: int, actor: str | None) -> tuple[str, bytes]:
+        return self.version_history.archive(process_id, version, actor)
 
-    def diff(self, process_id: str, old: int, new: int) -> dict:
-        return self.version_history.diff(process_id, old, new)
+    def diff(self, process_id: str, old: int, new: int, actor: str | None) -> dict:
+        return self.version_history.diff(process_id, old, new, actor)
 
     def incidents(self, instance_id: int | None = None) -> list[dict]:
         return self.management.incidents(instance_id)
