@@ -7,7 +7,8 @@ calendars, audit verification), ``identity`` (accounts, API tokens), ``modeler``
 browser: drafts, validation, deployment), and for the staff screens ``cases``,
 ``worklist`` (the inbox), ``task_views``, ``submissions``, ``drafts``, ``attachments``, ``diagrams``, ``people``
 (who the screens show, who may see what) and ``versions`` (what a deployed version's sources say); for designers
-``version_history`` (every version of a definition, its files as deployed, the diff of two).
+``version_history`` (every version of a definition, its files as deployed, the diff of two) and ``editors`` (a
+version's forms in form-js's editor and decision tables in dmn-js's, drafts, validation, deployment).
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ from engine.deploy.uploads import Upload
 from engine.errors import NotMigrated
 from engine.identity.accounts import SignInLimits
 from engine.jobs.executor import JobExecutor
+from engine.management.editors import SourceEditor
 from engine.management.identity import Identity, PasswordCache, SignInOutcome
 from engine.management.modeler import Modeler
 from engine.management.operations import Management
@@ -54,6 +56,7 @@ class Whistle:
         self.management = Management(self.db, self.runtime, self.deployer, self.executor)
         self.identity = Identity(self.db, self.runtime)
         self.modeler = Modeler(self.db, self.runtime, self.deployer)
+        self.editors = SourceEditor(self.db, self.runtime, self.deployer)
         self.versions = VersionFacts(self.db)
         self.version_history = VersionHistory(self.db)
         self.people = People(self.db)
@@ -375,3 +378,21 @@ class Whistle:
     def modeler_deploy(self, user: str, process_id: str, xml: object, base_version_id: int | None, *,
                        confirm_stale: bool = False) -> dict:
         return self.modeler.deploy(user, process_id, xml, base_version_id, confirm_stale=confirm_stale)
+
+    # -- the designers' form and decision editors (engine.management.editors; designers and admins only) -------
+
+    def editor_open(self, user: str, version_id: int, file: str) -> dict:
+        return self.editors.open(user, version_id, file)
+
+    def save_editor_draft(self, user: str, process_id: str, file: str, base_version_id: int, content: object) -> dict:
+        return self.editors.save_draft(user, process_id, file, base_version_id, content)
+
+    def discard_editor_draft(self, user: str, process_id: str, file: str) -> bool:
+        return self.editors.discard_draft(user, process_id, file)
+
+    def editor_validate(self, user: str, process_id: str, file: str, base_version_id: int, content: object) -> dict:
+        return self.editors.validate(user, process_id, file, base_version_id, content)
+
+    def editor_deploy(self, user: str, process_id: str, file: str, base_version_id: int, content: object, *,
+                      confirm_stale: bool = False) -> dict:
+        return self.editors.deploy(user, process_id, file, base_version_id, content, confirm_stale=confirm_stale)
