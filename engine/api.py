@@ -9,7 +9,8 @@ operations over many cases, worked by the job executor), ``identity``
 for the staff screens ``cases``, ``worklist`` (the inbox), ``task_views``, ``submissions``, ``drafts``,
 ``attachments``, ``diagrams``, ``people`` (who the screens show, who may see what) and ``versions`` (what a
 deployed version's sources say); for designers ``version_history`` (every version of a definition, its files as
-deployed, the diff of two).
+deployed, the diff of two) and ``editors`` (a
+version's forms in form-js's editor and decision tables in dmn-js's, drafts, validation, deployment).
 """
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ from engine.jobs.executor import JobExecutor, default_owner
 from engine.management.batches import Batches
 from engine.management.case_admin import CaseAdmin
 from engine.management.directory import Directory
+from engine.management.editors import SourceEditor
 from engine.management.identity import Identity, PasswordCache, SignInOutcome
 from engine.management.modeler import Modeler
 from engine.management.operations import Management
@@ -66,6 +68,7 @@ class Whistle:
         self.directory = Directory(self.db, self.runtime)
         self.modeler = Modeler(self.db, self.runtime, self.deployer)
         self.repairs = CaseRepairs(self.db, self.runtime, self.executor)
+        self.editors = SourceEditor(self.db, self.runtime, self.deployer)
         self.versions = VersionFacts(self.db)
         self.version_history = VersionHistory(self.db)
         self.people = People(self.db)
@@ -184,20 +187,20 @@ class Whistle:
     def definitions(self) -> list[dict]:
         return self.management.definitions()
 
-    def versions_of(self, process_id: str) -> dict:
-        return self.version_history.versions(process_id)
+    def versions_of(self, process_id: str, actor: str | None) -> dict:
+        return self.version_history.versions(process_id, actor)
 
-    def version_files(self, process_id: str, version: int) -> list[tuple[str, str]]:
-        return self.version_history.files(process_id, version)
+    def version_files(self, process_id: str, version: int, actor: str | None) -> list[tuple[str, str]]:
+        return self.version_history.files(process_id, version, actor)
 
-    def version_file(self, process_id: str, version: int, file_name: str) -> str:
-        return self.version_history.file(process_id, version, file_name)
+    def version_file(self, process_id: str, version: int, file_name: str, actor: str | None) -> str:
+        return self.version_history.file(process_id, version, file_name, actor)
 
-    def version_archive(self, process_id: str, version: int) -> tuple[str, bytes]:
-        return self.version_history.archive(process_id, version)
+    def version_archive(self, process_id: str, version: int, actor: str | None) -> tuple[str, bytes]:
+        return self.version_history.archive(process_id, version, actor)
 
-    def diff(self, process_id: str, old: int, new: int) -> dict:
-        return self.version_history.diff(process_id, old, new)
+    def diff(self, process_id: str, old: int, new: int, actor: str | None) -> dict:
+        return self.version_history.diff(process_id, old, new, actor)
 
     def incidents(self, instance_id: int | None = None) -> list[dict]:
         return self.management.incidents(instance_id)
@@ -526,6 +529,23 @@ class Whistle:
                        confirm_stale: bool = False) -> dict:
         return self.modeler.deploy(user, process_id, xml, base_version_id, confirm_stale=confirm_stale)
 
+    # -- the designers' form and decision editors (engine.management.editors; designers and admins only) -------
+
+    def editor_open(self, user: str, version_id: int, file: str) -> dict:
+        return self.editors.open(user, version_id, file)
+
+    def save_editor_draft(self, user: str, process_id: str, file: str, base_version_id: int, content: object) -> dict:
+        return self.editors.save_draft(user, process_id, file, base_version_id, content)
+
+    def discard_editor_draft(self, user: str, process_id: str, file: str) -> bool:
+        return self.editors.discard_draft(user, process_id, file)
+
+    def editor_validate(self, user: str, process_id: str, file: str, base_version_id: int, content: object) -> dict:
+        return self.editors.validate(user, process_id, file, base_version_id, content)
+
+    def editor_deploy(self, user: str, process_id: str, file: str, base_version_id: int, content: object, *,
+                      confirm_stale: bool = False) -> dict:
+        return self.editors.deploy(user, process_id, file, base_version_id, content, confirm_stale=confirm_stale)
 
 # The operations a batch may run over many cases (engine.jobs.batches), one line each over the facade's per-case
 # command: (the facade, the case's id, the batch's parameters with its "reason", the administrator) -> its result.

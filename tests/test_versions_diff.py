@@ -54,7 +54,7 @@ def stored_name(version: str, name: str) -> str:
 
 def test_the_diff_lists_exactly_the_renamed_task_the_changed_timer_and_the_added_task(whistle):
     deploy_both(whistle)
-    diff = whistle.diff("permit", 1, 2)
+    diff = whistle.diff("permit", 1, 2, None)
     own = stored_name("v2", OWN)
     assert (diff["from"]["version"], diff["to"]["version"]) == (1, 2)
     assert diff["added"] == [
@@ -71,8 +71,8 @@ def test_the_diff_lists_exactly_the_renamed_task_the_changed_timer_and_the_added
     assert [(f["file"], f["status"]) for f in diff["files"]] == [
         (stored_name("v2", "forms/permit-review.form.json"), "changed"), (own, "changed"),
         (stored_name("v2", "permit_fee.dmn"), "changed")]
-    assert whistle.diff("permit", 1, 2) == diff  # stable
-    backwards = whistle.diff("permit", 2, 1)
+    assert whistle.diff("permit", 1, 2, None) == diff  # stable
+    backwards = whistle.diff("permit", 2, 1, None)
     assert [e["id"] for e in backwards["removed"]] == ["f_notify", "notify"] and backwards["added"] == []
     assert backwards["changed"][0]["changes"] == {"name": ["窗口受理审核", "窗口审核"]}
 
@@ -81,16 +81,16 @@ def test_a_decision_table_changes_cell_by_cell(whistle):
     deploy_both(whistle)
     expected = [{"id": "Rule_large", "index": 2, "old_index": 2, "cells": [
         {"column": "Output_fee", "label": "费用", "kind": "output", "old": '"100"', "new": '"120"'}]}]
-    [in_process] = whistle.diff("permit", 1, 2)["decisions"]
+    [in_process] = whistle.diff("permit", 1, 2, None)["decisions"]
     assert in_process["rules"] == {"added": [], "removed": [], "changed": expected}
     assert in_process["changes"] == {} and in_process["columns"] == {"added": [], "removed": [], "changed": []}
-    [own] = whistle.diff("permit_fee", 1, 2)["decisions"]  # the decision's own versions
+    [own] = whistle.diff("permit_fee", 1, 2, None)["decisions"]  # the decision's own versions
     assert own["id"] == "permit_fee" and own["rules"]["changed"] == expected
 
 
 def test_a_form_field_relabelled_made_required_and_one_added(whistle):
     deploy_both(whistle)
-    [form] = whistle.diff("permit", 1, 2)["forms"]
+    [form] = whistle.diff("permit", 1, 2, None)["forms"]
     assert (form["key"], form["status"], form["changes"]) == ("permit-review", "changed", {})
     assert form["fields"] == {
         "added": [{"name": "fee_note", "label": "收费说明", "type": "text"}], "removed": [],
@@ -108,7 +108,7 @@ def test_each_version_lists_who_deployed_it_when_its_hash_warnings_and_cases(whi
     whistle.complete(task["task_id"], "pat", {"decision": "approve", "comment": "同意"})
     manual_clock.advance(timedelta(hours=1))
     whistle.deploy([VERSIONS / "v2"], actor="erin")
-    history = whistle.versions_of("permit")
+    history = whistle.versions_of("permit", None)
     assert (history["process_id"], history["kind"], history["name"]) == ("permit", "process", "占道许可")
     newest, oldest = history["versions"]
     assert (newest["version"], newest["deployed_by"], newest["running"], newest["finished"]) == (2, "erin", 0, 0)
@@ -120,7 +120,7 @@ def test_each_version_lists_who_deployed_it_when_its_hash_warnings_and_cases(whi
     assert [(w["element_id"], w["severity"]) for w in oldest["warnings"]] == [("end_reminded", "warning")]
     assert [f["file"] for f in oldest["files"]] == [
         stored_name("v1", n) for n in ("forms/permit-review.form.json", "permit.bpmn", "permit_fee.dmn")]
-    assert whistle.versions_of("permit_fee")["kind"] == "decision"
+    assert whistle.versions_of("permit_fee", None)["kind"] == "decision"
 
 
 def test_a_versions_files_are_the_deployed_bytes_one_by_one_and_as_a_zip(whistle):
@@ -128,24 +128,24 @@ def test_a_versions_files_are_the_deployed_bytes_one_by_one_and_as_a_zip(whistle
     names = ["forms/permit-review.form.json", "permit.bpmn", "permit_fee.dmn"]
     for name in names:
         deployed = (VERSIONS / "v1" / name).read_bytes()
-        assert whistle.version_file("permit", 1, stored_name("v1", name)).encode("utf-8") == deployed
-    file_name, content = whistle.version_archive("permit", 1)
+        assert whistle.version_file("permit", 1, stored_name("v1", name), None).encode("utf-8") == deployed
+    file_name, content = whistle.version_archive("permit", 1, None)
     assert file_name == "permit-v1.zip"
     with zipfile.ZipFile(io.BytesIO(content)) as archive:
         assert sorted(archive.namelist()) == names  # relative to the folder deployed: deployable again as one
         for name in names:
             assert archive.read(name) == (VERSIONS / "v1" / name).read_bytes()
-    assert whistle.version_archive("permit", 1)[1] == content  # the same version, the same zip
+    assert whistle.version_archive("permit", 1, None)[1] == content  # the same version, the same zip
 
 
 def test_an_unknown_process_version_or_file_is_named_with_what_exists(whistle):
     deploy_both(whistle)
     with pytest.raises(NotFound, match=r"no process or decision 'nope' is deployed; deployed: permit, permit_fee"):
-        whistle.diff("nope", 1, 2)
+        whistle.diff("nope", 1, 2, None)
     with pytest.raises(NotFound, match=r"permit has no version 7; its versions: 1, 2"):
-        whistle.diff("permit", 1, 7)
+        whistle.diff("permit", 1, 7, None)
     with pytest.raises(NotFound, match=r"has no file 'x.bpmn'; its files: .*permit.bpmn"):
-        whistle.version_file("permit", 1, "x.bpmn")
+        whistle.version_file("permit", 1, "x.bpmn", None)
 
 
 # -- the pure functions: what is not a change ------------------------------------------------------------------
@@ -296,7 +296,7 @@ def test_the_versions_page_lists_each_version_with_its_facts_and_downloads(site,
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert_readable(html, "zh", "versions page")
-    history = whistle.versions_of("permit")
+    history = whistle.versions_of("permit", None)
     for version in history["versions"]:
         card = re.search(rf'<li class="card version" id="v{version["version"]}">(.*?)</li>\s*(?=<li class="card|</ol>)',
                          html, re.S).group(1)

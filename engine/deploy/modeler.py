@@ -98,3 +98,32 @@ def defines(sources: list[SourceFile], process_id: str) -> list[Problem]:
     return [Problem(source.name, None, None, f"the diagram no longer defines process '{process_id}' (it defines "
                                              f"{', '.join(repr(i) for i in ids) or 'none'}); give the process back "
                                              f"its id '{process_id}'")]
+
+
+# -- a form or decision table edited in the browser (engine.management.editors) ----------------------------------
+
+EDITABLE_KINDS = {"form": "form", "dmn": "dmn"}  # the editor a file opens in, by its kind (engine.bpmn.reading)
+
+
+def edited_text(file_name: str, content: object, what: str) -> str:
+    """What a form or decision editor sent, as text no larger than a deployed file may be; ``InvalidInput``
+    naming the file otherwise."""
+    if not isinstance(content, str):
+        raise InvalidInput(f"content: {file_name}: the {what} must be sent as text")
+    if "\x00" in content:
+        raise InvalidInput(f"content: {file_name}: the {what} contains a NUL character")
+    file_limit, _total = size_limits()
+    if len(content.encode("utf-8")) > file_limit:
+        raise InvalidInput(f"content: {file_name}: the {what} is larger than {file_limit / 2**20:,.1f} MB "
+                           f"(WHISTLE_DEPLOY_MAX_FILE_MB)")
+    if not content.strip():
+        raise InvalidInput(f"content: {file_name}: the {what} is empty")
+    return content
+
+
+def edited_sources(own: SourceFile | None, file_name: str, kind: str, text: str) -> list[SourceFile]:
+    """A deployment of one edited file: with its process's own BPMN file (``own``, as the latest version has it)
+    so the process gets a new version holding it; alone for a decision's own versions. Everything else the
+    process uses comes from its latest version, as for the modeler (``engine.forms.deployment.carry_over``)."""
+    edited = SourceFile(file_name, text, kind)
+    return [own, edited] if own is not None else [edited]

@@ -33,7 +33,7 @@ def require_designer(session: Session, user: str) -> None:
     roles.require(session, user, roles.DESIGNERS, "model or deploy processes")
 
 
-def _version_facts(version: DefinitionVersion | None) -> dict | None:
+def version_facts(version: DefinitionVersion | None) -> dict | None:
     if version is None:
         return None
     return {"version_id": version.id, "version": version.version, "name": version.name,
@@ -64,7 +64,7 @@ class Modeler:
                 raise NotFound(f"no deployed process version {version_id if version_id is not None else process_id}")
             xml = stored_definitions.version_file(session, version.id, version.source_file)
             return {"process_id": version.key, "name": version.name, "file": version.source_file, "xml": xml,
-                    "base": _version_facts(version), **self._state(session, user, version.key)}
+                    "base": version_facts(version), **self._state(session, user, version.key)}
 
     def blank(self, user: str, process_id: str, name: str = "") -> dict:
         """A new process's first diagram; ``Conflict`` when a process of that id is deployed already (open it)."""
@@ -85,9 +85,9 @@ class Modeler:
         if draft is not None:
             base = stored_definitions.version_by_id(session, draft.base_version_id) \
                 if draft.base_version_id is not None else None
-            found = {"xml": draft.xml, "updated_at": draft.updated_at.isoformat(), "base": _version_facts(base),
-                     "stale": _stale(base, latest)}
-        return {"latest": _version_facts(latest), "draft": found}
+            found = {"xml": draft.xml, "updated_at": draft.updated_at.isoformat(), "base": version_facts(base),
+                     "stale": is_stale(base, latest)}
+        return {"latest": version_facts(latest), "draft": found}
 
     # -- drafts --------------------------------------------------------------------------------------------
 
@@ -101,7 +101,7 @@ class Modeler:
             base = self._base(session, process_id, base_version_id)
             stored.save_draft(session, user, process_id, base.id if base else None, text, now)
             return {"process_id": process_id, "updated_at": now.isoformat(),
-                    "stale": _stale(base, stored_definitions.latest_version(session, process_id))}
+                    "stale": is_stale(base, stored_definitions.latest_version(session, process_id))}
 
     def draft(self, user: str, process_id: str) -> dict | None:
         """The designer's draft of the process (None without one)."""
@@ -147,7 +147,7 @@ class Modeler:
             require_designer(session, user)
             base = self._base(session, process_id, base_version_id)
             latest = stored_definitions.latest_version(session, process_id)
-            if _stale(base, latest) and not confirm_stale:
+            if is_stale(base, latest) and not confirm_stale:
                 assert latest is not None
                 raise Conflict(f"version {latest.version} of process '{process_id}' was deployed after the version "
                                f"this diagram was opened from ({base.version if base else 'none: a new process'}); "
@@ -181,7 +181,7 @@ class Modeler:
             modeler_sources.DEFAULT_FILE_NAME.format(process_id=process_id)
 
 
-def _stale(base: DefinitionVersion | None, latest: DefinitionVersion | None) -> bool:
+def is_stale(base: DefinitionVersion | None, latest: DefinitionVersion | None) -> bool:
     """Was a version deployed after the one the diagram was opened from (or at all, for a new process)?"""
     if latest is None:
         return False

@@ -3,9 +3,10 @@ with who deployed it, when, its content hash, the lint warnings its deployment r
 finished cases; the files of any version exactly as they were deployed (one, or all as a ``.zip``); and the
 semantic diff of two versions (``engine.deploy.diff``).
 
-Versions never change once deployed (ADR 5), so none of this needs a write transaction. Who may read sources is
-checked where a person asks (the designers' pages, ``webui.staff.versions``, for the designer and admin roles);
-the command line is an operator's.
+Versions never change once deployed (ADR 5), so none of this needs a write transaction. Every read takes the
+actor and is for designers and administrators only (``Forbidden`` otherwise, checked here for the pages and the
+REST API alike); the actor ``None`` is the operator at the server's command line (``whistle diff``), who has the
+database anyway.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from datetime import UTC
 
 from engine.deploy.diff import diff_versions
 from engine.errors import NotFound
+from engine.identity import roles
 from engine.store import Session
 from engine.store import versions as stored
 from engine.store.db import Database
@@ -28,17 +30,21 @@ class VersionHistory:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def versions(self, key: str) -> dict:
-        """Every version of ``key``, newest first: ``{"process_id", "kind", "name", "versions": [...]}``;
-        NotFound naming what is deployed when there is no such definition."""
+    def versions(self, key: str, actor: str | None) -> dict:
+        """Every version of ``key``, newest first: ``{"process_id", "kind", "name", "versions": [...]}``, each
+        file with its stored name (``file``) and its name in the version's zip (``path``); NotFound naming what
+        is deployed when there is no such definition."""
         with self.db.read() as session:
+            _require_reader(session, actor)
             rows = stored.versions_of(session, key)
             if not rows:
                 raise NotFound(_unknown(session, key))
             found = []
             for version, counts in reversed(rows):
-                files = [{"file": name, "sha256": sha256, "size": size}
-                         for name, _content, sha256, size in stored.stored_files(session, version.id)]
+                stored_files = stored.stored_files(session, version.id)
+                paths = archive_names([name for name, *_rest in stored_files])
+                files = [{"file": name, "path": path, "sha256": sha256, "size": size}
+                         for (name, _content, sha256, size), path in zip(stored_files, paths, strict=True)]
                 found.append({**_header(version), "warnings": list(version.warnings or []),
                               "running": counts.get("running", 0), "completed": counts.get("completed", 0),
                               "cancelled": counts.get("cancelled", 0),
@@ -47,24 +53,32 @@ class VersionHistory:
             latest = rows[-1][0]
             return {"process_id": key, "kind": latest.kind, "name": latest.name, "versions": found}
 
-    def files(self, key: str, number: int) -> list[tuple[str, str]]:
+    def files(self, key: str, number: int, actor: str | None) -> list[tuple[str, str]]:
         """The files stored with version ``number`` of ``key`` as (file name, content), by name."""
         with self.db.read() as session:
+            _require_reader(session, actor)
             version = _version(session, key, number)
             return [(name, content) for name, content, _sha, _size in stored.stored_files(session, version.id)]
 
-    def file(self, key: str, number: int, file_name: str) -> str:
-        """One stored file's content, as deployed; NotFound naming the version's files."""
-        files = dict(self.files(key, number))
-        if file_name not in files:
-            raise NotFound(f"version {number} of {key} has no file {file_name!r}; its files: {', '.join(files)}")
-        return files[file_name]
+    def file(self, key: str, number: int, file_name: str, actor: str | None) -> str:
+        """One stored file's content, as deployed, by its stored name or its name in the version's zip (the
+        ``path`` of ``versions``); NotFound naming the version's files."""
+        files = self.files(key, number, actor)
+        by_name = dict(files)
+        if file_name in by_name:
+            return by_name[file_name]
+        by_path = dict(zip(archive_names([name for name, _ in files]), (content for _, content in files),
+                           strict=True))
+        if file_name in by_path:
+            return by_path[file_name]
+        raise NotFound(f"version {number} of {key} has no file {file_name!r}; its files: {', '.join(by_path)}")
 
-    def archive(self, key: str, number: int) -> tuple[str, bytes]:
+    def archive(self, key: str, number: int, actor: str | None) -> tuple[str, bytes]:
         """All files of a version as a zip (its name and bytes), each entry the stored content byte for byte,
         named relative to the folder the files share (so the zip unpacks into a folder ``whistle deploy`` takes),
         dated when the version was deployed (the same version always makes the same zip)."""
         with self.db.read() as session:
+            _require_reader(session, actor)
             version = _version(session, key, number)
             files = [(name, content) for name, content, _sha, _size in stored.stored_files(session, version.id)]
             when = version.deployed_at.astimezone(UTC)
@@ -78,10 +92,11 @@ class VersionHistory:
                 archive.writestr(info, content.encode("utf-8"))
         return f"{key}-v{number}.zip", buffer.getvalue()
 
-    def diff(self, key: str, old: int, new: int) -> dict:
+    def diff(self, key: str, old: int, new: int, actor: str | None) -> dict:
         """What changed from version ``old`` to version ``new`` of ``key`` (``engine.deploy.diff``), with both
         versions' facts under ``from`` and ``to``."""
         with self.db.read() as session:
+            _require_reader(session, actor)
             versions = [_version(session, key, number) for number in (old, new)]
             headers = [_header(v) for v in versions]
             files = [{name: content for name, content, _sha, _size in stored.stored_files(session, v.id)}
@@ -110,6 +125,13 @@ def archive_names(names: list[str]) -> list[str]:
             number += 1
         found.append(entry)
     return found
+
+
+def _require_reader(session: Session, actor: str | None) -> None:
+    """Sources are for designers and administrators; ``None`` is the operator at the command line."""
+    if actor is None:
+        return
+    roles.require(session, actor, roles.DESIGNERS, "read the versions of deployed definitions")
 
 
 def _header(version: DefinitionVersion) -> dict:

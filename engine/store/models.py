@@ -375,6 +375,20 @@ class ModelerDraft(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+
+class SourceDraft(Base):
+    """A form or decision table a designer is editing in the browser's form or decision editor (migration 0019):
+    one per designer, process and file (its stored name), as last saved — a form as the form-js schema the
+    editor holds, a table as DMN XML — with the version it was opened from. Deleted once deployed."""
+
+    __tablename__ = "source_draft"
+    username: Mapped[str] = mapped_column(String(128), primary_key=True)
+    process_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    file_name: Mapped[str] = mapped_column(String(512), primary_key=True)
+    base_version_id: Mapped[int] = mapped_column(Integer)
+    content: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
 # "Done by me" in the inbox and "cases I started" (migration 0005).
 Index("ix_human_task_completed_by", HumanTask.completed_by, HumanTask.completed_at)
 Index("ix_process_instance_started_by", ProcessInstance.started_by)

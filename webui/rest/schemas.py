@@ -306,6 +306,92 @@ SCHEMAS: dict = {
         "required": ["definitions"],
         "properties": {"definitions": {"type": "array", "items": ref("Definition")}},
     },
+    "VersionFile": {
+        "type": "object",
+        "required": ["file", "path", "sha256", "size"],
+        "properties": {
+            "file": {"type": "string", "description": "The name it was deployed under."},
+            "path": {"type": "string", "description": "Its name in the version's zip, relative to the folder the "
+                                                      "files share: what `…/files/{file}` takes."},
+            "sha256": {"type": "string"}, "size": {"type": "integer", "description": "Bytes."},
+        },
+    },
+    "Version": {
+        "type": "object",
+        "required": ["process_id", "kind", "version", "version_id", "name", "file", "deployed_at", "deployed_by",
+                     "content_hash", "warnings", "running", "completed", "cancelled", "finished", "files"],
+        "properties": {
+            "process_id": {"type": "string"}, "kind": {"type": "string", "enum": ["process", "decision"]},
+            "version": {"type": "integer"}, "version_id": {"type": "integer"}, "name": _nullable("string"),
+            "file": {"type": "string", "description": "The definition's own file (its stored name)."},
+            "deployed_at": _DATETIME, "deployed_by": {"type": "string"}, "content_hash": {"type": "string"},
+            "warnings": {"type": "array", "items": ref("Problem"),
+                         "description": "The lint warnings its deployment reported."},
+            "running": {"type": "integer"}, "completed": {"type": "integer"}, "cancelled": {"type": "integer"},
+            "finished": {"type": "integer", "description": "Completed and cancelled cases."},
+            "files": {"type": "array", "items": ref("VersionFile")},
+        },
+    },
+    "VersionHistory": {
+        "type": "object",
+        "required": ["process_id", "kind", "name", "versions"],
+        "properties": {
+            "process_id": {"type": "string"}, "kind": {"type": "string", "enum": ["process", "decision"]},
+            "name": _nullable("string"),
+            "versions": {"type": "array", "items": ref("Version"), "description": "Newest first."},
+        },
+    },
+    "VersionHeader": {
+        "type": "object",
+        "required": ["process_id", "kind", "version", "version_id", "name", "file", "deployed_at", "deployed_by",
+                     "content_hash"],
+        "properties": {
+            "process_id": {"type": "string"}, "kind": {"type": "string"}, "version": {"type": "integer"},
+            "version_id": {"type": "integer"}, "name": _nullable("string"), "file": {"type": "string"},
+            "deployed_at": _DATETIME, "deployed_by": {"type": "string"}, "content_hash": {"type": "string"},
+        },
+    },
+    "DiffElement": {
+        "type": "object",
+        "description": "A BPMN element added or removed; a changed one has `changes`: property → [old, new]; a "
+                       "rerouted flow `source` and `target`: [old, new].",
+        "required": ["id", "type", "name", "file"],
+        "properties": {
+            "id": {"type": "string"}, "type": {"type": "string"}, "name": _nullable("string"),
+            "file": {"type": "string"},
+            "changes": {"type": "object", "additionalProperties": {"type": "array", "minItems": 2, "maxItems": 2}},
+            "source": {"type": "array"}, "target": {"type": "array"},
+        },
+    },
+    "VersionDiff": {
+        "type": "object",
+        "description": "What changed from `from` to `to` (`whistle diff --json`); every list sorted by file and "
+                       "id, so the same two versions always give the same diff.",
+        "required": ["process_id", "kind", "from", "to", "added", "removed", "changed", "flows", "decisions",
+                     "forms", "files"],
+        "properties": {
+            "process_id": {"type": "string"}, "kind": {"type": "string", "enum": ["process", "decision"]},
+            "from": ref("VersionHeader"), "to": ref("VersionHeader"),
+            "added": {"type": "array", "items": ref("DiffElement")},
+            "removed": {"type": "array", "items": ref("DiffElement")},
+            "changed": {"type": "array", "items": ref("DiffElement")},
+            "flows": {"type": "array", "items": ref("DiffElement")},
+            "decisions": {"type": "array", "description": "Decision tables: `file`, `id`, `name`, `status`, "
+                                                          "`changes`, `columns` and `rules` (each changed rule "
+                                                          "cell by cell).",
+                          "items": {"type": "object", "required": ["file", "id", "status"],
+                                    "additionalProperties": True}},
+            "forms": {"type": "array", "description": "Forms: `file`, `key`, `title`, `status`, `changes` and "
+                                                      "`fields` (added, removed, changed).",
+                      "items": {"type": "object", "required": ["file", "key", "status"],
+                                "additionalProperties": True}},
+            "files": {"type": "array", "items": {"type": "object", "required": ["file", "kind", "status"],
+                                                 "properties": {"file": {"type": "string"},
+                                                                "kind": {"type": "string"},
+                                                                "status": {"type": "string"},
+                                                                "renamed_from": {"type": "string"}}}},
+        },
+    },
     "Problem": {
         "type": "object",
         "required": ["file", "line", "element_id", "message", "severity"],

@@ -1,8 +1,9 @@
 """The staff pages, a module per area: signing in (``login``), the inbox, a task's form (``tasks``), starting
-work (``start``), cases, the designers' ``definitions``, ``deploy_upload`` (上传部署), ``versions`` and
-``modeler``, the ``admin`` page, 案件管理 (``case_admin``), bulk operations (``batches``) and the people, tokens
-and calendar pages (``people``). They share one blueprint and its checks (``frame``), one form-submit flow
-(``submit``), and how things read on screen (``display``, ``formview``)."""
+work (``start``), cases, the designers' ``definitions``, ``deploy_upload`` (上传部署), ``versions``,
+``modeler``, ``editors`` (forms in form-js, decision tables in dmn-js), the ``admin`` page, 案件管理
+(``case_admin``), bulk operations (``batches``) and the people, tokens and calendar pages (``people``). They share
+one blueprint and its checks (``frame``), one form-submit flow (``submit``), and how things read on screen
+(``display``, ``formview``)."""
 from __future__ import annotations
 
 from flask import Flask
@@ -16,6 +17,7 @@ from webui.staff import (  # noqa: F401  (routes)
     definitions,
     deploy_upload,
     display,
+    editors,
     inbox,
     login,
     modeler,

@@ -31,9 +31,10 @@ BUNDLE = "build/modeler.js"  # under webui/static, written by `make install` (np
 _RULE = re.compile(r"\[([a-z-]+)\]\s*$")
 
 
-def bundle_ready() -> bool:
-    """Was the modeler built (``make install``)? Without it the page says how to build it instead of failing."""
-    return (Path(current_app.static_folder or "") / BUNDLE).is_file()
+def bundle_ready(bundle: str = BUNDLE) -> bool:
+    """Was the modeler (or ``bundle``) built (``make install``)? Without it the page says how to build it instead
+    of failing."""
+    return (Path(current_app.static_folder or "") / bundle).is_file()
 
 
 # -- the pages -------------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from engine.deploy.rules.common import RULES
 from engine.errors import InvalidInput
 from webui.i18n import gettext as _
 from webui.staff import display
-from webui.staff.frame import engine, login_required, pages
+from webui.staff.frame import engine, login_required, pages, signed_in_user
 
 # What a change's property is called on the page (engine.deploy.diff.PROPERTIES and the DMN and form keys).
 PROPERTY_NAMES = {
@@ -77,7 +77,7 @@ RULE_IN_MESSAGE = re.compile(r"\[([a-z-]+)\]\s*$")
 @login_required(role="designer")
 def definition_versions(key: str) -> str:
     w = engine()
-    history = w.versions_of(key)
+    history = w.versions_of(key, _reader())
     people = _deployers(w.user_labels(v["deployed_by"] for v in history["versions"]))
     for version in history["versions"]:
         version["lint"] = [_warning(p) for p in version["warnings"]]
@@ -89,7 +89,7 @@ def definition_versions(key: str) -> str:
 def definition_source(key: str, number: int) -> Response:
     """One file of a version, byte for byte as it was deployed, as a download."""
     file_name = request.args.get("file", "")
-    content = engine().version_file(key, number, file_name)
+    content = engine().version_file(key, number, file_name, _reader())
     return _download(content.encode("utf-8"), file_name.replace("\\", "/").rsplit("/", 1)[-1] or "file",
                      _mimetype(file_name))
 
@@ -97,7 +97,7 @@ def definition_source(key: str, number: int) -> Response:
 @pages.get("/definitions/<key>/versions/<int:number>.zip")
 @login_required(role="designer")
 def definition_archive(key: str, number: int) -> Response:
-    name, content = engine().version_archive(key, number)
+    name, content = engine().version_archive(key, number, _reader())
     return _download(content, name, "application/zip")
 
 
@@ -105,14 +105,16 @@ def definition_archive(key: str, number: int) -> Response:
 @login_required(role="designer")
 def definition_diff(key: str) -> str:
     w = engine()
-    history = w.versions_of(key)
+    reader = _reader()
+    history = w.versions_of(key, reader)
     numbers = [v["version"] for v in history["versions"]]  # newest first
     new = _number("to", numbers[0])
     old = _number("from", max((n for n in numbers if n < new), default=new))
-    diff = w.diff(key, old, new)
+    diff = w.diff(key, old, new, reader)
     diagrams = None
     if diff["kind"] == "process":
-        diagrams = {side: _diagram(w, key, diff[end], diff, side) for side, end in (("old", "from"), ("new", "to"))}
+        diagrams = {side: _diagram(w, key, diff[end], diff, side, reader)
+                    for side, end in (("old", "from"), ("new", "to"))}
     people = _deployers(w.user_labels([diff["from"]["deployed_by"], diff["to"]["deployed_by"]]))
     return render_template("diff.html", diff=diff, history=history, numbers=numbers, diagrams=diagrams,
                            people=people, rows=_element_rows(diff), empty=_is_empty(diff),
@@ -120,6 +122,12 @@ def definition_diff(key: str) -> str:
 
 
 # -- helpers -------------------------------------------------------------------------------------------------
+
+def _reader() -> str:
+    """Who reads: the engine refuses anyone but designers and administrators (the role check above only spares
+    others the page)."""
+    return str(signed_in_user()["username"])
+
 
 def _deployers(people: dict[str, str]) -> dict[str, str]:
     """Who deployed, as the pages name them: a person's name, or 系统 for a deploy by the command line's default."""
@@ -135,11 +143,11 @@ def _number(name: str, default: int) -> int:
     return int(text)
 
 
-def _diagram(w: Any, key: str, header: dict, diff: dict, side: str) -> dict:
+def _diagram(w: Any, key: str, header: dict, diff: dict, side: str, reader: str) -> dict:
     """One side's BPMN and the ids to colour on it: removed (old side) or added (new side), and changed."""
     shown = diff["to"]["file"]  # the diff names the own files' elements by the newer one's name
     mark = "removed" if side == "old" else "added"
-    return {"xml": w.version_file(key, header["version"], header["file"]), "version": header["version"],
+    return {"xml": w.version_file(key, header["version"], header["file"], reader), "version": header["version"],
             "marks": {mark: [e["id"] for e in diff[mark] if e["file"] == shown],
                       "changed": [e["id"] for e in diff["changed"] + diff["flows"] if e["file"] == shown]}}
 
