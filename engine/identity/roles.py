@@ -26,5 +26,5 @@ def require(session: Session, actor: str, groups: frozenset[str], doing: str) ->
     """Forbidden unless ``actor`` is an active member of one of ``groups``; ``doing`` says what was refused."""
     if not is_member(session, actor, groups):
         who = "administrators (只有系统管理员可以)" if groups == ADMINS else \
-            "process designers and administrators (只有流程设计人员和系统管理员可以)"
+            "designers and administrators (只有流程设计人员和系统管理员可以)"
         raise Forbidden(f"'{actor}' may not {doing}: only {who} may")
