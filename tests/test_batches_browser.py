@@ -117,3 +117,35 @@ def test_an_administrator_confirms_a_bulk_repair_and_watches_it_reach_100_percen
     width = phone.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE["width"], f"the batch's page is {width} px wide on a phone"
     shot(phone, "batch-phone")
+
+
+def test_search_then_bulk_suspend_with_live_progress(server, browser):
+    """案件管理 → filter → 对全部 N 件筛选结果 → the confirmation names N → the batch's page moves to 100% without a
+    reload once a worker runs, and every case found is suspended once."""
+    ids = waiting_cases(server, 4, 0)
+    page = sign_in(browser, server, "admin", PHONE)
+    page.goto(f"{server['base']}/admin/cases?process=bulk_wait&status=running")
+    expect(page.locator(f'li.case-item[data-instance-id="{ids[0]}"]')).to_be_visible()
+    found = int(page.locator("#bulk-form").get_attribute("data-total"))
+    assert found >= 4
+    page.locator("#bulk-operation").select_option("suspend")
+    page.locator("#bulk-all").click()
+    expect(page.locator(".batch-question")).to_have_text(f"将对 {found} 个案件执行「挂起」，确认？")
+    page.get_by_label("原因").fill("节假日暂停处理")
+    page.get_by_role("button", name="确认执行").click()
+    card = page.locator("[data-batch-progress]")
+    expect(card.locator("[data-field=finished]")).to_have_text("0")
+    page.evaluate("window.sameDocument = true")
+    cli(server["env"], "batch", "run")
+    expect(card).to_have_attribute("data-live", "ended", timeout=15_000)
+    expect(card.locator("[data-field=done]")).to_have_text(str(found))
+    assert page.evaluate("window.sameDocument") is True
+    engine = Whistle(server["env"]["WHISTLE_DATABASE_URL"])
+    try:
+        assert {engine.show(i)["status"] for i in ids} == {"suspended"}
+        assert all(sum(1 for e in engine.show(i)["audit"] if e["event"] == "suspended") == 1 for i in ids)
+    finally:
+        engine.close()
+        clock.install(clock.SystemClock())
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    shot(page, "bulk-suspend-phone")

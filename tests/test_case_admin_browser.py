@@ -55,7 +55,7 @@ def test_admin_finds_and_suspends_a_case_and_the_inbox_shows_it(live_site):
         admin.get_by_role("button", name="查找", exact=True).click()
         item = admin.locator(f'li.case-item[data-instance-id="{case}"]')
         expect(item).to_be_visible()
-        expect(item.locator('input[name="instance"]')).to_be_visible()  # the selection the bulk actions use
+        expect(item.locator('input[name="instance_id"]')).to_be_visible()  # the selection the bulk actions use
         item.locator('details[data-action="suspend"] summary').click()
         item.locator('details[data-action="suspend"] textarea[name=reason]').fill("当事人申请暂缓处理")
         item.get_by_role("button", name=f"确认挂起 #{case}").click()
