@@ -11,7 +11,7 @@ import copy
 
 from flask import Response, jsonify
 
-from webui.rest import accounts, definitions, deployments, instances, messages, tasks
+from webui.rest import accounts, definitions, deployments, incidents, instances, messages, repairs, tasks
 from webui.rest.schemas import RESPONSES, SCHEMAS, error_responses
 from webui.rest.shell import api
 
@@ -28,7 +28,8 @@ OWN_PATHS: dict = {  # the document's own path
 }
 
 _PATHS: dict = copy.deepcopy({**OWN_PATHS, **tasks.PATHS, **instances.PATHS, **definitions.PATHS,
-                              **deployments.PATHS, **messages.PATHS, **accounts.PATHS})
+                              **deployments.PATHS, **messages.PATHS, **accounts.PATHS, **incidents.PATHS,
+                              **repairs.PATHS})
 
 # Every authenticated operation may also answer: 422 for an out-of-range id or a NUL character in the path or
 # query (webui.inputs), 429 while HTTP Basic is locked (webui.signin), 503 when the database is away
@@ -58,13 +59,14 @@ _DOCUMENT = {
     "servers": [{"url": "/api/v1"}],
     "security": [{"basic": []}, {"bearer": []}],
     "tags": [{"name": "tasks"}, {"name": "instances"}, {"name": "messages"}, {"name": "definitions"},
-             {"name": "accounts"}, {"name": "meta"}],
+             {"name": "accounts"}, {"name": "incidents"}, {"name": "repairs"}, {"name": "meta"}],
     "paths": _PATHS,
     "components": {
         "securitySchemes": {
             "basic": {"type": "http", "scheme": "basic", "description": "A local Whistle account."},
             "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "wht_…",
-                       "description": "A token for a system client; scopes: `tasks`, `start`, `message`."},
+                       "description": "A token for a system client; scopes: `tasks`, `start`, `message`, "
+                                      "`admin` (the administrators' operations)."},
         },
         "schemas": SCHEMAS,
         "responses": RESPONSES,
