@@ -10,14 +10,18 @@ without the team version 2 needs (``no_team``) — and version 2 deployed.
 from __future__ import annotations
 
 import base64
+import json
 import re
 
 import pytest
 from test_api import _documented, assert_matches
 from test_upgrade import UPGRADE, cases, do  # noqa: F401  (cases: a fixture)
+from test_web_pages import Client, text
 
 from engine.errors import IncidentRaised
 from webui import create_app
+
+from test_readable_pages import assert_readable
 
 PASSWORD = "s3cret-pw"
 
@@ -26,6 +30,8 @@ PASSWORD = "s3cret-pw"
 def site(whistle, cases):  # noqa: F811
     whistle.add_user("root", ["admins"], password=PASSWORD, display_name="管理员")
     whistle.add_user("cc", ["command-centre"], password=PASSWORD, display_name="指挥中心")
+    whistle.load_people("root", "groups.json", json.dumps({"groups": [  # groups read by name on the pages
+        {"name": "command-centre", "display_name": "街道指挥中心"}, {"name": "admins", "display_name": "系统管理员"}]}))
     return create_app({"ENGINE": whistle, "TESTING": True})
 
 
@@ -208,3 +214,152 @@ def test_rest_incidents_list_show_retry_and_resolve(site, whistle, cases):  # no
     assert replayed.status_code == 200 and replayed.json["retry"] == "replay" and replayed.json["resolved"] is True
     assert whistle.show(instance)["data"]["points"] == 0
     assert whistle.verify_audit().ok
+
+
+# -- the pages -------------------------------------------------------------------------------------------------
+
+def test_the_pages_are_for_administrators(site, whistle, cases):  # noqa: F811
+    _, incident_id = failed_completion(whistle)
+    clerk = Client(site, "cc")
+    for url in ("/admin/incidents", f"/admin/incidents/{incident_id}", "/admin/upgrade",
+                "/admin/upgrade?process=upkeep&to=2&dry_run=1"):
+        assert clerk.get(url).status_code == 403, url
+    for url, form in ((f"/admin/incidents/{incident_id}/retry", {}), (f"/admin/incidents/{incident_id}/resolve",
+                                                                      {"note": "x"}),
+                      ("/admin/upgrade", {"process": "upkeep", "to": "2", "instances": str(cases["accept"])}),
+                      (f"/cases/{cases['check']}/modify", {"back_to": "accept", "reason": "x"})):
+        assert clerk.post(url, form).status_code == 403, url
+    assert whistle.incident(incident_id, "root")["open"] is True
+    assert {whistle.show(i)["version"] for i in cases.values()} == {1}
+    assert 'id="repair"' not in text(clerk.get(f"/cases/{cases['check']}"))
+    root = Client(site, "root")
+    missing = root.post("/admin/upgrade", {"process": "upkeep", "to": "2"})  # nothing confirmed
+    assert missing.status_code == 422 and "请先预演" in text(missing)
+
+
+def test_upgrade_page_dry_run_then_confirm(site, whistle, cases):  # noqa: F811
+    root = Client(site, "root")
+    form = text(root.get("/admin/upgrade?process=upkeep"))
+    assert_readable(form, where="/admin/upgrade")
+    assert 'name="old"' in form and '<option value="handle">办理</option>' in form
+    assert '<option value="deal">处置</option>' in form and 'aria-current="page"' in form
+
+    plan = root.get("/admin/upgrade?process=upkeep&from=1&to=2&old=handle&new=deal&old=&new=&dry_run=1")
+    html = text(plan)
+    assert plan.status_code == 200
+    assert_readable(html, where="/admin/upgrade (dry run)")
+    rows = dict(re.findall(r'data-instance="(\d+)" data-can-move="(\w+)"', html))
+    assert rows == {str(cases["accept"]): "yes", str(cases["check"]): "no", str(cases["handle"]): "yes",
+                    str(cases["no_team"]): "no"}
+    assert "等待在「现场核查」，版本 2 删除了这个环节" in html
+    assert "确认迁移 2 个案件" in html
+    confirm = re.search(r'<form method="post"[^>]*id="confirm-upgrade".*?</form>', html, re.S).group(0)
+    fields = re.findall(r'name="(\w+)" value="([^"]*)"', confirm)
+    assert ("instances", str(cases["check"])) not in fields and ("instances", str(cases["handle"])) in fields
+    assert {whistle.show(i)["version"] for i in cases.values()} == {1}  # a dry run changes nothing
+
+    english = text(root.get("/admin/upgrade?process=upkeep&from=1&to=2&old=handle&new=deal&dry_run=1&lang=en"))
+    assert "Dry run: to version 2" in english and "Waiting at 现场核查, which version 2 removed" in english
+    root.get("/admin/upgrade?lang=zh")
+    unmapped = text(root.get("/admin/upgrade?process=upkeep&to=2&dry_run=1"))
+    assert "它像是改名为「处置」" in unmapped and "确认迁移 1 个案件" in unmapped
+
+    form_data: dict[str, list[str]] = {}
+    for name, value in fields:
+        form_data.setdefault(name, []).append(value)
+    done = root.post("/admin/upgrade", form_data)
+    html = text(done)
+    assert done.status_code == 200
+    assert_readable(html, where="/admin/upgrade (outcome)")
+    assert dict(re.findall(r'data-instance="(\d+)" data-outcome="(\w+)"', html)) == {
+        str(cases["accept"]): "moved", str(cases["handle"]): "moved"}
+    assert "已迁移 2 件，跳过 0 件，失败 0 件" in html
+    assert whistle.show(cases["handle"])["version"] == 2 and whistle.show(cases["check"])["version"] == 1
+    case_page = text(root.get(f"/cases/{cases['handle']}"))
+    assert "从版本 1 迁移到版本 2" in case_page
+    assert_readable(case_page, where="/cases (migrated)")
+
+    bad = root.get("/admin/upgrade?process=upkeep&to=2&old=handle&new=&dry_run=1")
+    assert bad.status_code == 422 and "both element ids are needed" in text(bad)
+    unknown = root.get("/admin/upgrade?process=nowhere&dry_run=1")
+    assert unknown.status_code == 404 and "nowhere" in text(unknown)
+
+
+def test_incident_pages_list_show_and_resolve(site, whistle, cases):  # noqa: F811
+    instance, incident_id = failed_completion(whistle)
+    root = Client(site, "root")
+    listing = text(root.get("/admin/incidents"))
+    assert_readable(listing, where="/admin/incidents")
+    assert f'data-incident="{incident_id}"' in listing and 'data-open="1"' in listing
+    assert f'data-incident="{incident_id}"' not in text(root.get("/admin/incidents?state=resolved"))
+    assert f'data-incident="{incident_id}"' not in text(root.get("/admin/incidents?process=upkeep"))
+    refused = root.get("/admin/incidents?state=maybe", follow_redirects=True)
+    assert "state must be one of" in text(refused)
+
+    page = text(root.get(f"/admin/incidents/{incident_id}"))
+    assert_readable(page, where="/admin/incidents/<id>")
+    assert 'id="traceback"' in page and "ZeroDivisionError" in page and 'id="command-data"' in page
+    assert "hunter2" not in page and "data.password" in page
+    assert '>重放</button>' in page and 'data-confirm=' in page and 'name="csrf_token"' in page
+    assert root.get("/admin/incidents/99999").status_code == 404
+
+    cannot = root.post(f"/admin/incidents/{incident_id}/retry", {}, follow_redirects=True)
+    assert "data.password" in text(cannot) and whistle.incident(incident_id, "root")["open"] is True
+    no_note = root.post(f"/admin/incidents/{incident_id}/resolve", {"note": " "}, follow_redirects=True)
+    assert "note" in text(no_note) and whistle.incident(incident_id, "root")["open"] is True
+    no_csrf = root.http.post(f"/admin/incidents/{incident_id}/resolve", data={"note": "x"})
+    assert no_csrf.status_code in (400, 403) and whistle.incident(incident_id, "root")["open"] is True
+    done = root.post(f"/admin/incidents/{incident_id}/resolve", {"note": "已请办理人重新提交"}, follow_redirects=True)
+    html = text(done)
+    assert "故障已标记为解决" in html and "已请办理人重新提交" in html and 'id="retry"' not in html
+    assert whistle.incident(incident_id, "root")["resolved_by"] == "root"
+    assert f'data-incident="{incident_id}"' in text(root.get("/admin/incidents?state=resolved"))
+    assert f"故障 {incident_id} 已处理：已请办理人重新提交" in text(root.get(f"/cases/{instance}"))
+
+
+def test_a_timer_incident_is_retried_from_its_page(site, whistle, manual_clock):
+    from datetime import timedelta
+
+    from test_upgrade import FIXTURES, SECOND
+    whistle.deploy([FIXTURES / "timer_failing.bpmn"])
+    instance = whistle.start("timer_failing", data={"total": 1, "count": 0})
+    manual_clock.advance(timedelta(minutes=5) + SECOND)
+    for backoff in (10, 40, 0):
+        whistle.fire_due_jobs()
+        manual_clock.advance(timedelta(seconds=backoff) + SECOND)
+    [incident] = whistle.incident_list("root", open_only=True)["incidents"]
+    root = Client(site, "root")
+    page = text(root.get(f"/admin/incidents/{incident['incident_id']}"))
+    assert '>重试</button>' in page
+    whistle.deploy([UPGRADE / "fix_v2" / "timer_failing.bpmn"])
+    plan = text(root.get("/admin/upgrade?process=timer_failing&to=2&dry_run=1"))
+    assert "确认迁移 1 个案件" in plan
+    assert "已迁移 1 件" in text(root.post("/admin/upgrade", {"process": "timer_failing", "to": "2",
+                                                            "instances": str(instance)}))
+    retried = root.post(f"/admin/incidents/{incident['incident_id']}/retry", {}, follow_redirects=True)
+    assert "已重试，故障已解决" in text(retried)
+    assert whistle.fire_due_jobs() == 1 and whistle.show(instance)["status"] == "completed"
+
+
+def test_the_case_page_repair_form(site, whistle, cases):  # noqa: F811
+    root = Client(site, "root")
+    page = text(root.get(f"/cases/{cases['handle']}"))
+    assert 'id="repair"' in page and 'id="back-to-form"' in page and 'id="move-form"' in page
+    back = re.search(r'id="back-to-form".*?</form>', page, re.S).group(0)
+    assert '<option value="accept">受理</option>' in back and '<option value="check">现场核查</option>' in back
+    assert 'value="handle"' not in back  # the task it waits at is not "earlier"
+    assert_readable(page, where="/cases (repair form)")
+    moved = root.post(f"/cases/{cases['handle']}/modify", {"back_to": "accept", "reason": "材料不全，退回受理"},
+                      follow_redirects=True)
+    html = text(moved)
+    assert "已调整流转，现在待办：受理" in html
+    assert "管理员调整了流程位置：退回到「受理」" in html and "原因：材料不全，退回受理" in html
+    assert_readable(html, where="/cases (after a repair)")
+    assert [t["element_id"] for t in whistle.show(cases["handle"])["open_tasks"]] == ["accept"]
+    refused = root.post(f"/cases/{cases['accept']}/modify", {"back_to": "handle", "reason": "x"},
+                        follow_redirects=True)
+    assert "没有调整" in text(refused) and "never passed" in text(refused)
+    started = root.post(f"/cases/{cases['check']}/modify", {"cancel": "check", "start": "handle", "reason": "跳过核查"},
+                        follow_redirects=True)
+    assert "现在待办：办理" in text(started)
+    assert [t["element_id"] for t in whistle.show(cases["check"])["open_tasks"]] == ["handle"]

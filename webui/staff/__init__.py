@@ -1,7 +1,8 @@
 """The staff pages, a module per area: signing in (``login``), the inbox, a task's form (``tasks``), starting
 work (``start``), cases, the designers' ``definitions``, ``deploy_upload`` (上传部署), ``versions`` and
-``modeler``, and the ``admin`` page. They share one blueprint and its checks (``frame``), one form-submit flow
-(``submit``), and how things read on screen (``display``, ``formview``)."""
+``modeler``, and the administrators' pages (``admin``, ``people``, ``incidents``, ``upgrade``, the case page's
+``repairs``). They share one blueprint and its checks (``frame``), one form-submit flow (``submit``), and how
+things read on screen (``display``, ``formview``)."""
 from __future__ import annotations
 
 from flask import Flask
@@ -14,11 +15,14 @@ from webui.staff import (  # noqa: F401  (routes)
     deploy_upload,
     display,
     inbox,
+    incidents,
     login,
     modeler,
     people,
+    repairs,
     start,
     tasks,
+    upgrade,
     versions,
 )
 from webui.staff.frame import pages, session_ended
