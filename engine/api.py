@@ -152,8 +152,10 @@ class Whistle:
         return self.repairs.upgrade_cases(process_id, to_version, from_version=from_version,
                                           instance_ids=instance_ids, mapping=mapping, actor=actor, dry_run=dry_run)
 
-    def incident_list(self, actor: str, open_only: bool = False, limit: int = 500) -> dict:
-        return self.repairs.incident_list(actor, open_only, limit)
+    def incident_list(self, actor: str, open_only: bool = False, limit: int = 500, *, state: str | None = None,
+                      process_id: str | None = None, element_id: str | None = None) -> dict:
+        return self.repairs.incident_list(actor, open_only, limit, state=state, process_id=process_id,
+                                          element_id=element_id)
 
     def incident(self, incident_id: int, actor: str) -> dict:
         return self.repairs.incident(incident_id, actor)
@@ -166,9 +168,11 @@ class Whistle:
         return self.repairs.resolve_incident(incident_id, note, actor)
 
     def modify_instance(self, instance_id: int, *, cancel: list[str] | None = None, start: list[str] | None = None,
-                        back_to: str | None = None, data: dict | None = None, actor: str = "") -> dict:
+                        back_to: str | None = None, data: dict | None = None, actor: str = "",
+                        reason: str | None = None) -> dict:
         """Move a case's token by hand: cancel/start elements, or back to an earlier task (admins)."""
-        return self.repairs.modify(instance_id, cancel=cancel, start=start, back_to=back_to, data=data, actor=actor)
+        return self.repairs.modify(instance_id, cancel=cancel, start=start, back_to=back_to, data=data, actor=actor,
+                                   reason=reason)
 
     def tasks(self, user: str | None = None, limit: int = 200, offset: int = 0,
               process_id: str | None = None) -> list[dict]:
@@ -498,6 +502,9 @@ class Whistle:
 
     def element_names(self, version_id: int) -> dict[str, str]:
         return self.versions.element_names(version_id)
+
+    def version_elements(self, version_id: int) -> list[dict]:
+        return self.versions.elements(version_id)
 
     def element_states(self, instance_id: int) -> dict[str, dict]:
         return self.diagrams.element_states(instance_id)

@@ -7,6 +7,8 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from lxml import etree
+
 from engine.bpmn.namespaces import BPMN_NS
 from engine.bpmn.reading import read_xml
 from engine.errors import InvalidInput, NotFound
@@ -19,6 +21,10 @@ from engine.store.db import Database
 from engine.store.models import DefinitionVersion, HumanTask, ProcessInstance
 
 T = TypeVar("T")
+FLOW_NODES = {"task", "userTask", "manualTask", "serviceTask", "scriptTask", "businessRuleTask", "sendTask",
+              "receiveTask", "callActivity", "subProcess", "startEvent", "endEvent", "intermediateCatchEvent",
+              "intermediateThrowEvent", "boundaryEvent", "exclusiveGateway", "parallelGateway", "inclusiveGateway",
+              "eventBasedGateway", "complexGateway"}
 PROCESS_NAMES_SECONDS = 30  # how long the list of deployed processes is kept (a deployment shows within this)
 # Form fields whose options name streets and departments (the inbox's and case list's filters offer them).
 SCOPE_FIELDS = {"streets": ("street", "streets"),
@@ -151,6 +157,25 @@ class VersionFacts:
                     and e.get("id") and e.get("name")}
 
         return self._cached(("names", version_id), build)
+
+    def elements(self, version_id: int) -> list[dict]:
+        """The flow nodes of a version's own file in document order — ``element_id``, ``name``, ``type`` (the
+        BPMN tag: ``userTask``, ``boundaryEvent``, …) — for the administrators' mapping and repair choices."""
+        def build() -> list[dict]:
+            content = self.diagram_xml(version_id)
+            if not content:
+                return []
+            found: dict[str, dict] = {}
+            for e in read_xml(content).getroot().iter():
+                if not isinstance(e.tag, str) or not e.get("id") or e.get("id") in found:
+                    continue
+                tag = etree.QName(e)
+                if tag.namespace == BPMN_NS and tag.localname in FLOW_NODES:
+                    found[e.get("id")] = {"element_id": e.get("id"), "name": e.get("name") or None,
+                                          "type": tag.localname}
+            return list(found.values())
+
+        return self._cached(("elements", version_id), build)
 
     # -- starting ---------------------------------------------------------------------------------------------
 

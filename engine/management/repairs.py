@@ -152,13 +152,25 @@ class CaseRepairs:
 
     # -- incidents ----------------------------------------------------------------------------------------------
 
-    def incident_list(self, actor: str, open_only: bool = False, limit: int = 500) -> dict:
-        """The newest incidents (the open ones only, if asked), and how many are open per process and element."""
+    INCIDENT_STATES = ("open", "resolved", "all")
+
+    def incident_list(self, actor: str, open_only: bool = False, limit: int = 500, *, state: str | None = None,
+                      process_id: str | None = None, element_id: str | None = None) -> dict:
+        """The newest incidents — ``state`` ``open``, ``resolved`` or ``all`` (``open_only`` is ``open``), of one
+        process or element if asked — and how many are open per process and element."""
         self.require_admin(actor)
+        state = state or ("open" if open_only else "all")
+        if state not in self.INCIDENT_STATES:
+            raise InvalidInput(f"state must be one of {', '.join(self.INCIDENT_STATES)}, not {state!r}")
+        if not 1 <= limit <= 1000:
+            raise InvalidInput(f"limit must be from 1 to 1000, not {limit}")
         with self.db.read() as session:
-            rows = [incident_dict(i) for i in incident_rows.listing(session, open_only, limit=limit)]
-            counts = [{"process_id": p, "element_id": e, "open": n} for p, e, n in incident_rows.open_counts(session)]
-        return {"incidents": rows, "per_element": counts}
+            found = incident_rows.listing(session, state == "open", limit=limit, resolved_only=state == "resolved",
+                                          process_id=process_id or None, element_id=element_id or None)
+            rows = [incident_dict(i) for i in found]
+            counts = [{"process_id": p, "element_id": e, "open": n}
+                      for p, e, n in incident_rows.open_counts(session, process_id or None)]
+        return {"incidents": rows, "per_element": counts, "state": state}
 
     def incident(self, incident_id: int, actor: str) -> dict:
         """One incident with its traceback, the command data it kept, and what a retry would do (``retry``:
@@ -272,12 +284,16 @@ class CaseRepairs:
     }
 
     def modify(self, instance_id: int, *, cancel: list[str] | None = None, start: list[str] | None = None,
-               back_to: str | None = None, data: dict | None = None, actor: str = "") -> dict:
+               back_to: str | None = None, data: dict | None = None, actor: str = "",
+               reason: str | None = None) -> dict:
         """Move a case's token by hand (``engine.bpmn.modification``): cancel the active task of each element in
         ``cancel`` and make each in ``start`` ready, or move back to the earlier task ``back_to`` (退回); ``data``
-        is merged into the case as it moves. One command, audited as ``instance_modified``; refused with the
-        reason (and nothing changed) where it is not safe."""
+        is merged into the case as it moves. One command, audited as ``instance_modified`` with the
+        administrator's ``reason``; refused with the reason (and nothing changed) where it is not safe."""
         self.require_admin(actor)
+        reason = (reason or "").strip() or None
+        if reason is not None and len(reason) > 2000:
+            raise InvalidInput("reason: at most 2000 characters")
         cancel, start = list(cancel or []), list(start or [])
         if data is not None and not isinstance(data, dict):
             raise InvalidInput("data must be a JSON object")
@@ -321,7 +337,7 @@ class CaseRepairs:
             summary = (f"back to {back_to}" if back_to
                        else f"cancel {', '.join(change.cancelled)}; start {', '.join(change.started)}")
             audit.record("instance_modified", actor, instance.id, cancelled=change.cancelled, started=change.started,
-                         back_to=change.back_to, data=to_json_value(data or {}), summary=summary)
+                         back_to=change.back_to, data=to_json_value(data or {}), summary=summary, reason=reason)
             self.runtime.instances.run_engine_steps(loaded, ctx)
             self.runtime.instances.save(session, audit, ctx, loaded)
             ready = sorted({t.task_spec.bpmn_id for t in loaded.workflow.get_tasks(state=modification.ACTIVE)

@@ -89,6 +89,8 @@ def _blocker_outcome(instance_id: int, from_version: int, to_version: int, block
                      element_id=blocker.element_id, hint=blocker.hint, old_type=blocker.old_type,
                      new_type=blocker.new_type)
     result["element_id"] = blocker.element_id
+    if blocker.hint:
+        result["hint"] = blocker.hint  # the new id it looks renamed to: a page offers the mapping
     return result
 
 

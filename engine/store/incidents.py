@@ -38,23 +38,34 @@ def get(session: Session, incident_id: int, lock: bool = False) -> Incident | No
 
 
 def listing(session: Session, open_only: bool = False, instance_id: int | None = None,
-            limit: int | None = None) -> list[Incident]:
-    """Incidents, newest first: the open ones only, a case's, at most ``limit``."""
+            limit: int | None = None, *, resolved_only: bool = False, process_id: str | None = None,
+            element_id: str | None = None) -> list[Incident]:
+    """Incidents, newest first: the open (or the resolved) ones only, a case's, a process's or an element's, at
+    most ``limit``."""
     query = select(Incident).order_by(Incident.id.desc())
     if open_only:
         query = query.where(Incident.resolved_at.is_(None))
+    if resolved_only:
+        query = query.where(Incident.resolved_at.is_not(None))
     if instance_id is not None:
         query = query.where(Incident.instance_id == instance_id)
+    if process_id is not None:
+        query = query.where(Incident.process_id == process_id)
+    if element_id is not None:
+        query = query.where(Incident.element_id == element_id)
     if limit is not None:
         query = query.limit(limit)
     return list(session.execute(query).scalars())
 
 
-def open_counts(session: Session) -> list[tuple[str | None, str | None, int]]:
-    """(process id, element id, open incidents) for every element that has some, most first."""
+def open_counts(session: Session, process_id: str | None = None) -> list[tuple[str | None, str | None, int]]:
+    """(process id, element id, open incidents) for every element that has some (of one process, if asked), most
+    first."""
     count = func.count(Incident.id)
-    query = (select(Incident.process_id, Incident.element_id, count).where(Incident.resolved_at.is_(None))
-             .group_by(Incident.process_id, Incident.element_id).order_by(count.desc(), Incident.process_id,
+    query = select(Incident.process_id, Incident.element_id, count).where(Incident.resolved_at.is_(None))
+    if process_id is not None:
+        query = query.where(Incident.process_id == process_id)
+    query = (query.group_by(Incident.process_id, Incident.element_id).order_by(count.desc(), Incident.process_id,
                                                                            Incident.element_id))
     return [(row[0], row[1], row[2]) for row in session.execute(query).all()]
 

@@ -12,7 +12,7 @@ import copy
 
 from flask import Response, jsonify
 
-from webui.rest import accounts, batches, definitions, deployments, instances, messages, tasks
+from webui.rest import accounts, batches, definitions, deployments, incidents, instances, messages, repairs, tasks
 from webui.rest.schemas import RESPONSES, SCHEMAS, error_responses
 from webui.rest.shell import api
 
@@ -29,7 +29,8 @@ OWN_PATHS: dict = {  # the document's own path
 }
 
 _PATHS: dict = copy.deepcopy({**OWN_PATHS, **tasks.PATHS, **instances.PATHS, **definitions.PATHS,
-                              **deployments.PATHS, **messages.PATHS, **accounts.PATHS,
+                              **deployments.PATHS, **messages.PATHS, **accounts.PATHS, **incidents.PATHS,
+                              **repairs.PATHS,
                               **batches.PATHS})
 
 # Every authenticated operation may also answer: 422 for an out-of-range id or a NUL character in the path or
@@ -61,7 +62,7 @@ _DOCUMENT = {
     "servers": [{"url": "/api/v1"}],
     "security": [{"basic": []}, {"bearer": []}],
     "tags": [{"name": "tasks"}, {"name": "instances"}, {"name": "messages"}, {"name": "definitions"},
-             {"name": "accounts"}, {"name": "batches"},
+             {"name": "accounts"}, {"name": "batches"}, {"name": "incidents"}, {"name": "repairs"},
              {"name": "meta"}],
     "paths": _PATHS,
     "components": {

@@ -521,6 +521,123 @@ SCHEMAS: dict = {
                                                           "other"]},
                        "active_members": {"type": "integer"}, "members": {"type": "integer"}},
     },
+    # -- administrators keep cases flowing (webui.rest.incidents, webui.rest.repairs) --------------------------
+    "Incident": {
+        "type": "object",
+        "required": ["incident_id", "instance_id", "process_id", "command", "element_id", "error", "created_at",
+                     "open"],
+        "properties": {
+            "incident_id": {"type": "integer"}, "instance_id": _nullable("integer"),
+            "process_id": _nullable("string"), "version_id": _nullable("integer"), "command": {"type": "string"},
+            "actor": _nullable("string"), "task_id": _nullable("string"), "element_id": _nullable("string"),
+            "error": {"type": "string", "description": "The first line: the error's type and message."},
+            "error_type": {"type": "string"}, "message": {"type": "string"},
+            "traceback": _nullable("string", description="The whole traceback."),
+            "command_data": {"type": ["object", "null"], "additionalProperties": True,
+                             "description": "What a failed user command submitted, to replay it; secrets are "
+                                            "never stored (`redacted` names them)."},
+            "created_at": _DATETIME, "open": {"type": "boolean"}, "resolved_at": _DATETIME_OR_NULL,
+            "resolved_by": _nullable("string"), "resolution": _nullable("string", description="The note, or "
+                                                                                             "`replayed`."),
+        },
+    },
+    "IncidentDetail": {
+        "allOf": [ref("Incident"), {"type": "object", "properties": {
+            "job_id": _nullable("integer", description="The failed timer job, when it was one."),
+            "retry": {"type": ["string", "null"], "enum": ["timer", "replay", "repair", None],
+                      "description": "What a retry does; null when the incident can only be resolved."}}}],
+    },
+    "IncidentList": {
+        "type": "object",
+        "required": ["incidents", "per_element", "state"],
+        "properties": {
+            "incidents": {"type": "array", "items": ref("Incident")},
+            "per_element": {"type": "array", "items": {
+                "type": "object", "required": ["process_id", "element_id", "open"],
+                "properties": {"process_id": _nullable("string"), "element_id": _nullable("string"),
+                               "open": {"type": "integer", "description": "Open incidents at the element."}}}},
+            "state": {"type": "string", "enum": ["open", "resolved", "all"]},
+        },
+    },
+    "IncidentRetried": {
+        "type": "object",
+        "required": ["incident_id", "retry", "resolved"],
+        "properties": {"incident_id": {"type": "integer"}, "instance_id": _nullable("integer"),
+                       "retry": {"type": "string", "enum": ["timer", "replay", "repair"]},
+                       "resolved": {"type": "boolean"},
+                       "job": {"type": "object", "additionalProperties": True},
+                       "replay": {"type": "object", "additionalProperties": True},
+                       "repair": {"type": "object", "additionalProperties": True}},
+    },
+    "ElementMapping": {
+        "description": "Elements the new version renamed: `{\"OLD\": \"NEW\"}`, or a list of `\"OLD=NEW\"`.",
+        "oneOf": [{"type": "object", "additionalProperties": {"type": "string"}},
+                  {"type": "array", "items": {"type": "string", "pattern": "="}}, {"type": "null"}],
+    },
+    "UpgradeRequest": {
+        "type": "object",
+        "required": ["to_version"],
+        "additionalProperties": False,
+        "properties": {
+            "to_version": {"type": "integer", "minimum": 1},
+            "from_version": {"type": ["integer", "null"], "minimum": 1,
+                             "description": "Only the cases on this version."},
+            "instances": {"type": "array", "items": {"type": "integer", "minimum": 1},
+                          "description": "Only these cases."},
+            "mapping": ref("ElementMapping"), "dry_run": {"type": "boolean"},
+        },
+        "example": {"to_version": 2, "from_version": 1, "mapping": {"handle": "deal"}, "dry_run": True},
+    },
+    "UpgradeOutcome": {
+        "type": "object",
+        "required": ["instance_id", "to_version", "can_move", "reason"],
+        "properties": {
+            "instance_id": {"type": "integer"}, "from_version": _nullable("integer"),
+            "to_version": {"type": "integer"}, "can_move": {"type": "boolean"},
+            "code": {"type": "string", "description": "The rule: `can_move`, `removed`, `renamed`, `needs_data`, "
+                                                      "`same_version`, `not_running`, `failed`, …"},
+            "reason": _nullable("string", description="Why not, in Chinese."),
+            "reason_en": _nullable("string", description="Why not, in English."),
+            "element_id": {"type": "string", "description": "The element the case waits at that stops it."},
+            "hint": {"type": "string", "description": "`renamed`: the new element it looks renamed to."},
+            "waiting_at": {"type": "array", "items": {"type": "string"}},
+            "moved": {"type": "boolean"}, "failed": {"type": "boolean"},
+            "outcome": {"type": "string", "enum": ["moved", "skipped", "failed"]},
+        },
+    },
+    "UpgradeReport": {
+        "type": "object",
+        "required": ["process_id", "to_version", "dry_run", "results"],
+        "properties": {
+            "process_id": {"type": "string"}, "to_version": {"type": "integer"},
+            "from_version": _nullable("integer"), "mapping": {"type": "object"}, "dry_run": {"type": "boolean"},
+            "results": {"type": "array", "items": ref("UpgradeOutcome")},
+            **{k: {"type": "integer"} for k in ("can_move", "cannot_move", "moved", "skipped", "failed")},
+        },
+    },
+    "ModifyRequest": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "cancel": {"type": "array", "items": {"type": "string"}},
+            "start": {"type": "array", "items": {"type": "string"}},
+            "back_to": _nullable("string", description="An earlier task of the case (退回); alone."),
+            "data": {**_CASE_DATA, "description": "Merged into the case as the token moves."},
+            "reason": _nullable("string", maxLength=2000, description="Why, kept in the audit chain."),
+        },
+        "example": {"back_to": "accept", "data": {"remark": "补充材料"}, "reason": "材料不全，退回受理"},
+    },
+    "ModifyResult": {
+        "type": "object",
+        "required": ["instance_id", "status", "cancelled", "started", "ready"],
+        "properties": {
+            "instance_id": {"type": "integer"}, "status": {"type": "string"},
+            "cancelled": {"type": "array", "items": {"type": "string"}},
+            "started": {"type": "array", "items": {"type": "string"}},
+            "back_to": _nullable("string"), "ready": {"type": "array", "items": {"type": "string"},
+                                                     "description": "The tasks ready now."},
+        },
+    },
 }
 
 RESPONSES = {

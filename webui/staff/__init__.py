@@ -1,7 +1,8 @@
 """The staff pages, a module per area: signing in (``login``), the inbox, a task's form (``tasks``), starting
 work (``start``), cases, the designers' ``definitions``, ``deploy_upload`` (上传部署), ``versions``,
 ``modeler``, ``editors`` (forms in form-js, decision tables in dmn-js), the ``admin`` page, 案件管理
-(``case_admin``), bulk operations (``batches``) and the people, tokens and calendar pages (``people``). They share
+(``case_admin``), bulk operations (``batches``), the people, tokens and calendar pages (``people``), ``incidents``,
+``upgrade`` and the case page's ``repairs``. They share
 one blueprint and its checks (``frame``), one form-submit flow (``submit``), and how things read on screen
 (``display``, ``formview``)."""
 from __future__ import annotations
@@ -19,11 +20,14 @@ from webui.staff import (  # noqa: F401  (routes)
     display,
     editors,
     inbox,
+    incidents,
     login,
     modeler,
     people,
+    repairs,
     start,
     tasks,
+    upgrade,
     versions,
 )
 from webui.staff.frame import pages, session_ended

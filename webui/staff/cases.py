@@ -14,6 +14,7 @@ from webui.i18n import gettext as _
 from webui.staff import display, values
 from webui.staff.frame import PAGE_SIZE, engine, login_required, pages, signed_in_user
 from webui.staff.listing import page_links, query_args, refused, scope_labels
+from webui.staff.repairs import repair_options
 from webui.staff.timeline import timeline
 
 
@@ -60,7 +61,9 @@ def case(instance_id: int) -> str:
     technical = presenter.fields([k for k in rest if not presenter.is_labelled(k)], data) \
         if "admin" in user.get("roles", ()) else []
     my_tasks = w.workable_tasks(user["username"], instance_id)
+    repair = repair_options(shown) if "admin" in user.get("roles", ()) else None  # 调整流转 (webui.staff.repairs)
     return render_template("case.html", case=shown, rows=rows, other=other, technical=technical, groups=groups,
+                           repair=repair,
                            people=people, timeline=timeline(shown["audit"], presenter, element_names),
                            element_names=element_names, my_tasks=my_tasks,
                            bpmn_ready=_bpmn_dist().joinpath("bpmn-navigated-viewer.production.min.js").exists())

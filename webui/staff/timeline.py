@@ -20,7 +20,11 @@ def timeline(events: list[dict], presenter: Presenter, element_names: dict[str, 
                   "error": details.get("error", ""), "file_name": details.get("file_name", ""),
                   "files": "、".join(details.get("files") or []),
                   # an element without a name in the diagram is not shown by its id (a designer's word)
-                  "element": element_names.get(element_id) or (_("流程环节") if element_id else "")}
+                  "element": element_names.get(element_id) or (_("流程环节") if element_id else ""),
+                  # the administrators' repairs (engine.management.repairs)
+                  "from_version": details.get("from_version", ""), "to_version": details.get("to_version", ""),
+                  "incident_id": details.get("incident_id", ""), "note": details.get("note", ""),
+                  "summary": _modification(details, element_names) if event["event"] == "instance_modified" else ""}
         text = event_template(event["event"]).format(**values)
         extra = []
         if event["event"] == "task_created" and details.get("candidate_groups"):
@@ -32,7 +36,24 @@ def timeline(events: list[dict], presenter: Presenter, element_names: dict[str, 
             shown = [(k, v) for k, v in data.items() if presenter.is_labelled(k) and v not in EMPTY]
             for key, value in shown[:SHOWN_PER_STEP]:
                 extra.append(f"{presenter.label(key)}：{presenter.summary(key, value, limit=60)}")
+        if event["event"] == "instance_modified" and details.get("reason"):
+            extra.append(_("原因：{reason}", reason=details["reason"]))
         actor = event.get("actor")
         who = _(SYSTEM_ACTORS[actor]) if actor in SYSTEM_ACTORS else presenter.people.get(str(actor), actor)
         rows.append({"at": event["at"], "who": who, "text": text, "extra": "；".join(extra), "event": event["event"]})
     return rows
+
+
+def _modification(details: dict, element_names: dict[str, str]) -> str:
+    """What an administrator's move did, by element names (the audit's ``summary`` is the engine's, in ids)."""
+    def names(ids: list[str]) -> str:
+        return "、".join(f"「{element_names.get(i) or _('流程环节')}」" for i in ids)
+
+    if details.get("back_to"):
+        return _("退回到{element}", element=names([details["back_to"]]))
+    parts = []
+    if details.get("cancelled"):
+        parts.append(_("取消{elements}", elements=names(details["cancelled"])))
+    if details.get("started"):
+        parts.append(_("启动{elements}", elements=names(details["started"])))
+    return "，".join(parts)
