@@ -59,8 +59,10 @@ def _element_name(row: dict) -> str:
     if not element_id:
         return _("整个案件")
     w = engine()
-    version_ids = [row["version_id"]] if row.get("version_id") else \
-        [v["version_id"] for v in w.versions_of(row["process_id"], signed_in_user()["username"])["versions"]] if row.get("process_id") else []
+    version_ids: list[int] = [row["version_id"]] if row.get("version_id") else []
+    if not version_ids and row.get("process_id"):
+        listed = w.versions_of(row["process_id"], signed_in_user()["username"])["versions"]
+        version_ids = [v["version_id"] for v in listed]
     for version_id in version_ids:
         name = w.element_names(version_id).get(element_id)
         if name:
