@@ -70,8 +70,8 @@ def instances(args: argparse.Namespace) -> int:
     emit(args, found, lambda v: table(
         v["instances"], ["instance_id", "process_id", "version", "status", "business_key", "started_at",
                          "waiting_at", "street", "department"])
-        + f"\n{v['total']} case(s); page {v['page']}" + (" (more: --page {})".format(v["page"] + 1)
-                                                          if v["more"] else ""))
+        + f"\n{v['total']}{'+' if v.get('total_capped') else ''} case(s); page {v['page']}"
+        + (" (more: --page {})".format(v["page"] + 1) if v["more"] else ""))
     return 0
 
 

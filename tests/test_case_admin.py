@@ -218,8 +218,8 @@ def test_finding_cases_reads_an_index(whistle, deadline_case):
         for filters in ({"status": "running"}, {"process_id": "timer_deadline"}, {"business_key": "K-1"},
                         {"street": "wudadao"}, {"department": "dept-housing"}, {"waiting_at": "handle"},
                         {"status": "with_incident"}, {"version": 1, "process_id": "timer_deadline"}):
-            query = casework._visible_query(casework.select(casework.ProcessInstance), None,
-                                            **{"text": None, "status": None, "process_id": None, **filters})
+            given = casework.narrowed(session, {"text": None, "status": None, "process_id": None, **filters})
+            query = casework._visible_query(casework.select(casework.ProcessInstance), None, **given)
             compiled = query.compile(session.get_bind(), compile_kwargs={"literal_binds": True})
             plan = [str(row[-1]) for row in session.execute(text(f"EXPLAIN QUERY PLAN {compiled}"))]
             scans = [step for step in plan if step.startswith("SCAN ") and "USING" not in step

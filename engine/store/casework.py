@@ -79,14 +79,42 @@ def text_match(text: str, with_task_name: bool = True) -> ColumnElement[bool]:
     return or_(*terms)
 
 
+def _where_scoped(query: Select, waiting_at: str | None, street: str | None, department: str | None) -> Select:
+    """``query`` narrowed to the cases waiting at an element, in a street, or of a department."""
+    # A common street, department or element (``narrowed`` left it here) is a correlated EXISTS, not IN (a set of
+    # ids): with the page's ORDER BY started_at … LIMIT the planner walks ix_instance_started and probes each case's
+    # own rows by their instance indexes, so the first page reads a few hundred rows, not the whole set
+    # (bench/case_search.py, bench/RESULTS.md "Finding cases").
+    if waiting_at:
+        query = query.where(or_(
+            select(HumanTask.id).where(HumanTask.instance_id == ProcessInstance.id, HumanTask.element_id == waiting_at,
+                                       HumanTask.status == "open").exists(),
+            select(TimerJob.id).where(TimerJob.instance_id == ProcessInstance.id,
+                                      TimerJob.element_id == waiting_at).exists(),
+            select(MessageSubscription.id).where(MessageSubscription.instance_id == ProcessInstance.id,
+                                                 MessageSubscription.element_id == waiting_at).exists()))
+    if street:
+        # A case is in a street when its data says so (projected, ix_instance_street) or one of its tasks
+        # concerns it (ix_human_task_street).
+        query = query.where(or_(ProcessInstance.street == street, select(HumanTask.id).where(
+            HumanTask.instance_id == ProcessInstance.id, HumanTask.street == street).exists()))
+    if department:
+        query = query.where(or_(ProcessInstance.department == department, select(HumanTask.id).where(
+            HumanTask.instance_id == ProcessInstance.id, HumanTask.department == department).exists()))
+    return query
+
+
 def _visible_query(query: Select, involving: tuple[str, set[str]] | None, *, text: str | None, status: str | None,
                    process_id: str | None, street: str | None = None, department: str | None = None,
                    overdue_at: datetime | None = None,
                    started: tuple[datetime | None, datetime | None] = (None, None), version: int | None = None,
-                   business_key: str | None = None, waiting_at: str | None = None) -> Select:
+                   business_key: str | None = None, waiting_at: str | None = None,
+                   among: frozenset[int] | None = None) -> Select:
     """``query`` (over ``process_instance``) narrowed to the cases ``involving`` may see and to the filters. Each
     filter is a range of an index (migrations 0013 and 0016): a case's own columns, or a UNION of the ids the
     inbox, timer and subscription indexes give."""
+    if among is not None:  # the few cases a rare street, department or element names (``narrowed``)
+        query = query.where(ProcessInstance.id.in_(sorted(among)))
     if involving is not None:
         visible = _involved_ids(*involving).subquery("visible")
         query = query.join(visible, ProcessInstance.id == visible.c.id)
@@ -105,21 +133,7 @@ def _visible_query(query: Select, involving: tuple[str, set[str]] | None, *, tex
         query = query.where(ProcessInstance.version_id.in_(versions))
     if business_key is not None:
         query = query.where(ProcessInstance.business_key == business_key)
-    if waiting_at:
-        query = query.where(ProcessInstance.id.in_(union(
-            select(HumanTask.instance_id).where(HumanTask.element_id == waiting_at, HumanTask.status == "open"),
-            select(TimerJob.instance_id).where(TimerJob.element_id == waiting_at, TimerJob.instance_id.is_not(None)),
-            select(MessageSubscription.instance_id).where(MessageSubscription.element_id == waiting_at))))
-    if street:
-        # A case is in a street when its data says so (projected, ix_instance_street) or one of its tasks
-        # concerns it (ix_human_task_street).
-        query = query.where(ProcessInstance.id.in_(union(
-            select(ProcessInstance.id).where(ProcessInstance.street == street),
-            select(HumanTask.instance_id).where(HumanTask.street == street))))
-    if department:
-        query = query.where(ProcessInstance.id.in_(union(
-            select(ProcessInstance.id).where(ProcessInstance.department == department),
-            select(HumanTask.instance_id).where(HumanTask.department == department))))
+    query = _where_scoped(query, waiting_at, street, department)
     if overdue_at is not None:  # an open task past its due time (ix_human_task_status_due)
         query = query.where(ProcessInstance.id.in_(select(HumanTask.instance_id).where(
             HumanTask.status == "open", HumanTask.due_at.is_not(None), HumanTask.due_at < overdue_at)))
@@ -133,6 +147,53 @@ def _visible_query(query: Select, involving: tuple[str, set[str]] | None, *, tex
     return query
 
 
+RARE = 1000  # a filter matching at most this many cases is turned into their ids (``narrowed``)
+
+
+def _ids_of(session: Session, statements: tuple[Select, ...], limit: int) -> set[int] | None:
+    """The instance ids the ``statements`` give together, or None as soon as one of them gives more than ``limit``
+    (each is read on its own index, at most ``limit`` + 1 rows: no set of a common value is ever built)."""
+    found: set[int] = set()
+    for statement in statements:
+        ids = list(session.execute(statement.limit(limit + 1)).scalars())
+        if len(ids) > limit:
+            return None
+        found.update(ids)
+    return None if len(found) > limit else found
+
+
+def narrowed(session: Session, filters: dict[str, Any]) -> dict[str, Any]:
+    """``filters`` with a rare street, department or waiting element replaced by the ids of its cases
+    (``among``): each is read from its own indexes, at most ``RARE`` + 1 ids, so a street of ten cases among a
+    million is ten primary-key reads instead of a walk through the whole start-time index; a common one stays a
+    filter (an EXISTS per case the page reads)."""
+    sources: dict[str, tuple[Select, ...]] = {}
+    if filters.get("street"):
+        value = filters["street"]
+        sources["street"] = (select(ProcessInstance.id).where(ProcessInstance.street == value),
+                             select(HumanTask.instance_id).where(HumanTask.street == value))
+    if filters.get("department"):
+        value = filters["department"]
+        sources["department"] = (select(ProcessInstance.id).where(ProcessInstance.department == value),
+                                 select(HumanTask.instance_id).where(HumanTask.department == value))
+    if filters.get("waiting_at"):
+        value = filters["waiting_at"]
+        sources["waiting_at"] = (
+            select(HumanTask.instance_id).where(HumanTask.element_id == value, HumanTask.status == "open"),
+            select(TimerJob.instance_id).where(TimerJob.element_id == value, TimerJob.instance_id.is_not(None)),
+            select(MessageSubscription.instance_id).where(MessageSubscription.element_id == value))
+    result = dict(filters)
+    among: set[int] | None = None
+    for name, statements in sources.items():
+        ids = _ids_of(session, statements, RARE)
+        if ids is not None:
+            among = ids if among is None else among & ids
+            result[name] = None
+    if among is not None:
+        result["among"] = frozenset(among)
+    return result
+
+
 def visible_cases(session: Session, involving: tuple[str, set[str]] | None, *, text: str | None,
                   status: str | None, process_id: str | None, limit: int, offset: int, sort: str | None = None,
                   **filters: Any) -> list[ProcessInstance]:
@@ -141,7 +202,7 @@ def visible_cases(session: Session, involving: tuple[str, set[str]] | None, *, t
     last). ``filters``: ``street``, ``department``, ``overdue_at`` (an open task due before it), ``started``
     (from, to) a half-open range of start times."""
     query = _visible_query(select(ProcessInstance), involving, text=text, status=status, process_id=process_id,
-                           **filters)
+                           **narrowed(session, filters))
     if sort == "oldest":
         query = query.order_by(ProcessInstance.started_at.asc(), ProcessInstance.id.asc())
     elif sort == "deadline":
@@ -159,16 +220,22 @@ def visible_case_ids(session: Session, involving: tuple[str, set[str]] | None, *
     """The ids of the cases ``visible_cases`` lists under the same filters, oldest first (a bulk operation's
     selection: ids only, however many rows match)."""
     query = _visible_query(select(ProcessInstance.id), involving, text=text, status=status, process_id=process_id,
-                           **filters)
+                           **narrowed(session, filters))
     return list(session.execute(query.order_by(ProcessInstance.id.asc()).limit(limit)).scalars())
 
 
 def visible_count(session: Session, involving: tuple[str, set[str]] | None, *, text: str | None,
-                  status: str | None, process_id: str | None, **filters: Any) -> int:
-    """How many cases ``visible_cases`` lists under the same filters (one COUNT)."""
-    query = _visible_query(select(func.count()).select_from(ProcessInstance), involving, text=text, status=status,
-                           process_id=process_id, **filters)
-    return session.execute(query).scalar() or 0
+                  status: str | None, process_id: str | None, at_most: int | None = None, **filters: Any) -> int:
+    """How many cases ``visible_cases`` lists under the same filters (one COUNT); with ``at_most``, counting
+    stops past it (the answer is then ``at_most + 1``), so a total over a million cases costs what the cap does."""
+    filters = narrowed(session, filters)
+    if at_most is None:
+        query = _visible_query(select(func.count()).select_from(ProcessInstance), involving, text=text,
+                               status=status, process_id=process_id, **filters)
+        return session.execute(query).scalar() or 0
+    capped = _visible_query(select(ProcessInstance.id), involving, text=text, status=status, process_id=process_id,
+                            **filters).limit(at_most + 1).subquery()
+    return session.execute(select(func.count()).select_from(capped)).scalar() or 0
 
 
 def open_task_names(session: Session, instance_ids: list[int]) -> dict[int, list[str]]:
