@@ -440,3 +440,13 @@ MIGRATION = {  # why a case can or cannot move to another version (engine.runtim
     "bad_state": "the migrated state does not load on version {to}: {error}",
     "can_move": "can move",
 }
+
+NOTIFY_EVENTS = {  # what a notification is about (engine.notifications.events)
+    "task_offered": "New task",
+    "task_due_soon": "Due soon",
+    "task_overdue": "Overdue",
+    "task_claimed_for_you": "Claimed for you",
+    "supervision_opened": "Supervision",
+    "case_returned": "Case returned",
+    "result_published": "Result",
+}

@@ -47,6 +47,7 @@ from engine.audit.chain import AuditLog, PendingEvent
 from engine.bpmn import timer_dues
 from engine.errors import Conflict, NotFound, first_line
 from engine.jobs.queries import job_dict
+from engine.notifications import delivery as notification_delivery
 from engine.outbox import delivery as outbox
 from engine.runtime import incidents
 from engine.runtime.commands import Runtime
@@ -336,6 +337,8 @@ class JobExecutor:
         whichever comes first (one small indexed query per wake-up)."""
         total = RunResult()
         outbox.run_in_background(self.db, stop, self.owner)  # outbound webhooks, beside the timers (engine.outbox)
+        # notifications: the due-date scan and delivery by e-mail, webhook, SMS (engine.notifications.delivery)
+        notification_delivery.run_in_background(self.db, self.runtime.instances.specs, stop, self.owner)
         while not stop.is_set():
             try:
                 upcoming = self.next_due()
