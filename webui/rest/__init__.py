@@ -12,7 +12,17 @@ found, 405 method not allowed, 409 conflict, 422 invalid input or an incident, 5
 from __future__ import annotations
 
 # Imported for what they register on the blueprint: auth its hook, the others their routes.
-from webui.rest import accounts, auth, definitions, deployments, instances, messages, openapi, tasks  # noqa: F401
+from webui.rest import (  # noqa: F401
+    accounts,
+    auth,
+    definitions,
+    deployments,
+    instances,
+    messages,
+    notifications,
+    openapi,
+    tasks,
+)
 from webui.rest.shell import api
 
 __all__ = ["api"]

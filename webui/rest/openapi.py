@@ -11,7 +11,7 @@ import copy
 
 from flask import Response, jsonify
 
-from webui.rest import accounts, definitions, deployments, instances, messages, tasks
+from webui.rest import accounts, definitions, deployments, instances, messages, notifications, tasks
 from webui.rest.schemas import RESPONSES, SCHEMAS, error_responses
 from webui.rest.shell import api
 
@@ -28,7 +28,8 @@ OWN_PATHS: dict = {  # the document's own path
 }
 
 _PATHS: dict = copy.deepcopy({**OWN_PATHS, **tasks.PATHS, **instances.PATHS, **definitions.PATHS,
-                              **deployments.PATHS, **messages.PATHS, **accounts.PATHS})
+                              **deployments.PATHS, **messages.PATHS, **accounts.PATHS,
+                              **notifications.PATHS})
 
 # Every authenticated operation may also answer: 422 for an out-of-range id or a NUL character in the path or
 # query (webui.inputs), 429 while HTTP Basic is locked (webui.signin), 503 when the database is away
@@ -58,7 +59,7 @@ _DOCUMENT = {
     "servers": [{"url": "/api/v1"}],
     "security": [{"basic": []}, {"bearer": []}],
     "tags": [{"name": "tasks"}, {"name": "instances"}, {"name": "messages"}, {"name": "definitions"},
-             {"name": "accounts"}, {"name": "meta"}],
+             {"name": "accounts"}, {"name": "notifications"}, {"name": "meta"}],
     "paths": _PATHS,
     "components": {
         "securitySchemes": {

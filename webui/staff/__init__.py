@@ -16,6 +16,7 @@ from webui.staff import (  # noqa: F401  (routes)
     inbox,
     login,
     modeler,
+    notifications,
     people,
     start,
     tasks,
