@@ -26,6 +26,7 @@ from engine.casework.diagrams import Diagrams
 from engine.casework.drafts import Drafts
 from engine.casework.inbox import Worklist
 from engine.casework.listing import CaseQuery, InboxQuery
+from engine.casework.notifications import NotificationCenter
 from engine.casework.people import People
 from engine.casework.submissions import Submissions
 from engine.casework.tasks import TaskViews
@@ -80,6 +81,7 @@ class Whistle:
         self.submissions = Submissions(self.db, self.runtime, self.versions, self.attachments)
         self.diagrams = Diagrams(self.db, self.runtime)
         self.case_admin = CaseAdmin(self.db, self.runtime, self.versions)
+        self.notification_center = NotificationCenter(self.db, self.runtime)
         self.management.install_clock()
         self.management.install_calendar()
         if check_schema:
@@ -307,6 +309,37 @@ class Whistle:
 
     def fire_due_jobs(self, limit: int | None = None) -> int:
         return self.management.fire_due_jobs(limit)
+
+    # -- notifications (engine.notifications; the person's own, engine.casework.notifications) --------------
+
+    def notifications(self, user: str, unread: bool = False, channel: str | None = None, limit: int = 50,
+                      lang: str = "zh") -> list[dict]:
+        return self.notification_center.listing(user, unread, channel, limit, lang)
+
+    def unread_notifications(self, user: str) -> int:
+        return self.notification_center.unread_count(user)
+
+    def notifications_since(self, user: str, after_id: int, lang: str = "zh") -> list[dict]:
+        return self.notification_center.since(user, after_id, lang)
+
+    def newest_notification_id(self, user: str) -> int:
+        return self.notification_center.newest_id(user)
+
+    def mark_notification_read(self, user: str, notification_id: int | None = None) -> dict:
+        return self.notification_center.mark_read(user, notification_id)
+
+    def notification_preferences(self, user: str) -> dict:
+        return self.notification_center.preferences(user)
+
+    def set_notification_preferences(self, user: str, channels: list[str], email: str | None = None,
+                                     mobile: str | None = None) -> dict:
+        return self.notification_center.set_preferences(user, channels, email, mobile)
+
+    def deliver_notifications(self) -> dict:
+        return self.notification_center.deliver()
+
+    def scan_notifications(self) -> dict:
+        return self.notification_center.scan()
 
     def jobs(self, include_scheduled: bool = False, limit: int = 500) -> list[dict]:
         return self.management.jobs(include_scheduled, limit)

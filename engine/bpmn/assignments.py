@@ -28,10 +28,11 @@ class Assignment:
     sources: dict = field(default_factory=dict)
     outputs: tuple[str, ...] | None = None  # the names a task without a form may set (engine.forms.contracts)
     obligation: str | None = None  # the kind of accountability obligation the task is (engine.audit.ledger)
+    notify: str | None = None  # whom its events tell, if not the default rule (engine.notifications.events)
 
 
 _ASSIGNMENT_FIELDS = ("candidateGroups", "candidateUsers", "assignee", "formKey", "dueDate", "priority", "outputs",
-                      "obligation")
+                      "obligation", "notify")
 
 
 def read_assignment(node: etree._Element, lane: str | None) -> Assignment:
@@ -52,7 +53,7 @@ def read_assignment(node: etree._Element, lane: str | None) -> Assignment:
             if prop.get("name") in _ASSIGNMENT_FIELDS:
                 offer(prop.get("name"), prop.get("value"), "spiffworkflow")
         for prop in ext.iter(f"{{{CAMUNDA_NS}}}property"):
-            if prop.get("name") in ("outputs", "obligation"):
+            if prop.get("name") in ("outputs", "obligation", "notify"):
                 offer(prop.get("name"), prop.get("value"), "camunda")
         for assignment in ext.iter(f"{{{ZEEBE_NS}}}assignmentDefinition"):
             for name in ("candidateGroups", "candidateUsers", "assignee"):
@@ -76,6 +77,7 @@ def read_assignment(node: etree._Element, lane: str | None) -> Assignment:
         sources=sources,
         outputs=tuple(n.strip() for n in values["outputs"].split(",") if n.strip()) if "outputs" in values else None,
         obligation=values.get("obligation"),
+        notify=values.get("notify"),
     )
 
 

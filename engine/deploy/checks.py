@@ -16,6 +16,7 @@ from engine.bpmn.namespaces import bpmn_tag
 from engine.bpmn.parser import WhistleParser, deep_recursion
 from engine.bpmn.reading import file_kind, schema_validator
 from engine.deploy import calendars as calendar_files
+from engine.deploy import notify_templates
 from engine.deploy.rules import stages
 from engine.deploy.rules.calls import CallGraph, call_cycles
 from engine.deploy.sources import SourceFile, parse_xml
@@ -37,6 +38,7 @@ def check_deployment(session: Session, sources: list[SourceFile], problems: list
     forms = form_files.split_sources(sources, problems)  # .form.json files: checked, then stored with their processes
     catalogs = catalog_files.split_sources(sources, problems)  # .csv/.catalog.json: likewise (engine.scripting)
     calendars = calendar_files.split_sources(sources, problems)  # calendars/*.csv: shared by every process
+    notify = notify_templates.split_sources(sources, problems)  # notifications/templates.json: likewise
     if catalogs and not sources and not forms:
         problems.extend(Problem(c.name, None, None, "catalog: deployed alone, a catalog changes nothing; deploy it "
                                                     "together with the processes that name it (e.g. the whole "
@@ -59,6 +61,8 @@ def check_deployment(session: Session, sources: list[SourceFile], problems: list
         raise DeploymentInvalid(problems)
     if calendars:
         plan[CALENDARS] = calendars  # stored by deploy() beside the versions, not with any of them
+    if notify:
+        plan[notify_templates.PLAN_KEY] = notify
     return plan
 
 

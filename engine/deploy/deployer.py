@@ -12,6 +12,7 @@ from engine.audit.chain import AuditLog
 from engine.definitions import SpecCache
 from engine.definitions.specs import bind_files
 from engine.deploy import calendars as calendar_files
+from engine.deploy import notify_templates
 from engine.deploy.checks import CALENDARS, check_deployment
 from engine.deploy.rules.stages import warnings_of
 from engine.deploy.sources import SourceFile, read_sources
@@ -62,7 +63,7 @@ class Deployer:
         definition ``new`` (with the version it would get) or ``unchanged``, and each calendar year likewise;
         ``DeploymentInvalid`` with every problem, as a deploy would. (A timer start whose date has passed is
         only found by the deploy itself, when its schedule is made.)"""
-        plan, calendars = _checked(session, sources, problems)
+        plan, calendars, templates = _checked(session, sources, problems)
         results: list[DeployedDefinition] = []
         for (kind, key), (name, own, files, _spec) in sorted(plan.items()):
             latest = stored.latest_version(session, key, kind)
@@ -77,6 +78,10 @@ class Deployer:
             results.append(DeployedDefinition(str(schedule.year), "calendar", version,
                                               "new" if result == "new" else "unchanged", schedule.status,
                                               schedule.file))
+        for source in templates:
+            status, version = notify_templates.outcome(session, source)
+            results.append(DeployedDefinition("notifications", "notification-templates", version, status, None,
+                                              source.name))
         return results
 
     def deploy_sources(self, session: Session, audit: AuditLog, sources: list[SourceFile], problems: list[Problem],
@@ -84,7 +89,7 @@ class Deployer:
         """Deploy sources already read (from files, or from an upload: ``engine.deploy.uploads``, ``via``
         ``"upload"`` in the audit events) with the problems found reading them, in the caller's transaction;
         ``DeploymentInvalid`` stores nothing."""
-        plan, calendars = _checked(session, sources, problems)
+        plan, calendars, templates = _checked(session, sources, problems)
         now = clock.now()
         results: list[DeployedDefinition] = []
         new_specs = []
@@ -111,6 +116,9 @@ class Deployer:
             results.append(DeployedDefinition(str(calendar["year"]), "calendar", calendar["version"],
                                               "new" if calendar["result"] == "new" else "unchanged", calendar["status"],
                                               calendar["file"], calendar["warnings"]))
+        for stored_templates in notify_templates.store(session, audit, templates, actor):
+            results.append(DeployedDefinition("notifications", "notification-templates", stored_templates["version"],
+                                              stored_templates["status"], None, stored_templates["file"]))
         session.flush()
         # Cached only once the caller commits; a failed deployment leaves no trace, here either.
         session.info.setdefault("after_commit", []).extend(
@@ -122,12 +130,14 @@ def _via(via: str | None) -> dict[str, Any]:
     return {"via": via} if via else {}  # the command line's events stay as they were
 
 
-def _checked(session: Session, sources: list[SourceFile], problems: list[Problem]) -> tuple[dict, list]:
-    """The checked plan of a deployment (its forms carried over from the latest versions) and its calendars."""
+def _checked(session: Session, sources: list[SourceFile], problems: list[Problem]) -> tuple[dict, list, list]:
+    """The checked plan of a deployment (its forms carried over from the latest versions), its calendars and its
+    notification templates."""
     plan = check_deployment(session, sources, problems)
     calendars = plan.pop(CALENDARS, [])
+    templates = plan.pop(notify_templates.PLAN_KEY, [])
     carry_over(session, plan)
-    return plan, calendars
+    return plan, calendars, templates
 
 
 def _schedule_timer_starts(session: Session, audit: AuditLog, version: DefinitionVersion, spec: Any,

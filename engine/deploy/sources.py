@@ -14,6 +14,7 @@ from lxml import etree
 from engine.bpmn.reading import XmlRefused, file_kind, read_xml
 from engine.errors import NotFound, Problem
 from engine.forms.files import is_form_file
+from engine.notifications.templates import is_templates_file
 from engine.scripting.catalogs import is_catalog_file
 from engine.time.calendar_files import is_calendar_file
 
@@ -26,7 +27,7 @@ DEFAULT_MAX_DEPLOYMENT_MB = 20  # all files of one deployment together
 class SourceFile:
     name: str  # as shown to people: relative to the folder given, or the path given
     content: str
-    kind: str  # bpmn | dmn | form | catalog | calendar
+    kind: str  # bpmn | dmn | form | catalog | calendar | notify-templates
     tree: etree._ElementTree | None = None
     ids: dict[str, int] = field(default_factory=dict)  # element id -> line
     line_ids: dict[int, str] = field(default_factory=dict)  # line -> first element id on it
@@ -45,7 +46,7 @@ def collect_files(paths: list[str | Path]) -> list[tuple[str, Path]]:
         if path.is_dir():
             for child in sorted(path.rglob("*")):
                 if child.is_file() and (child.suffix.lower() in DEFINITION_SUFFIXES or is_form_file(child.name)
-                                        or is_catalog_file(child.name)):
+                                        or is_catalog_file(child.name) or is_templates_file(child)):
                     found.append((str(Path(raw) / child.relative_to(path)), child))
         elif path.is_file():
             found.append((str(raw), path))
@@ -92,6 +93,8 @@ def _kind_of(name: str, path: Path) -> str | None:
         return "form"
     if is_catalog_file(name):
         return "catalog"
+    if is_templates_file(path.resolve()):
+        return "notify-templates"  # engine.deploy.notify_templates
     return file_kind(name)
 
 

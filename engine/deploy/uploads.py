@@ -40,6 +40,7 @@ from engine.deploy.sources import (
 )
 from engine.errors import Conflict, DeploymentInvalid, Problem
 from engine.forms.files import is_form_file
+from engine.notifications.templates import is_templates_file
 from engine.scripting.catalogs import is_catalog_file
 from engine.store import Session
 from engine.time.calendar_files import is_calendar_file
@@ -97,6 +98,8 @@ def _kind_of(name: str) -> str | None:
         return "calendar"
     if is_form_file(name):
         return "form"
+    if is_templates_file(name):
+        return "notify-templates"
     if is_catalog_file(name):
         return "catalog"
     return file_kind(name)

@@ -16,7 +16,7 @@ from types import ModuleType
 from engine.i18n import en, zh
 
 LANGS = ("zh", "en")
-SECTIONS = ("FORMS", "CONTRACTS", "EVENTS", "MIGRATION")
+SECTIONS = ("FORMS", "CONTRACTS", "EVENTS", "MIGRATION", "NOTIFY_EVENTS")
 
 
 def catalog(lang: str) -> ModuleType:

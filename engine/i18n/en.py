@@ -529,6 +529,26 @@ PAGES = {  # the staff pages (webui.i18n.gettext), keyed by their Chinese text
     '退回到{element}': 'back to {element}',
     '取消{elements}': 'cancelled {elements}',
     '启动{elements}': 'started {elements}',
+    # the notification centre (webui.staff.notifications)
+    "通知": "Notifications",
+    "未读": "unread",
+    "通知列表": "Notification list",
+    "全部标为已读": "Mark all read",
+    "已读": "read",
+    "标为已读": "Mark read",
+    "还没有通知": "No notifications yet",
+    "通知方式": "How to notify me",
+    "通过以下方式通知我": "Notify me by",
+    "站内通知": "In-page notifications",
+    "电子邮件": "E-mail",
+    "钉钉 / 企业微信群机器人": "DingTalk / WeCom group robot",
+    "短信": "SMS",
+    "本系统未开通": "not set up here",
+    "电子邮箱": "E-mail address",
+    "手机号码": "Mobile number",
+    "已全部标为已读": "All marked read",
+    "通知方式已保存": "Notification settings saved",
+    "新通知": "New notification",
 }
 
 FORMS = {  # form validation (engine.forms.validation, engine.forms.checks)
@@ -603,4 +623,14 @@ MIGRATION = {  # why a case can or cannot move to another version (engine.runtim
     "not_from": "the case is on version {version}, not the version {from_version} asked for",
     "bad_state": "the migrated state does not load on version {to}: {error}",
     "can_move": "can move",
+}
+
+NOTIFY_EVENTS = {  # what a notification is about (engine.notifications.events)
+    "task_offered": "New task",
+    "task_due_soon": "Due soon",
+    "task_overdue": "Overdue",
+    "task_claimed_for_you": "Claimed for you",
+    "supervision_opened": "Supervision",
+    "case_returned": "Case returned",
+    "result_published": "Result",
 }

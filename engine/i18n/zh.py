@@ -91,6 +91,7 @@ LINT = {  # what a deploy check (engine.deploy.rules.common.RULES) found, for th
     "max-branches": "分支或多实例的路径太多",
     "max-path-length": "路径太长：把其中一段移到子流程或调用活动中",
     "no-interrupting-multi-instance": "多实例子流程或调用活动上不能有中断型边界事件：把它放到实例内部，或改为不中断",
+    "notify-declaration": "通知声明（notify）写错了：只能写已登记的通知事件和接收人",
     "_schema": "不符合 BPMN 规范",
     "_xml": "不是可读取的 XML",
     "_reference": "引用的流程或决策表既不在本次部署中，也没有部署过",
@@ -112,4 +113,14 @@ MIGRATION = {  # why a case can or cannot move to another version (engine.runtim
     "not_from": "案件在版本 {version}，不是指定的起始版本 {from_version}",
     "bad_state": "迁移后的状态无法在版本 {to} 上读回：{error}",
     "can_move": "可以迁移",
+}
+
+NOTIFY_EVENTS = {  # what a notification is about (engine.notifications.events), for its title and the list
+    "task_offered": "新待办",
+    "task_due_soon": "即将到期",
+    "task_overdue": "已超期",
+    "task_claimed_for_you": "已为你认领",
+    "supervision_opened": "督办",
+    "case_returned": "案件退回",
+    "result_published": "办理结果",
 }

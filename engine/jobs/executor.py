@@ -49,6 +49,7 @@ from engine.bpmn import timer_dues
 from engine.errors import Conflict, NotFound, first_line
 from engine.jobs.batches import BatchRunner
 from engine.jobs.queries import job_dict
+from engine.notifications import delivery as notification_delivery
 from engine.outbox import delivery as outbox
 from engine.runtime import incidents
 from engine.runtime.commands import Runtime
@@ -346,6 +347,8 @@ class JobExecutor:
         outbox.run_in_background(self.db, stop, self.owner)  # outbound webhooks, beside the timers (engine.outbox)
         if self.batches is not None:
             self.batches.run_in_background(stop, poll_interval)  # bulk operations' items (engine.jobs.batches)
+        # notifications: the due-date scan and delivery by e-mail, webhook, SMS (engine.notifications.delivery)
+        notification_delivery.run_in_background(self.db, self.runtime.instances.specs, stop, self.owner)
         while not stop.is_set():
             try:
                 upcoming = self.next_due()

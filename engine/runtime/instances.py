@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import time
+from datetime import datetime
 from typing import Any
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
@@ -16,6 +17,9 @@ from engine.bpmn import timer_dues
 from engine.bpmn.state import dump_state, load_state, to_json_value
 from engine.definitions import SpecCache
 from engine.errors import NotFound
+from engine.forms import contracts
+from engine.notifications import writer
+from engine.notifications.writer import CaseFacts, TaskFacts, case_title
 from engine.runtime import incidents, timer_jobs
 from engine.runtime.context import CommandContext
 from engine.runtime.inbox import InboxChanges, inbox_changes, open_and_stuck, task_scope
@@ -124,6 +128,46 @@ class Instances:
         if values["status"] == "running" and (stuck or (not loaded.open_tasks and not workflow.waiting_events())):
             incidents.report_no_way_forward(session, audit, ctx, instance, workflow, stuck, now)
         write_step(session, audit, instance, values, inbox)
+        notify_step(session, ctx, loaded, inbox, values["data"], now)
+
+
+def notify_step(session: Session, ctx: CommandContext, loaded: LoadedInstance, inbox: InboxChanges, data: Any,
+                now: datetime) -> None:
+    """The notifications of the step, in its transaction (``engine.notifications.writer``): the tasks it offered
+    (trigger ``offered``) and the task a person completed (``completed``)."""
+    if not inbox.tasks and not ctx.completing:
+        return
+    instance, workflow = loaded.row, loaded.workflow
+    forms = contracts.forms_of(workflow.spec)
+    case = CaseFacts(instance.id, instance.process_id, instance.business_key, instance.started_by,
+                     case_title(forms, data if isinstance(data, dict) else {}))
+    candidates: dict[str, tuple[list[str], list[str]]] = {}
+    for candidate in inbox.candidates:
+        groups, users = candidates.setdefault(candidate["task_id"], ([], []))
+        (groups if candidate["kind"] == "group" else users).append(candidate["name"])
+    offered = []
+    for row in inbox.tasks:
+        groups, users = candidates.get(row["id"], ([], []))
+        offered.append((_facts(loaded, row, groups, users, forms), case))
+    writer.for_trigger(session, "offered", offered, ctx.actor, now)
+    completed = [c for c in inbox.closed if c["closed_as"] == "completed" and c["task_id"] == ctx.completing]
+    if completed:
+        spiff_task = loaded.task(ctx.completing or "")
+        name = spiff_task.task_spec.bpmn_name or spiff_task.task_spec.bpmn_id if spiff_task is not None else ""
+        facts = TaskFacts(str(ctx.completing), instance.id, name, declaration=_declaration(spiff_task))
+        writer.for_trigger(session, "completed", [(facts, case)], ctx.actor, now)
+
+
+def _facts(loaded: LoadedInstance, row: dict, groups: list[str], users: list[str], forms: dict) -> TaskFacts:
+    return TaskFacts(row["id"], row["instance_id"], row["name"], row["assignee"], groups, users, row["created_at"],
+                     row["due_at"], row["street"], row["department"],
+                     writer.subject_text(forms, row["form_key"], row["subject"]),
+                     _declaration(loaded.task(row["id"])))
+
+
+def _declaration(spiff_task: Any) -> str | None:
+    assignment = getattr(spiff_task.task_spec, "assignment", None) if spiff_task is not None else None
+    return getattr(assignment, "notify", None)
 
 
 def write_step(session: Session, audit: AuditLog, instance: ProcessInstance, values: dict,

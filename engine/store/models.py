@@ -218,6 +218,11 @@ class UserAccount(Base):
     # Signed into every session cookie and compared on each request: bumping it (sign-out, a new password)
     # ends every session of the account at once, though the cookies themselves live on in browsers.
     session_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # How the person is reached (engine.notifications, migration 0020): the e-mail address, the mobile number (SMS,
+    # and the @ of a DingTalk or WeCom robot), and the channels chosen (NULL: inbox, and e-mail with an address).
+    email: Mapped[str | None] = mapped_column(String(255))
+    mobile: Mapped[str | None] = mapped_column(String(32))
+    notify_channels: Mapped[list | None] = mapped_column(JSON)
 
 
 class SignInAttempt(Base):
@@ -529,3 +534,55 @@ class BatchItem(Base):
     lock_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Notification(Base):
+    """One message to one person on one channel (engine.notifications, migration 0020): written in the transaction
+    of the step that causes it (or by the worker's due-date scan), its text rendered then; delivered by the worker
+    with retries (``pending`` → ``sent`` or, after the last attempt, ``failed``); an inbox row is ``sent`` at once and
+    ``read`` when the person reads it. ``about`` is the task id or ``instance:<id>``: unique with the event, the
+    recipient and the channel, so each is notified once."""
+
+    __tablename__ = "notification"
+    __table_args__ = (
+        UniqueConstraint("event", "about", "recipient", "channel", name="uq_notification_once"),
+        Index("ix_notification_due", "state", "next_attempt_at"),
+        Index("ix_notification_recipient", "recipient", "channel", "id"),
+        Index("ix_notification_instance", "instance_id"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event: Mapped[str] = mapped_column(String(64))  # task_offered | task_due_soon | task_overdue | …
+    about: Mapped[str] = mapped_column(String(64))  # the task id, or instance:<id>
+    recipient: Mapped[str] = mapped_column(String(128))  # a username
+    channel: Mapped[str] = mapped_column(String(16))  # inbox | email | webhook | sms
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instance.id"))
+    task_id: Mapped[str | None] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(255))  # Chinese
+    text: Mapped[str] = mapped_column(Text)
+    title_en: Mapped[str | None] = mapped_column(String(255))
+    text_en: Mapped[str | None] = mapped_column(Text)
+    address: Mapped[str | None] = mapped_column(String(255))  # the e-mail address or mobile number, as of writing
+    state: Mapped[str] = mapped_column(String(16))  # pending | sent | failed | read
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lock_owner: Mapped[str | None] = mapped_column(String(128))
+    lock_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class NotificationTemplates(Base):
+    """A deployed version of the notification templates (``processes/notifications/templates.json``,
+    engine.notifications.templates; migration 0020)."""
+
+    __tablename__ = "notification_templates"
+    __table_args__ = (UniqueConstraint("version", name="uq_notification_templates_version"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    file_name: Mapped[str] = mapped_column(String(512))
+    content: Mapped[str] = mapped_column(Text)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    deployed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    deployed_by: Mapped[str | None] = mapped_column(String(128))

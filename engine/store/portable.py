@@ -85,3 +85,9 @@ def write_step(session: Session, instance: dict[str, Any], closed: list[dict], t
     if events:
         session.execute(_INSERT_EVENTS, events)
     return cast(CursorResult, session.execute(_WRITE_INSTANCE, instance)).rowcount
+
+
+def insert_rows_ignoring_duplicates(session: Session, model: Any, rows: list[dict]) -> None:
+    """Insert the rows, leaving out each one whose unique key is taken already (notifications: once each)."""
+    if rows:
+        session.execute(_sqlite_insert(model).values(rows).on_conflict_do_nothing())

@@ -30,6 +30,12 @@ def insert_ignoring_duplicates(session: Session, model: Any, values: dict) -> No
     session.execute(_pg_insert(model).values(**values).on_conflict_do_nothing())
 
 
+def insert_rows_ignoring_duplicates(session: Session, model: Any, rows: list[dict]) -> None:
+    """One INSERT … ON CONFLICT DO NOTHING: a concurrent writer of the same key waits, then adds nothing."""
+    if rows:
+        session.execute(_pg_insert(model).values(rows).on_conflict_do_nothing())
+
+
 def inbox_page(session: Session, user: str, limit: int, offset: int, process_id: str | None) -> list[dict]:
     """The portable ``inbox_page`` in one round trip: the statement joins the user's groups in (LATERAL), and,
     compiled once per shape, goes straight to the driver, past SQLAlchemy's per-execution work (the hottest

@@ -22,6 +22,7 @@ from webui.rest import (  # noqa: F401
     incidents,
     instances,
     messages,
+    notifications,
     openapi,
     repairs,
     tasks,

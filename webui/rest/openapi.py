@@ -12,7 +12,18 @@ import copy
 
 from flask import Response, jsonify
 
-from webui.rest import accounts, batches, definitions, deployments, incidents, instances, messages, repairs, tasks
+from webui.rest import (
+    accounts,
+    batches,
+    definitions,
+    deployments,
+    incidents,
+    instances,
+    messages,
+    notifications,
+    repairs,
+    tasks,
+)
 from webui.rest.schemas import RESPONSES, SCHEMAS, error_responses
 from webui.rest.shell import api
 
@@ -31,7 +42,7 @@ OWN_PATHS: dict = {  # the document's own path
 _PATHS: dict = copy.deepcopy({**OWN_PATHS, **tasks.PATHS, **instances.PATHS, **definitions.PATHS,
                               **deployments.PATHS, **messages.PATHS, **accounts.PATHS, **incidents.PATHS,
                               **repairs.PATHS,
-                              **batches.PATHS})
+                              **batches.PATHS, **notifications.PATHS})
 
 # Every authenticated operation may also answer: 422 for an out-of-range id or a NUL character in the path or
 # query (webui.inputs), 429 while HTTP Basic is locked (webui.signin), 503 when the database is away
@@ -63,7 +74,7 @@ _DOCUMENT = {
     "security": [{"basic": []}, {"bearer": []}],
     "tags": [{"name": "tasks"}, {"name": "instances"}, {"name": "messages"}, {"name": "definitions"},
              {"name": "accounts"}, {"name": "batches"}, {"name": "incidents"}, {"name": "repairs"},
-             {"name": "meta"}],
+             {"name": "notifications"}, {"name": "meta"}],
     "paths": _PATHS,
     "components": {
         "securitySchemes": {

@@ -85,6 +85,41 @@ SCHEMAS: dict = {
                                                             "it until an administrator resumes the case."},
         },
     },
+    "Notification": {
+        "type": "object",
+        "required": ["id", "event", "instance_id", "task_id", "title", "text", "channel", "state", "created_at"],
+        "properties": {
+            "id": {"type": "integer"},
+            "event": {"type": "string", "description": "task_offered, task_due_soon, task_overdue, "
+                                                       "supervision_opened, … (docs/notifications.md)."},
+            "instance_id": _nullable("integer"),
+            "task_id": _nullable("string"),
+            "title": {"type": "string"},
+            "text": {"type": "string", "description": "As rendered when it was written (Chinese; English with "
+                                                      "`?lang=en` where the template has it)."},
+            "channel": {"type": "string", "enum": ["inbox", "email", "webhook", "sms"]},
+            "state": {"type": "string", "enum": ["pending", "sent", "failed", "read"]},
+            "attempts": {"type": "integer"},
+            "last_error": _nullable("string"),
+            "created_at": _DATETIME,
+            "sent_at": _DATETIME_OR_NULL,
+            "read_at": _DATETIME_OR_NULL,
+        },
+    },
+    "NotificationList": {
+        "type": "object",
+        "required": ["user", "unread", "notifications"],
+        "properties": {
+            "user": {"type": "string"},
+            "unread": {"type": "integer", "description": "Inbox notifications not read yet."},
+            "notifications": {"type": "array", "items": ref("Notification"), "description": "Newest first."},
+        },
+    },
+    "NotificationRead": {
+        "type": "object",
+        "required": ["marked_read", "unread"],
+        "properties": {"marked_read": {"type": "integer"}, "unread": {"type": "integer"}},
+    },
     "TaskList": {
         "type": "object",
         "required": ["user", "limit", "offset", "process_id", "tasks"],

@@ -47,6 +47,8 @@ def serve(database_url: str | None, host: str, port: int, threads: int | None = 
         threads = SINGLE_PROCESS_THREADS if processes == 1 else THREADS_PER_PROCESS
     if threads < 1:
         raise InvalidInput(f"the number of threads must be at least 1, not {threads}")
+    # An open live inbox (Server-Sent Events, webui.staff.notifications) holds a thread: at most half of them.
+    os.environ.setdefault("WHISTLE_LIVE_STREAMS", str(max(1, threads // 2)))
     if processes > 1:
         serve_processes(database_url, host, port, threads, worker, processes)
         return

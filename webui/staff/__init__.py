@@ -23,6 +23,7 @@ from webui.staff import (  # noqa: F401  (routes)
     incidents,
     login,
     modeler,
+    notifications,
     people,
     repairs,
     start,

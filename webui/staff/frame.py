@@ -116,7 +116,9 @@ def login_required(view: Callable | None = None, *, role: str | None = None) -> 
 def _frame() -> dict[str, Any]:
     user = current_user() if session.get("user") else None
     return {"user": user, "demo_mode": clock.mode() in ("demo", "test"), "lang_url": _lang_url,
-            "poll_seconds": current_app.config.get("POLL_SECONDS", 10)}
+            "poll_seconds": current_app.config.get("POLL_SECONDS", 10),
+            # the bell's count, read only by a page that shows the bell (one indexed count)
+            "unread_notifications": (lambda: engine().unread_notifications(user["username"])) if user else None}
 
 
 def _lang_url(code: str) -> str:

@@ -383,18 +383,20 @@
     if (window.matchMedia && window.matchMedia("(min-width: 601px)").matches) box.open = true;
   });
 
-  // -- live inbox: ask for a small fingerprint every few seconds; reload the list when it changes ----------
+  // -- live inbox: a server-sent event when a task is offered to me or my group (GET /events/inbox, read from the
+  //    database, so any server process answers); the list reloads and the tab title shows the unread count. A small
+  //    fingerprint polled every few seconds stays as the fallback (no EventSource, a proxy that buffers, a server
+  //    with all its live streams taken answers 503).
   var body = document.getElementById("inbox-body");
   if (body && window.fetch) {
     var digest = body.dataset.digest;
     var every = Math.max(2, Number(body.dataset.pollSeconds) || 10) * 1000;
     var live = document.getElementById("live");
-    var tick = function () {
-      if (document.hidden) { setTimeout(tick, every); return; }
-      fetch(body.dataset.pollUrl, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+    var reload = function (force) {
+      return fetch(body.dataset.pollUrl, { credentials: "same-origin", headers: { "Accept": "application/json" } })
         .then(function (r) { return r.ok ? r.json() : null; })
         .then(function (j) {
-          if (!j || j.digest === digest) return null;
+          if (!j || (!force && j.digest === digest)) return null;
           var url = new URL(window.location.href);
           url.searchParams.set("partial", "1");
           if (body.dataset.view) url.searchParams.set("view", body.dataset.view);  // stay on the tab shown
@@ -407,10 +409,32 @@
               if (live) live.textContent = body.dataset.liveText;
             });
           });
-        })
+        });
+    };
+    var tick = function () {
+      if (document.hidden) { setTimeout(tick, every); return; }
+      reload(false)
         .catch(function () { /* offline for a moment: try again later */ })
         .then(function () { setTimeout(tick, every); });
     };
     setTimeout(tick, every);
+
+    var bellCount = document.getElementById("bell-count");
+    var baseTitle = document.title;
+    var showCount = function (n) {
+      document.title = n > 0 ? "(" + n + ") " + baseTitle : baseTitle;
+      if (bellCount) { bellCount.textContent = String(n); bellCount.hidden = !(n > 0); }
+    };
+    showCount(bellCount ? Number(bellCount.textContent) || 0 : 0);
+    if (window.EventSource && body.dataset.eventsUrl) {
+      var source = new EventSource(body.dataset.eventsUrl);
+      source.addEventListener("notification", function (e) {
+        var note = {};
+        try { note = JSON.parse(e.data); } catch (err) { /* a malformed event: the list still reloads */ }
+        if (typeof note.unread === "number") showCount(note.unread);
+        reload(true).catch(function () { /* the poll will catch up */ });
+      });
+      window.addEventListener("pagehide", function () { source.close(); });
+    }
   }
 })();

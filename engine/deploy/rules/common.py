@@ -43,6 +43,8 @@ RULES: dict[str, tuple[str, str]] = {
     "max-branches": ("error", "a split makes at most WHISTLE_DEPLOY_MAX_BRANCHES paths (default 100), a "
                               "multi-instance activity's literal cardinality at most as many instances"),
     "max-path-length": ("error", "a process or sub-process has no path of more than 600 elements in a row"),
+    "notify-declaration": ("error", "a task's notify property names registered events and recipients "
+                                    "(engine.notifications.events)"),
     "no-interrupting-multi-instance": ("error", "no interrupting boundary event on a multi-instance sub-process or "
                                                 "call activity (SpiffWorkflow 3.2 leaves its instances running)"),
 }

@@ -12,6 +12,7 @@ from engine.bpmn.modelers import local
 from engine.bpmn.namespaces import SPIFF_NS, bpmn_tag
 from engine.bpmn.timers import normalise_expression
 from engine.deploy.rules.common import FLOW_NODES, GATEWAYS, HUMAN_TASKS, Linter, describe, event_definitions
+from engine.notifications.events import parse_declaration
 from engine.scripting.policy import compile_errors
 from engine.time.iso8601 import TimerValueError, validate_literal
 
@@ -91,6 +92,11 @@ def _assignment(lint: Linter, node: etree._Element, label: str) -> None:
                 lint.report(node, "script-compiles", f"the {what} of {label} is an empty expression")
             else:
                 check_expression(lint, node, expression, f"the {what} of {label}", owner=node, rule="script-compiles")
+    if assignment.notify is not None:
+        try:
+            parse_declaration(assignment.notify)
+        except ValueError as exc:
+            lint.report(node, "notify-declaration", f"the notify property of {label}: {exc}")
     offered = [v for v in (assignment.candidate_groups, assignment.candidate_users, assignment.assignee)
                if v is not None and (expression_of(v) is not None or any(x.strip() for x in v.split(",")))]
     if not offered:
