@@ -301,10 +301,8 @@ PAGES = {  # the staff pages (webui.i18n.gettext), keyed by their Chinese text
     '确认导入 {n} 个账号': 'Import {n} accounts',
     '有错误，不能导入。请修改文件后重新预览。':
         'There are errors; nothing can be imported. Fix the file and preview it again.',
-    ('流程按用户组派发任务：街道指挥中心 street-<id>-command、网格 grid-<id>、部门 dept-<id>、区级机关等。没有在'
-     '岗人员的组收不到任务。'):
-        ('Processes route work to groups: street command centres street-<id>-command, grids grid-<id>, '
-         'departments dept-<id>, district offices. A group with nobody active receives tasks nobody sees.'),
+    '流程按用户组派发任务：': 'Processes route work to groups: ', '街道指挥中心': 'street command centres',
+    '没有在岗人员的组收不到任务。': 'A group with nobody active receives tasks nobody sees.',
     '在岗人员': 'Active members',
     '另有 {n} 人已停用': '{n} more deactivated',
     '无人在岗': 'Nobody active',
