@@ -1,6 +1,7 @@
 """Bulk operations (issue 16, part 6): a batch over a set of cases, worked by the job executor's workers with every
 case done exactly once; refusals skipped with their reason, failures retried then failed; cancel; only
-administrators; the command line; and on PostgreSQL two worker processes, one killed half way."""
+administrators; the command line; and on PostgreSQL a bulk terminate of 1,000 cases by two worker processes, one
+killed half way."""
 from __future__ import annotations
 
 import csv
@@ -322,10 +323,10 @@ def test_two_worker_processes_one_killed_half_way_do_every_case_exactly_once(sha
     whistle, url = shared_postgres_whistle, postgres_schema_url
     ids = cases(whistle, 1000)
     user = admin(whistle)
-    batch_id = whistle.create_batch(user, "repair", filter={"process_id": "bulk_wait"}, expected_count=1000,
-                                    reason="1000 件")["batch_id"]
+    batch_id = whistle.create_batch(user, "terminate", filter={"process_id": "bulk_wait"}, expected_count=1000,
+                                    reason="重复立案，批量终止")["batch_id"]
     marker = tmp_path / "hanging"
-    # The doomed worker does 50 cases, then blocks inside the 51st case's transaction (repaired and marked done,
+    # The doomed worker does 50 cases, then blocks inside the 51st case's transaction (terminated and marked done,
     # not committed) holding that case's lock and the locks of the rest of its chunk, until it is killed.
     doomed = batch_worker(url, "doomed", {batch_ops.TEST_HANG_ENV: str(marker), batch_ops.TEST_HANG_AFTER_ENV: "50"})
     survivor = batch_worker(url, "survivor")
@@ -363,12 +364,14 @@ def test_two_worker_processes_one_killed_half_way_do_every_case_exactly_once(sha
     by_worker = {name: sum(1 for i in items if i["worker"] == name) for name in ("doomed", "survivor")}
     assert by_worker["doomed"] == 50 and by_worker["survivor"] == 950
     assert {i["instance_id"] for i in stranded} <= {i["instance_id"] for i in items if i["worker"] == "survivor"}
-    # Exactly once, by the operation's own effect: one "instance_repaired" in each case's audit chain.
+    # Exactly once, by the operation's own effect: one "terminated" in each case's audit chain, no task left.
     with whistle.db.read() as session:
-        repaired = dict(session.execute(select(AuditEvent.instance_id, func.count())
-                                        .where(AuditEvent.event_type == "instance_repaired")
-                                        .group_by(AuditEvent.instance_id)).tuples().all())
-    assert repaired == {instance_id: 1 for instance_id in ids}
+        terminated = dict(session.execute(select(AuditEvent.instance_id, func.count())
+                                          .where(AuditEvent.event_type == "terminated")
+                                          .group_by(AuditEvent.instance_id)).tuples().all())
+    assert terminated == {instance_id: 1 for instance_id in ids}
+    assert {whistle.show(i)["status"] for i in ids[::97]} == {"terminated"}
+    assert not any(whistle.show(i)["open_tasks"] for i in ids[::97])
     assert whistle.verify_audit().ok
 
 
