@@ -20,6 +20,8 @@ def register(commands: Commands) -> None:
     p.add_argument("--map", action="append", dest="mapping", metavar="OLD=NEW", default=[],
                    help="an element renamed in the new version: old id = new id (repeat)")
     p.add_argument("--dry-run", action="store_true", help="only say which cases can move; change nothing")
+    p.add_argument("--batch", action="store_true", help="move them as a persisted batch the workers share (see "
+                                                          "`whistle batch show|wait ID`) instead of one by one here")
     p.add_argument("--user", required=True, help="the administrator")
 
     p = commands.add("repair", "repair a case: without options, move a case that has no way forward (a "
@@ -36,6 +38,13 @@ def register(commands: Commands) -> None:
 
 
 def upgrade(args: argparse.Namespace) -> int:
+    if args.batch and not args.dry_run:
+        batch = engine_for(args).upgrade_as_batch(args.process_id, args.to_version, from_version=args.from_version,
+                                                  instance_ids=args.instances, mapping=args.mapping, actor=args.user)
+        emit(args, batch, lambda v: f"batch {v['batch_id']}: {v['total']} case(s) to move to version "
+                                    f"{args.to_version}, queued for the workers; progress: whistle batch wait "
+                                    f"{v['batch_id']}")
+        return 0
     result = engine_for(args).upgrade_cases(args.process_id, args.to_version, from_version=args.from_version,
                                             instance_ids=args.instances, mapping=args.mapping, actor=args.user,
                                             dry_run=args.dry_run)

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from engine.audit.chain import VerifyReport
 from engine.casework import listing
@@ -143,6 +144,19 @@ class Whistle:
                       actor: str = "", from_version: int | None = None) -> dict:
         """The pure dry run of moving one case to ``to_version``: ``can_move`` and ``reason``."""
         return self.repairs.upgrade_check(instance_id, to_version, mapping, actor, from_version)
+
+    def upgrade_as_batch(self, process_id: str, to_version: int, *, from_version: int | None = None,
+                         instance_ids: list[int] | None = None, mapping: Any = None, actor: str = "") -> dict:
+        """The migration of many cases as a persisted batch (``upgrade`` over the cases the dry run finds movable):
+        the workers share it, a killed one loses nothing; ``batch`` shows its progress and report."""
+        plan = self.repairs.upgrade_cases(process_id, to_version, from_version=from_version,
+                                          instance_ids=instance_ids, mapping=mapping, actor=actor, dry_run=True)
+        movable = [r["instance_id"] for r in plan["results"] if r["can_move"]]
+        if not movable:
+            raise InvalidInput(f"no case of {process_id} can move to version {plan['to_version']}: run the dry run")
+        return self.batches.create(actor, "upgrade", instance_ids=movable, expected_count=len(movable),
+                                   params={"to_version": plan["to_version"], "from_version": from_version,
+                                           "mapping": plan["mapping"] or None})
 
     def upgrade_instance(self, instance_id: int, to_version: int, mapping: dict | list | None = None,
                          actor: str = "", from_version: int | None = None) -> dict:

@@ -103,3 +103,34 @@ def test_a_migration_runs_as_a_batch_and_skips_the_cases_that_cannot_move(whistl
         assert whistle.show(cases[name])["version"] == 2
         assert sum(1 for e in whistle.show(cases[name])["audit"] if e["event"] == "instance_migrated") == 1
     assert whistle.verify_audit().ok
+
+
+def test_whistle_upgrade_batch_queues_the_movable_cases_for_the_workers(whistle, cases, db_url):  # noqa: F811
+    import json
+    import subprocess
+    import sys
+
+    from conftest import PROJECT
+
+    run = subprocess.run([sys.executable, "-m", "cli", "--db", db_url, "upgrade", "upkeep", "--to-version", "2",
+                          "--map", "handle=deal", "--batch", "--user", "root", "--json"],
+                         capture_output=True, text=True, cwd=PROJECT, timeout=120)
+    assert run.returncode == 0, run.stderr
+    batch = json.loads(run.stdout)
+    assert (batch["operation"], batch["total"], batch["status"]) == ("upgrade", 2, "queued")
+    assert {whistle.show(i)["version"] for i in cases.values()} == {1}  # nothing moved before a worker runs
+    assert whistle.batch_runner("w").work_all().done == 2
+    assert [whistle.show(cases[n])["version"] for n in ("accept", "handle", "check", "no_team")] == [2, 2, 1, 1]
+
+
+def test_the_upgrade_page_hands_many_cases_to_a_batch(whistle, cases, monkeypatch):  # noqa: F811
+    from webui.staff import upgrade as upgrade_page
+
+    whistle.add_user("chief", ["admins"], password=PASSWORD)
+    monkeypatch.setattr(upgrade_page, "IN_REQUEST", 1)  # two movable cases are "many" here
+    root = Client(create_app({"ENGINE": whistle, "TESTING": True}), "chief")
+    moved = root.post("/admin/upgrade", {"process": "upkeep", "to": "2", "old": "handle", "new": "deal",
+                                         "instances": [str(cases["accept"]), str(cases["handle"])]})
+    assert moved.status_code == 302 and "/admin/batches/" in moved.headers["Location"]
+    assert whistle.batch_runner("w").work_all().done == 2
+    assert whistle.show(cases["handle"])["version"] == 2

@@ -9,7 +9,7 @@ the answer in words.
 """
 from __future__ import annotations
 
-from flask import render_template, request
+from flask import redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from markupsafe import Markup, escape
 
@@ -39,6 +39,7 @@ REASONS = {"removed": "等待在「{element}」，版本 {to} 删除了这个环
            "bad_state": "迁移后的案件无法在版本 {to} 中载入",
            "failed": "迁移失败，案件留在原版本"}
 OUTCOMES = {"moved": "已迁移", "skipped": "已跳过", "failed": "失败"}
+IN_REQUEST = 50  # cases the page migrates while it waits; more become a batch (engine.jobs.batches)
 MAX_ROWS = 20  # mapping rows a form may carry
 
 
@@ -146,9 +147,13 @@ def admin_upgrade_run() -> ResponseReturnValue:
         return _page(422, problem=_("没有要迁移的案件：请先预演"))
     try:
         choices = Choices(process_id, _number("from"), _number("to"))
+        mapping = [f"{old}={new}" for old, new in _mapping()]
+        if len(ids) > IN_REQUEST:  # many cases: a persisted batch the workers share, its page shows the progress
+            batch = engine().upgrade_as_batch(process_id, choices.to_version, from_version=choices.from_version,
+                                              instance_ids=ids, mapping=mapping, actor=signed_in_user()["username"])
+            return redirect(url_for("pages.batch", batch_id=batch["batch_id"]))
         done = engine().upgrade_cases(process_id, choices.to_version, from_version=choices.from_version,
-                                      instance_ids=ids, mapping=[f"{old}={new}" for old, new in _mapping()],
-                                      actor=signed_in_user()["username"])
+                                      instance_ids=ids, mapping=mapping, actor=signed_in_user()["username"])
     except (InvalidInput, NotFound) as exc:
         return _page(422 if isinstance(exc, InvalidInput) else 404, problem=exc.message)
     for result in done["results"]:
