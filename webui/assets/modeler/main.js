@@ -24,16 +24,8 @@ import "./modeler.css";
 
 import TranslatedListGroups from "./list-groups";
 import { translateModule } from "./translations";
+import { $, AUTOSAVE_MS, fill, post, send } from "./page";
 
-const AUTOSAVE_MS = 3000;
-
-function fill(text, values) {
-  return text.replace(/{([^}]+)}/g, (whole, key) => (key in values ? String(values[key]) : whole));
-}
-
-function $(id) {
-  return document.getElementById(id);
-}
 
 class ModelerPage {
   constructor(config) {
@@ -353,25 +345,11 @@ class ModelerPage {
   }
 
   send(url, body, keepalive) {
-    return fetch(url, {
-      method: "POST",
-      credentials: "same-origin",
-      keepalive: Boolean(keepalive),
-      headers: { "Content-Type": "application/json", "X-CSRF-Token": this.config.csrf, Accept: "application/json" },
-      body: JSON.stringify(body),
-    });
+    return send(url, body, this.config.csrf, keepalive);
   }
 
-  async post(url, body, keepalive) {
-    const response = await this.send(url, body, keepalive);
-    let answer = {};
-    try {
-      answer = await response.json();
-    } catch (error) {
-      answer = { message: response.statusText };
-    }
-    if (!response.ok) throw new Error(answer.message || response.statusText);
-    return answer;
+  post(url, body, keepalive) {
+    return post(url, body, this.config.csrf, keepalive);
   }
 }
 
