@@ -19,10 +19,12 @@ from datetime import date
 from pathlib import Path
 
 from engine.audit.chain import VerifyReport
+from engine.audit.dossier import DossierReport
 from engine.casework import listing
 from engine.casework.attachments import Attachments
 from engine.casework.cases import Cases
 from engine.casework.diagrams import Diagrams
+from engine.casework.dossiers import Dossiers, verify_manifest
 from engine.casework.drafts import Drafts
 from engine.casework.inbox import Worklist
 from engine.casework.listing import CaseQuery, InboxQuery
@@ -79,6 +81,7 @@ class Whistle:
         self.drafts = Drafts(self.db)
         self.submissions = Submissions(self.db, self.runtime, self.versions, self.attachments)
         self.diagrams = Diagrams(self.db, self.runtime)
+        self.dossiers = Dossiers(self.db, self.cases, self.diagrams, self.versions, self.attachments)
         self.case_admin = CaseAdmin(self.db, self.runtime, self.versions)
         self.management.install_clock()
         self.management.install_calendar()
@@ -501,6 +504,18 @@ class Whistle:
 
     def element_states(self, instance_id: int) -> dict[str, dict]:
         return self.diagrams.element_states(instance_id)
+
+    # -- case dossiers (engine.casework.dossiers, engine.audit.dossier) -----------------------------------------
+
+    def dossier(self, user: str | None, instance_id: int) -> dict:
+        return self.dossiers.contents(user, instance_id)
+
+    def verify_dossier(self, manifest: object) -> DossierReport:
+        return verify_manifest(self.db, manifest)
+
+    @staticmethod
+    def verify_dossier_offline(manifest: object) -> DossierReport:
+        return verify_manifest(None, manifest)
 
     # -- the designers' modeler in the browser (engine.management.modeler; designers and admins only) ---------
 

@@ -413,6 +413,34 @@ PAGES = {  # the staff pages (webui.i18n.gettext), keyed by their Chinese text
     "批量操作已取消：{skipped} 个案件未执行": "Bulk operation cancelled: {skipped} cases were not run",
     "批量操作已取消": "The bulk operation was cancelled",
     "只显示前 {n} 个案件，完整结果请下载表格。": "Only the first {n} cases are shown; download the table for all.",
+    # the case dossier (webui.staff.dossier)
+    '办理档案': 'Case dossier',
+    '清单摘要': 'Manifest digest',
+    '办结时间': 'Completed at',
+    '档案生成时间': 'Dossier made at',
+    '读者范围': "Reader's audience",
+    '留痕记录': 'Audit rows',
+    '链头': 'Chain head',
+    '清单摘要（SHA-256）': 'Manifest digest (SHA-256)',
+    "本档案内嵌机器可读清单 whistle-dossier.json（留痕记录的哈希链与链头）。核验：whistle audit "
+    "verify-dossier 文件.pdf（离线）或加 --db（与数据库记录比对），方法见 docs/dossier.md。":
+        "This dossier embeds a machine-readable manifest, whistle-dossier.json (the audit rows' hash chain and "
+        "its head). To check it: whistle audit verify-dossier FILE.pdf (offline), or with --db (against the "
+        "record); see docs/dossier.md.",
+    '项目': 'Item',
+    '内容': 'Content',
+    '流程图（办理路径）': "Diagram (the case's path)",
+    '完成': 'Done',
+    '提交内容': 'Submitted',
+    '办理环节': 'Tasks',
+    '上传': 'Uploaded',
+    '时间 · 办理人 · 事件': 'Time · who · event',
+    '哈希 · 前一哈希 · 密钥': 'Hash · previous hash · key',
+    '（内部记录，不向本读者显示）': '(an internal record, not shown to this reader)',
+    '留痕记录与哈希链': 'Audit trail and hash chain',
+    '下载办理档案': 'Download the case dossier',
+    'PDF，含流程图、办理环节、附件和可核验的留痕记录':
+        'PDF: diagram, tasks, attachments and the verifiable audit trail',
 }
 
 FORMS = {  # form validation (engine.forms.validation, engine.forms.checks)
