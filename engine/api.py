@@ -26,6 +26,7 @@ from engine.casework.cases import Cases
 from engine.casework.diagrams import Diagrams
 from engine.casework.dossiers import Dossiers, verify_manifest
 from engine.casework.drafts import Drafts
+from engine.casework.evaluations import Evaluations
 from engine.casework.inbox import Worklist
 from engine.casework.listing import CaseQuery, InboxQuery
 from engine.casework.people import People
@@ -81,6 +82,7 @@ class Whistle:
         self.drafts = Drafts(self.db)
         self.submissions = Submissions(self.db, self.runtime, self.versions, self.attachments)
         self.diagrams = Diagrams(self.db, self.runtime)
+        self.evaluations = Evaluations(self.db)
         self.dossiers = Dossiers(self.db, self.cases, self.diagrams, self.versions, self.attachments)
         self.case_admin = CaseAdmin(self.db, self.runtime, self.versions)
         self.management.install_clock()
@@ -516,6 +518,17 @@ class Whistle:
     @staticmethod
     def verify_dossier_offline(manifest: object) -> DossierReport:
         return verify_manifest(None, manifest)
+
+    # -- the evaluation, explained, and what-if (engine.casework.evaluations) ------------------------------------
+
+    def evaluation_years(self, user: str) -> list[int]:
+        return self.evaluations.years(user)
+
+    def evaluation_explained(self, user: str | None, year: int) -> dict:
+        return self.evaluations.explained(user, year)
+
+    def evaluation_whatif(self, user: str | None, year: int, *, weights: object = None, dmn: object = None) -> dict:
+        return self.evaluations.whatif(user, year, weights=weights, dmn=dmn)
 
     # -- the designers' modeler in the browser (engine.management.modeler; designers and admins only) ---------
 

@@ -18,6 +18,7 @@ from webui.staff import (  # noqa: F401  (routes)
     deploy_upload,
     display,
     editors,
+    evaluation,
     inbox,
     login,
     modeler,
