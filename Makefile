@@ -4,6 +4,8 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 NODE_STAMP = node_modules/.installed
+# The Chinese font case dossiers embed (webui.staff.dossier; WHISTLE_PDF_FONT names another): Debian's package.
+CJK_FONT = /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 export WHISTLE_MODE ?= demo
@@ -30,7 +32,11 @@ $(MODELER_BUNDLE): $(NODE_STAMP) $(MODELER_SOURCES)
 	npm run build
 	touch $(MODELER_BUNDLE)
 
-install: $(STAMP) $(NODE_STAMP) $(MODELER_BUNDLE)
+install: $(STAMP) $(NODE_STAMP) $(MODELER_BUNDLE) $(CJK_FONT)
+
+$(CJK_FONT):
+	@command -v apt-get >/dev/null || { echo "install a CJK TrueType font and set WHISTLE_PDF_FONT"; exit 1; }
+	$$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y --no-install-recommends fonts-wqy-microhei
 
 run: install
 	$(BIN)/whistle migrate

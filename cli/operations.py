@@ -6,6 +6,7 @@ import argparse
 import sys
 from datetime import datetime
 
+from cli import dossiers
 from cli.arguments import engine_for
 from cli.output import emit, problem_text, table
 from cli.registry import Commands
@@ -22,6 +23,7 @@ def register(commands: Commands) -> None:
     audit.add("keys", "the audit key ids: the current one and the retired ones", audit_keys)
     audit.add("rotate-key", "retire the key in var/audit_key (kept in var/audit_key.old) and make a new one; "
                             "restart the server and workers after", rotate_audit_key)
+    dossiers.register_audit(audit)
 
     p = commands.add("jobs", "list timer jobs that are due, locked by a worker, or failed", jobs)
     p.add_argument("--all", action="store_true", help="also list jobs scheduled for later")

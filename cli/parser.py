@@ -10,10 +10,12 @@ from cli import (
     case_admin,
     cases,
     deployment,
+    dossiers,
     incidents,
     notifications,
     operations,
     repairs,
+    reports,
     services,
 )
 from cli.registry import Commands
@@ -29,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="whistle", description="Whistle workflow service", parents=[common])
     commands = Commands(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"), common)
     # the order of `whistle --help`
-    for module in (deployment, accounts, cases, case_admin, incidents, notifications, repairs, batches, services,
-                   operations):
+    for module in (deployment, accounts, cases, dossiers, case_admin, incidents, notifications, repairs, batches,
+                   reports, services, operations):
         module.register(commands)
     return parser

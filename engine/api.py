@@ -20,11 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from engine.audit.chain import VerifyReport
+from engine.audit.dossier import DossierReport
 from engine.casework import listing
 from engine.casework.attachments import Attachments
 from engine.casework.cases import Cases
 from engine.casework.diagrams import Diagrams
+from engine.casework.dossiers import Dossiers, verify_manifest
 from engine.casework.drafts import Drafts
+from engine.casework.evaluations import Evaluations
 from engine.casework.inbox import Worklist
 from engine.casework.listing import CaseQuery, InboxQuery
 from engine.casework.notifications import NotificationCenter
@@ -81,6 +84,8 @@ class Whistle:
         self.drafts = Drafts(self.db)
         self.submissions = Submissions(self.db, self.runtime, self.versions, self.attachments)
         self.diagrams = Diagrams(self.db, self.runtime)
+        self.evaluations = Evaluations(self.db)
+        self.dossiers = Dossiers(self.db, self.cases, self.diagrams, self.versions, self.attachments)
         self.case_admin = CaseAdmin(self.db, self.runtime, self.versions)
         self.notification_center = NotificationCenter(self.db, self.runtime)
         self.management.install_clock()
@@ -555,6 +560,29 @@ class Whistle:
 
     def element_states(self, instance_id: int) -> dict[str, dict]:
         return self.diagrams.element_states(instance_id)
+
+    # -- case dossiers (engine.casework.dossiers, engine.audit.dossier) -----------------------------------------
+
+    def dossier(self, user: str | None, instance_id: int) -> dict:
+        return self.dossiers.contents(user, instance_id)
+
+    def verify_dossier(self, manifest: object) -> DossierReport:
+        return verify_manifest(self.db, manifest)
+
+    @staticmethod
+    def verify_dossier_offline(manifest: object) -> DossierReport:
+        return verify_manifest(None, manifest)
+
+    # -- the evaluation, explained, and what-if (engine.casework.evaluations) ------------------------------------
+
+    def evaluation_years(self, user: str) -> list[int]:
+        return self.evaluations.years(user)
+
+    def evaluation_explained(self, user: str | None, year: int) -> dict:
+        return self.evaluations.explained(user, year)
+
+    def evaluation_whatif(self, user: str | None, year: int, *, weights: object = None, dmn: object = None) -> dict:
+        return self.evaluations.whatif(user, year, weights=weights, dmn=dmn)
 
     # -- the designers' modeler in the browser (engine.management.modeler; designers and admins only) ---------
 

@@ -25,6 +25,10 @@ NAMES = {u["username"]: u["display_name"] for u in DEMO["users"]}
 
 @pytest.fixture
 def case(whistle, manual_clock) -> tuple[District, int]:
+    return rated_red_whistle(whistle, manual_clock)
+
+
+def rated_red_whistle(whistle, manual_clock) -> tuple[District, int]:
     """A red whistle where the fire brigade comes late, is supervised and held to account; the resident rates it."""
     district = District(whistle)
     whistle.import_users(PROCESSES / "demo-accounts.json")

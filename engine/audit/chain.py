@@ -237,6 +237,21 @@ def verify(session: Session, batch: int = 5000, keyring: keys.Keyring | None = N
     return VerifyReport(True, count, chains=len(chains))
 
 
+def verify_case(ring: keys.Keyring, instance_id: int, rows: list[Any], head: str | None) -> VerifyReport:
+    """One case's chain as ``verify`` checks it: ``rows`` its rows in order (``engine.store.audit.events_of``),
+    ``head`` the signed head on its instance row (a case dossier is checked against it, ``engine.audit.dossier``)."""
+    end = _ChainEnd(label=_label(instance_id))
+    try:
+        for row in rows:
+            _check_row(ring, end, row)
+        _check_head(ring, instance_id, end, head)
+        if end.rows and not end.opened:
+            raise _Tampered(f"{end.label} does not begin with the case's 'started' row", end.last_id, instance_id)
+    except _Tampered as bad:
+        return VerifyReport(False, end.rows, bad.row_id, bad.reason, instance_id, 1)
+    return VerifyReport(True, end.rows, instance_id=instance_id, chains=1)
+
+
 def _label(instance_id: int | None) -> str:
     return "the system chain" if instance_id is None else f"instance {instance_id}'s chain"
 

@@ -80,6 +80,14 @@ def audit_keyring() -> Keyring:
     return ring
 
 
+def existing_keyring() -> Keyring | None:
+    """The keys when there are any (the environment or the key file), without creating a key file: a dossier
+    checked on a machine that has no key is checked without signatures (``engine.audit.dossier``)."""
+    if not (os.environ.get(KEY_ENV) or "").strip() and not key_file().exists():
+        return None
+    return audit_keyring()
+
+
 def reset_cache() -> None:
     _cache.clear()
 

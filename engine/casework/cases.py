@@ -65,15 +65,24 @@ class Cases:
         """Everything the case page shows, for a user who may see the case: ``show()`` plus the version id,
         title, tier, process name and the attachments — as the user's audience may read it (``audiences``)."""
         self.people.require_case(user, instance_id)
+        return self._page(instance_id, user)
+
+    def record_page(self, instance_id: int) -> dict:
+        """The case page's content for the district audience (everything staff may read): what an operator of the
+        command line, who holds the database, gets (``whistle dossier`` without ``--user``)."""
+        return self._page(instance_id, None)
+
+    def _page(self, instance_id: int, user: str | None) -> dict:
         shown = self.show(instance_id)
         with self.db.read() as session:
             instance, version = _instance_and_version(session, instance_id)
             summary = case_summary(instance, self.versions)
             summary["process_name"] = version.name or version.key
             shown["attachments"] = [attachment_dict(r) for r in stored.attachments_of(session, instance_id)]
-            audience = audiences.audience_of(user, account_groups(session, user), instance.started_by)
+            audience = "district" if user is None else \
+                audiences.audience_of(user, account_groups(session, user), instance.started_by)
         shown.update({k: summary[k] for k in ("version_id", "title", "tier", "location", "process_name")})
-        return audiences.visible_case(shown, self.versions.case_labels(instance.version_id), audience, user)
+        return audiences.visible_case(shown, self.versions.case_labels(instance.version_id), audience, user or "")
 
     def shown_to(self, user: str, instance_id: int) -> dict:
         """``show()`` for a reader who may see the case, as their audience may read it (the REST API)."""

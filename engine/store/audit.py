@@ -90,3 +90,12 @@ def events_of(session: Session, instance_id: int) -> list[AuditEvent]:
     """A case's audit rows, oldest first."""
     return list(session.execute(select(AuditEvent).where(AuditEvent.instance_id == instance_id)
                                 .order_by(AuditEvent.id)).scalars())
+
+
+def case_head(session: Session, instance_id: int) -> str | None:
+    """The signed head of a case's chain (on its instance row); None for no head or no case."""
+    return session.execute(select(ProcessInstance.audit_head).where(ProcessInstance.id == instance_id)).scalar()
+
+
+def case_exists(session: Session, instance_id: int) -> bool:
+    return bool(session.execute(select(exists().where(ProcessInstance.id == instance_id))).scalar())

@@ -19,6 +19,7 @@ from webui.staff import (  # noqa: F401  (routes)
     deploy_upload,
     display,
     editors,
+    evaluation,
     inbox,
     incidents,
     login,

@@ -12,6 +12,7 @@ from engine.queries import instances
 from webui import inputs
 from webui.i18n import gettext as _
 from webui.staff import display, values
+from webui.staff.dossier import case_presenter, dossier_pdf
 from webui.staff.frame import PAGE_SIZE, engine, login_required, pages, signed_in_user
 from webui.staff.listing import page_links, query_args, refused, scope_labels
 from webui.staff.repairs import repair_options
@@ -43,15 +44,10 @@ def case(instance_id: int) -> str:
     user = signed_in_user()
     w = engine()
     shown = w.case(user["username"], instance_id)
-    labels = w.case_labels(shown["version_id"])
-    groups = w.group_labels()
+    presenter, people = case_presenter(w, shown)
+    groups = presenter.groups
     data = shown["data"]
-    attachments = {a["attachment_id"]: a for a in shown["attachments"]}
-    attachments.update(w.attachments_by_id([v for v in values.strings_in(data) if v not in attachments]))
-    names = [e["actor"] for e in shown["audit"]] + [shown["started_by"]] + list(values.strings_in(data))
-    people = w.user_labels(names + [t["assignee"] for t in shown["open_tasks"]])
     element_names = w.element_names(shown["version_id"])
-    presenter = values.Presenter(labels, groups, people, attachments)
     labelled = [k for k in w.case_fields(shown["version_id"]) if k in data]
     rows = presenter.fields(labelled, data)
     rest = [k for k in data if k not in labelled and data[k] not in values.EMPTY]
@@ -67,6 +63,17 @@ def case(instance_id: int) -> str:
                            people=people, timeline=timeline(shown["audit"], presenter, element_names),
                            element_names=element_names, my_tasks=my_tasks,
                            bpmn_ready=_bpmn_dist().joinpath("bpmn-navigated-viewer.production.min.js").exists())
+
+
+@pages.get("/cases/<int:instance_id>/dossier.pdf")
+@login_required
+def case_dossier(instance_id: int) -> Response:
+    """The case's dossier (办理档案) as the reader may see the case (``webui.staff.dossier``)."""
+    content = dossier_pdf(engine(), signed_in_user()["username"], instance_id)
+    response = Response(content, mimetype="application/pdf")
+    response.headers["Content-Disposition"] = f"attachment; filename=dossier-{instance_id}.pdf"
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 
 @pages.get("/cases/<int:instance_id>/diagram.json")
