@@ -36,7 +36,8 @@ install: $(STAMP) $(NODE_STAMP) $(MODELER_BUNDLE) $(CJK_FONT)
 
 $(CJK_FONT):
 	@command -v apt-get >/dev/null || { echo "install a CJK TrueType font and set WHISTLE_PDF_FONT"; exit 1; }
-	$$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y --no-install-recommends fonts-wqy-microhei
+	SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); $$SUDO apt-get install -y --no-install-recommends fonts-wqy-microhei \
+	  || { $$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends fonts-wqy-microhei; }
 
 run: install
 	$(BIN)/whistle migrate
