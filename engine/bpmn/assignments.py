@@ -28,10 +28,12 @@ class Assignment:
     sources: dict = field(default_factory=dict)
     outputs: tuple[str, ...] | None = None  # the names a task without a form may set (engine.forms.contracts)
     obligation: str | None = None  # the kind of accountability obligation the task is (engine.audit.ledger)
+    # the earlier tasks its holder may send it back to (退回, engine.runtime.task_actions): ``returnTo``
+    return_to: tuple[str, ...] = ()
 
 
 _ASSIGNMENT_FIELDS = ("candidateGroups", "candidateUsers", "assignee", "formKey", "dueDate", "priority", "outputs",
-                      "obligation")
+                      "obligation", "returnTo")
 
 
 def read_assignment(node: etree._Element, lane: str | None) -> Assignment:
@@ -52,7 +54,7 @@ def read_assignment(node: etree._Element, lane: str | None) -> Assignment:
             if prop.get("name") in _ASSIGNMENT_FIELDS:
                 offer(prop.get("name"), prop.get("value"), "spiffworkflow")
         for prop in ext.iter(f"{{{CAMUNDA_NS}}}property"):
-            if prop.get("name") in ("outputs", "obligation"):
+            if prop.get("name") in ("outputs", "obligation", "returnTo"):
                 offer(prop.get("name"), prop.get("value"), "camunda")
         for assignment in ext.iter(f"{{{ZEEBE_NS}}}assignmentDefinition"):
             for name in ("candidateGroups", "candidateUsers", "assignee"):
@@ -76,6 +78,7 @@ def read_assignment(node: etree._Element, lane: str | None) -> Assignment:
         sources=sources,
         outputs=tuple(n.strip() for n in values["outputs"].split(",") if n.strip()) if "outputs" in values else None,
         obligation=values.get("obligation"),
+        return_to=tuple(dict.fromkeys(n.strip() for n in values.get("returnTo", "").split(",") if n.strip())),
     )
 
 
