@@ -246,3 +246,29 @@ def test_lint_names_a_return_to_an_unknown_or_later_element(fixtures):
     assert "'nowhere', which is not an element" in messages and "does not come before it" in messages
     assert "start event" in messages
     assert not [p for p in lint_paths([fixtures / "task_actions.bpmn"]) if p.severity == "error"]
+
+
+def test_the_pages_offer_the_actions_and_show_copies_in_the_inbox(whistle, case):
+    from test_web_pages import PASSWORD, Client, text
+
+    from webui import create_app
+
+    whistle.add_user("fay", ["dept-a"], password=PASSWORD)
+    whistle.add_user("gus", ["others"], password=PASSWORD)
+    app = create_app({"ENGINE": whistle, "TESTING": True})
+    fay, gus = Client(app, "fay"), Client(app, "gus")
+    handle = open_task(whistle, case, "handle")
+    page = text(fay.get(f"/tasks/{handle['task_id']}"))
+    assert "更多操作" in page and 'action="/tasks/%s/transfer"' % handle["task_id"] in page
+    assert "退回到" not in page  # handle declares no returnTo
+    refused = fay.http.post(f"/tasks/{handle['task_id']}/cc", data={"to": "gus"})
+    assert refused.status_code == 400  # no CSRF token
+    assert fay.post(f"/tasks/{handle['task_id']}/cc", {"to": "gus", "note": "供参阅"}).status_code == 302
+    inbox = text(gus.get("/inbox"))
+    assert "抄送我的" in inbox and f'data-instance-id="{case}"' in inbox and "供参阅" in inbox
+    assert gus.get(f"/cases/{case}").status_code == 200
+    done = fay.post(f"/tasks/{handle['task_id']}/transfer", {"to": "gus", "reason": ""})
+    assert done.status_code == 302 and whistle.task(handle["task_id"])["assignee"] is None  # refused: no reason
+    fay.post(f"/tasks/{handle['task_id']}/transfer", {"to": "gus", "reason": "请 gus 办理"})
+    assert whistle.task(handle["task_id"])["assignee"] == "gus"
+    audit_ok(whistle)
