@@ -259,7 +259,7 @@ def test_the_pages_offer_the_actions_and_show_copies_in_the_inbox(whistle, case)
     fay, gus = Client(app, "fay"), Client(app, "gus")
     handle = open_task(whistle, case, "handle")
     page = text(fay.get(f"/tasks/{handle['task_id']}"))
-    assert "更多操作" in page and 'action="/tasks/%s/transfer"' % handle["task_id"] in page
+    assert "更多操作" in page and f'action="/tasks/{handle["task_id"]}/transfer"' in page
     assert "退回到" not in page  # handle declares no returnTo
     refused = fay.http.post(f"/tasks/{handle['task_id']}/cc", data={"to": "gus"})
     assert refused.status_code == 400  # no CSRF token
