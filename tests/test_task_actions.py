@@ -272,3 +272,25 @@ def test_the_pages_offer_the_actions_and_show_copies_in_the_inbox(whistle, case)
     fay.post(f"/tasks/{handle['task_id']}/transfer", {"to": "gus", "reason": "请 gus 办理"})
     assert whistle.task(handle["task_id"])["assignee"] == "gus"
     audit_ok(whistle)
+
+
+def test_the_whistles_verification_returns_to_the_lead_department(whistle, manual_clock):
+    from process_helpers import Org
+
+    org = Org(whistle)
+    reporter = org.person("grid-worker-wudadao")
+    case = whistle.start("whistle", user=reporter, data={
+        "street": "wudadao", "community": "sanshengli", "situation": "building-repair-no-property",
+        "location": "睦南道12号", "description": "消防设施失修，楼道堆物", "photos": [], "resident": "resident-a"})
+    org.do("command-wudadao", "指挥中心审核", {"decision": "whistle"}, case)
+    for dept in ("housing", "fire"):
+        org.do(f"liaison-{dept}", "签收哨令", {}, case)
+        org.do(f"liaison-{dept}", "到场报到", {"acted": True, "action": "到场核查"}, case)
+    first = org.do("liaison-housing", "牵头部门处置", {"handling_result": "已维修"}, case)
+    [verify] = org.open("command-wudadao", "街道核验", case)
+    returned = whistle.return_task(verify["task_id"], "command-wudadao", "lead_handle", "楼道堆物未清理")
+    [again] = org.open("liaison-housing", "牵头部门处置", case)
+    assert again["task_id"] == returned["new_task_ids"][0] != first["task_id"]
+    assert again["due_at"] == whistle.task(first["task_id"])["due_at"]  # ${handling_deadline}, evaluated again
+    assert org.open("command-wudadao", "街道核验", case) == []
+    audit_ok(whistle)

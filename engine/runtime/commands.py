@@ -205,7 +205,7 @@ class Runtime:
                                     lang=lang, tz=workdays.timezone())
             spiff_task.data.update(clean)
             if row.delegation_state == "pending":  # 委派: the delegate hands it back; the owner completes it
-                return self._resolve_delegation(session, audit, ctx, loaded, row, user, clean)
+                return self._resolve_delegation(session, audit, ctx, loaded, row, user, clean, within)
             ctx.element_id = row.element_id
             spiff_task.run()
             ctx.task_id = ctx.element_id = None
@@ -224,7 +224,7 @@ class Runtime:
         return self.executor.run(ctx, work)
 
     def _resolve_delegation(self, session: Session, audit: AuditLog, ctx: CommandContext, loaded: LoadedInstance,
-                            row: HumanTask, user: str, clean: dict) -> dict:
+                            row: HumanTask, user: str, clean: dict, within: Within | None) -> dict:
         """A delegate's completion of a delegated task (委派, ``engine.runtime.task_actions``): what they submitted
         stays on the task, the task goes back to its owner (``delegated_by``) to confirm; the BPMN task does not
         complete."""
@@ -232,6 +232,8 @@ class Runtime:
         row.assignee, row.delegation_state = owner, "resolved"
         audit.record("task_delegation_resolved", user, row.instance_id, row.id, name=row.name, owner=owner,
                      data=to_json_value(clean), notify="task_delegation_resolved", recipients=[owner])
+        if within is not None:  # a page's uploads are linked to the case, its draft dropped, as on completion
+            within(session, audit, loaded.row.id)
         self.instances.save(session, audit, ctx, loaded)
         return {"task_id": row.id, "instance_id": row.instance_id, "status": loaded.row.status,
                 "delegation_state": "resolved", "assignee": owner}
