@@ -266,11 +266,13 @@ def test_the_pages_offer_the_actions_and_show_copies_in_the_inbox(whistle, case)
     assert fay.post(f"/tasks/{handle['task_id']}/cc", {"to": "gus", "note": "供参阅"}).status_code == 302
     inbox = text(gus.get("/inbox"))
     assert "抄送我的" in inbox and f'data-instance-id="{case}"' in inbox and "供参阅" in inbox
-    assert gus.get(f"/cases/{case}").status_code == 200
+    shown = gus.get(f"/cases/{case}")
+    assert shown.status_code == 200 and "抄送给 gus" in text(shown)  # the timeline's sentence
     done = fay.post(f"/tasks/{handle['task_id']}/transfer", {"to": "gus", "reason": ""})
     assert done.status_code == 302 and whistle.task(handle["task_id"])["assignee"] is None  # refused: no reason
     fay.post(f"/tasks/{handle['task_id']}/transfer", {"to": "gus", "reason": "请 gus 办理"})
     assert whistle.task(handle["task_id"])["assignee"] == "gus"
+    assert "转办给 gus：请 gus 办理" in text(gus.get(f"/cases/{case}"))
     audit_ok(whistle)
 
 

@@ -483,6 +483,13 @@ EVENTS = {  # a case's timeline (webui.staff.display)
     "incident_resolved": "incident {incident_id} resolved: {note}",
     "incident_replayed": "an administrator replayed the command of incident {incident_id}",
     "instance_modified": "an administrator moved the case: {summary}",
+    "task_transferred": "transferred “{name}” to {to}: {reason}",
+    "task_delegated": "delegated “{name}” to {to}",
+    "task_delegation_resolved": "handed the delegated “{name}” back to {owner}",
+    "task_returned": "returned “{name}” to {to}: {reason}",
+    "task_withdrawn": "withdrew the completion of “{name}”",
+    "task_urged": "urged “{name}”",
+    "case_copied": "copied the case to {to}",
 }
 
 MIGRATION = {  # why a case can or cannot move to another version (engine.runtime.upgrade)

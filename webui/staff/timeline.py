@@ -20,8 +20,11 @@ def timeline(events: list[dict], presenter: Presenter, element_names: dict[str, 
                   "error": details.get("error", ""), "file_name": details.get("file_name", ""),
                   "files": "、".join(details.get("files") or []),
                   # an element without a name in the diagram is not shown by its id (a designer's word)
-                  "element": element_names.get(element_id) or (_("流程环节") if element_id else "")}
-        text = event_template(event["event"]).format(**values)
+                  "element": element_names.get(element_id) or (_("流程环节") if element_id else ""),
+                  # the task actions (engine.runtime.task_actions): to whom, why, back to whom
+                  "to": _whom(details.get("to"), details, presenter, element_names),
+                  "reason": details.get("reason") or "", "owner": _whom(details.get("owner"), {}, presenter, {})}
+        text = event_template(event["event"]).format_map(_Blank(values))
         extra = []
         if event["event"] == "task_created" and details.get("candidate_groups"):
             extra.append(_("交 {groups}", groups=group_list(details["candidate_groups"], presenter.groups)))
@@ -36,3 +39,22 @@ def timeline(events: list[dict], presenter: Presenter, element_names: dict[str, 
         who = _(SYSTEM_ACTORS[actor]) if actor in SYSTEM_ACTORS else presenter.people.get(str(actor), actor)
         rows.append({"at": event["at"], "who": who, "text": text, "extra": "；".join(extra), "event": event["event"]})
     return rows
+
+
+class _Blank(dict):
+    """A sentence's values; one the event does not carry reads as nothing rather than failing the page."""
+
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def _whom(name: object, details: dict, presenter: Presenter, element_names: dict[str, str]) -> str:
+    """Whom a task action names: a step (退回), a group or a person, as the pages name them."""
+    if not name:
+        return ""
+    text = str(name)
+    if details.get("to_kind") == "group":
+        return presenter.groups.get(text, text)
+    if details.get("to_kind") is None and text in element_names:
+        return element_names[text]
+    return presenter.people.get(text, text)
