@@ -1,4 +1,5 @@
-"""``whistle start | tasks | claim | unclaim | complete | message | show``: casework."""
+"""``whistle start | tasks | claim | unclaim | complete | transfer | delegate | return | withdraw | urge | cc |
+message | show``: casework."""
 from __future__ import annotations
 
 import argparse
@@ -31,6 +32,39 @@ def register(commands: Commands) -> None:
     p.add_argument("task_id")
     p.add_argument("--user", required=True)
     p.add_argument("--data", help="submitted data as a JSON object")
+
+    p = commands.add("transfer", "转办: hand a task to another person or group", transfer)
+    p.add_argument("task_id")
+    p.add_argument("--user", required=True)
+    p.add_argument("--to", required=True, help="a user or a group (user:NAME / group:NAME when both exist)")
+    p.add_argument("--reason", required=True)
+
+    p = commands.add("delegate", "委派: give a task to a person; it comes back to you when they complete it", delegate)
+    p.add_argument("task_id")
+    p.add_argument("--user", required=True)
+    p.add_argument("--to", required=True)
+    p.add_argument("--note")
+
+    p = commands.add("return", "退回: send a case back to an earlier step the diagram allows (returnTo)", return_task)
+    p.add_argument("task_id")
+    p.add_argument("--user", required=True)
+    p.add_argument("--to", required=True, help="the element id of the earlier step")
+    p.add_argument("--reason", required=True)
+
+    p = commands.add("withdraw", "撤回: take back your completion while the next step has not started", withdraw)
+    p.add_argument("task_id")
+    p.add_argument("--user", required=True)
+
+    p = commands.add("urge", "催办: urge whoever holds an open task (rate-limited)", urge)
+    p.add_argument("task_id")
+    p.add_argument("--user", required=True)
+    p.add_argument("--note")
+
+    p = commands.add("cc", "抄送: copy a case to a person or group for information", cc)
+    p.add_argument("instance_id", type=int)
+    p.add_argument("--user", required=True)
+    p.add_argument("--to", required=True)
+    p.add_argument("--note")
 
     p = commands.add("message", "deliver a message to the instances waiting for it (or start the processes it "
                                 "starts)", message)
@@ -69,6 +103,43 @@ def unclaim(args: argparse.Namespace) -> int:
 def complete(args: argparse.Namespace) -> int:
     result = engine_for(args).complete(args.task_id, args.user, json_object(args.data, "--data"))
     emit(args, result, lambda v: f"completed; instance {v['instance_id']} is {v['status']}")
+    return 0
+
+
+def transfer(args: argparse.Namespace) -> int:
+    result = engine_for(args).transfer(args.task_id, args.user, args.to, args.reason)
+    emit(args, result, lambda v: f"transferred '{v['name']}' to {v['assignee'] or ', '.join(v['candidate_groups'])}")
+    return 0
+
+
+def delegate(args: argparse.Namespace) -> int:
+    result = engine_for(args).delegate(args.task_id, args.user, args.to, args.note)
+    emit(args, result, lambda v: f"delegated '{v['name']}' to {v['assignee']}")
+    return 0
+
+
+def return_task(args: argparse.Namespace) -> int:
+    result = engine_for(args).return_task(args.task_id, args.user, args.to, args.reason)
+    emit(args, result, lambda v: f"returned instance {v['instance_id']} to {v['returned_to']}: "
+                                 f"task {', '.join(v['new_task_ids'])}")
+    return 0
+
+
+def withdraw(args: argparse.Namespace) -> int:
+    result = engine_for(args).withdraw(args.task_id, args.user)
+    emit(args, result, lambda v: f"withdrawn; task {', '.join(v['new_task_ids'])} is yours again")
+    return 0
+
+
+def urge(args: argparse.Namespace) -> int:
+    result = engine_for(args).urge(args.task_id, args.user, args.note)
+    emit(args, result, lambda v: f"urged {', '.join(v['recipients'])}; again after {v['next_allowed_at']}")
+    return 0
+
+
+def cc(args: argparse.Namespace) -> int:
+    result = engine_for(args).cc(args.instance_id, args.user, args.to, args.note)
+    emit(args, result, lambda v: f"copied instance {v['instance_id']} to {v['to']}")
     return 0
 
 

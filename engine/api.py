@@ -53,6 +53,7 @@ from engine.management.operations import Management
 from engine.management.repairs import CaseRepairs
 from engine.management.versions import VersionHistory
 from engine.runtime.commands import Runtime
+from engine.runtime.task_actions import TaskActions
 from engine.store import migrate
 from engine.store.db import Database
 
@@ -65,6 +66,7 @@ class Whistle:
         self.specs = SpecCache()
         self.deployer = Deployer(self.specs)
         self.runtime = Runtime(self.db, self.specs)
+        self.task_actions = TaskActions(self.runtime)
         self.executor = JobExecutor(self.db, self.runtime)
         self.executor.batches = self.batch_runner(self.executor.owner)
         self.batches = Batches(self.db, self.runtime)
@@ -134,6 +136,29 @@ class Whistle:
 
     def complete(self, task_id: str, user: str, data: dict | None = None, lang: str = "zh") -> dict:
         return self.runtime.complete(task_id, user, data, lang)
+
+    # -- task actions (engine.runtime.task_actions): 转办 委派 退回 撤回 催办 抄送 ------------------------------------
+
+    def transfer(self, task_id: str, user: str, to: str, reason: object) -> dict:
+        return self.task_actions.transfer(task_id, user, to, reason)
+
+    def delegate(self, task_id: str, user: str, to: str, note: object = None) -> dict:
+        return self.task_actions.delegate(task_id, user, to, note)
+
+    def return_task(self, task_id: str, user: str, element_id: str, reason: object) -> dict:
+        return self.task_actions.return_to(task_id, user, element_id, reason)
+
+    def withdraw(self, task_id: str, user: str) -> dict:
+        return self.task_actions.withdraw(task_id, user)
+
+    def urge(self, task_id: str, user: str, note: object = None) -> dict:
+        return self.task_actions.urge(task_id, user, note)
+
+    def cc(self, instance_id: int, user: str, to: str, note: object = None) -> dict:
+        return self.task_actions.cc(instance_id, user, to, note)
+
+    def copies(self, user: str, limit: int = 100) -> list[dict]:
+        return self.task_actions.copies(user, limit)
 
     def message(self, name: str, key: str | None = None, data: dict | None = None, actor: str = "system") -> dict:
         """Deliver a message from outside; NotFound (and nothing changed) when nobody awaits it."""

@@ -29,10 +29,12 @@ class Assignment:
     outputs: tuple[str, ...] | None = None  # the names a task without a form may set (engine.forms.contracts)
     obligation: str | None = None  # the kind of accountability obligation the task is (engine.audit.ledger)
     notify: str | None = None  # whom its events tell, if not the default rule (engine.notifications.events)
+    # the earlier tasks its holder may send it back to (退回, engine.runtime.task_actions): ``returnTo``
+    return_to: tuple[str, ...] = ()
 
 
 _ASSIGNMENT_FIELDS = ("candidateGroups", "candidateUsers", "assignee", "formKey", "dueDate", "priority", "outputs",
-                      "obligation", "notify")
+                      "obligation", "notify", "returnTo")
 
 
 def read_assignment(node: etree._Element, lane: str | None) -> Assignment:
@@ -53,7 +55,7 @@ def read_assignment(node: etree._Element, lane: str | None) -> Assignment:
             if prop.get("name") in _ASSIGNMENT_FIELDS:
                 offer(prop.get("name"), prop.get("value"), "spiffworkflow")
         for prop in ext.iter(f"{{{CAMUNDA_NS}}}property"):
-            if prop.get("name") in ("outputs", "obligation", "notify"):
+            if prop.get("name") in ("outputs", "obligation", "notify", "returnTo"):
                 offer(prop.get("name"), prop.get("value"), "camunda")
         for assignment in ext.iter(f"{{{ZEEBE_NS}}}assignmentDefinition"):
             for name in ("candidateGroups", "candidateUsers", "assignee"):
@@ -78,6 +80,7 @@ def read_assignment(node: etree._Element, lane: str | None) -> Assignment:
         outputs=tuple(n.strip() for n in values["outputs"].split(",") if n.strip()) if "outputs" in values else None,
         obligation=values.get("obligation"),
         notify=values.get("notify"),
+        return_to=tuple(dict.fromkeys(n.strip() for n in values.get("returnTo", "").split(",") if n.strip())),
     )
 
 

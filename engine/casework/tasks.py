@@ -12,9 +12,9 @@ from engine.casework.summaries import task_dicts
 from engine.errors import Forbidden, NotFound
 from engine.runtime.commands import Runtime
 from engine.runtime.inbox import task_dict
+from engine.store import Session, statements
 from engine.store import casework as stored
 from engine.store import inbox as stored_inbox
-from engine.store import statements
 from engine.store.db import Database
 from engine.store.models import HumanTask, ProcessInstance
 from engine.time import clock
@@ -56,6 +56,7 @@ class TaskViews:
                 raise NotFound(f"no task {task_id}")
             [item] = self.worklist.items(session, [row], now)
             offered_ever = stored.ever_offered(session, task_id, user, groups)
+            return_to = self._return_targets(session, row) if row.status == "open" else []
         if not self.people.can_see_instance(user, row.instance_id):
             raise Forbidden(f"{user} may not see task {task_id}")
         is_open = row.status == "open"
@@ -66,8 +67,23 @@ class TaskViews:
             "may_complete": bool(is_open and (row.assignee == user or (row.assignee is None and offered_ever))),
             "claimed_by_other": bool(is_open and row.assignee and row.assignee != user),
             "version_id": row.version_id,
+            # the task actions the page offers (engine.runtime.task_actions decides): transfer, delegate, return
+            # while the user holds it and it is not out on delegation; withdraw once they completed it
+            "may_act": bool(is_open and row.delegation_state != "pending"
+                            and (row.assignee == user or (row.assignee is None and offered_ever))),
+            "may_withdraw": bool(row.status == "completed" and row.completed_by == user),
+            "return_to": return_to,
+            "delegated_by": row.delegated_by, "delegation_state": row.delegation_state,
         })
         return item
+
+    def _return_targets(self, session: Session, row: HumanTask) -> list[dict]:
+        """The earlier steps the diagram lets this task return to (``returnTo``), with their names."""
+        spec, _ = self.runtime.specs.get(session, row.version_id)
+        task_spec = spec.task_specs.get(row.element_id)
+        assignment = getattr(task_spec, "assignment", None)
+        targets = list(assignment.return_to) if assignment is not None else []
+        return [{"element_id": t, "name": getattr(spec.task_specs.get(t), "bpmn_name", None) or t} for t in targets]
 
     def data(self, task_id: str) -> dict:
         """The data an open task sees (its own branch of the case: e.g. the supervision task sees the late

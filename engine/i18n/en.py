@@ -51,6 +51,17 @@ PAGES = {  # the staff pages (webui.i18n.gettext), keyed by their Chinese text
     "案件信息": "About the case", "这项任务要做什么": "What this task asks",
     "你不能办理这项任务": "You cannot work on this task", "这项任务已结束": "This task is closed",
     "提交失败": "Could not submit", "已上传": "Uploaded", "选择文件": "Choose files",
+    # task actions (engine.runtime.task_actions)
+    "更多操作": "More actions", "转办": "Transfer", "委派": "Delegate", "退回": "Return", "撤回": "Withdraw",
+    "催办": "Urge", "抄送": "Copy to", "理由": "Reason", "附言": "Note", "退回到": "Return to",
+    "转给（用户名或组）": "To (user name or group)", "委派给（用户名）": "Delegate to (user name)",
+    "抄送给（用户名或组）": "Copy to (user name or group)", "操作未完成": "Not done",
+    "已转办": "Transferred", "已委派，对方办理后回到你这里确认": "Delegated; it comes back to you to confirm",
+    "已退回": "Returned", "已撤回，可以重新办理": "Withdrawn; you can work on it again", "已催办": "Urged",
+    "已抄送": "Copied",
+    "下一步尚未开始办理时，可以撤回重新办理": "You can withdraw while the next step has not started",
+    "{who} 委派给 {to}，办理后回到委派人确认": "{who} delegated this to {to}; it comes back to them to confirm",
+    "抄送我的": "Copied to me",
     "任务已认领": "Task claimed", "任务已退回组任务": "Task released to the group",
     "该任务已被他人处理或变更，请刷新后查看": "Someone else changed this task first; reload to see it",
     "没有需要填写的内容": "Nothing to fill in", "是": "yes", "否": "no",
@@ -516,8 +527,6 @@ PAGES = {  # the staff pages (webui.i18n.gettext), keyed by their Chinese text
         'When a case is stuck or went the wrong way, move it back to a task it has done, or cancel the current '
         'task and start at another element. The reason goes into the case history.',
     '把案件退回？当前的待办会被取消。': 'Move the case back? Its current tasks are cancelled.',
-    '退回到': 'Back to',
-    '退回': 'Move back',
     '取消所选环节并启动另一个环节？': 'Cancel the chosen task and start the other element?',
     '启动': 'Start',
     '取消并启动': 'Cancel and start',
@@ -662,6 +671,13 @@ EVENTS = {  # a case's timeline (webui.staff.display)
     "incident_resolved": "incident {incident_id} resolved: {note}",
     "incident_replayed": "an administrator replayed the command of incident {incident_id}",
     "instance_modified": "an administrator moved the case: {summary}",
+    "task_transferred": "transferred “{name}” to {to}: {reason}",
+    "task_delegated": "delegated “{name}” to {to}",
+    "task_delegation_resolved": "handed the delegated “{name}” back to {owner}",
+    "task_returned": "returned “{name}” to {to}: {reason}",
+    "task_withdrawn": "withdrew the completion of “{name}”",
+    "task_urged": "urged “{name}”",
+    "case_copied": "copied the case to {to}",
 }
 
 MIGRATION = {  # why a case can or cannot move to another version (engine.runtime.upgrade)

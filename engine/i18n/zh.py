@@ -61,6 +61,13 @@ EVENTS = {  # a case's timeline, one sentence per audit event (webui.staff.displ
     "incident_resolved": "故障 {incident_id} 已处理：{note}",
     "incident_replayed": "管理员重放了故障 {incident_id} 的操作",
     "instance_modified": "管理员调整了流程位置：{summary}",
+    "task_transferred": "把「{name}」转办给 {to}：{reason}",
+    "task_delegated": "把「{name}」委派给 {to}",
+    "task_delegation_resolved": "办理完委派的「{name}」，交回 {owner} 确认",
+    "task_returned": "把「{name}」退回到 {to}：{reason}",
+    "task_withdrawn": "撤回了「{name}」的办理",
+    "task_urged": "催办「{name}」",
+    "case_copied": "抄送给 {to}",
 }
 
 LINT = {  # what a deploy check (engine.deploy.rules.common.RULES) found, for the modeler's problem list
@@ -92,6 +99,7 @@ LINT = {  # what a deploy check (engine.deploy.rules.common.RULES) found, for th
     "max-path-length": "路径太长：把其中一段移到子流程或调用活动中",
     "no-interrupting-multi-instance": "多实例子流程或调用活动上不能有中断型边界事件：把它放到实例内部，或改为不中断",
     "notify-declaration": "通知声明（notify）写错了：只能写已登记的通知事件和接收人",
+    "return-to": "退回（returnTo）只能写本流程中在它之前的用户任务或人工任务",
     "_schema": "不符合 BPMN 规范",
     "_xml": "不是可读取的 XML",
     "_reference": "引用的流程或决策表既不在本次部署中，也没有部署过",

@@ -11,23 +11,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.audit import ledger
 from engine.audit.chain import AuditLog
 from engine.bpmn import modification
-from engine.bpmn.state import dump_state, load_state, to_json_value
+from engine.bpmn.state import to_json_value
 from engine.definitions import find_version
 from engine.errors import Conflict, Forbidden, InvalidInput, NotFound, WhistleError, first_line
 from engine.forms.limits import check_data
 from engine.identity import roles
 from engine.jobs.executor import JobExecutor
 from engine.management.operations import incident_dict
+from engine.runtime import modify
 from engine.runtime.commands import Runtime
 from engine.runtime.context import CommandContext
-from engine.runtime.inbox import obligation_and_party
 from engine.runtime.incidents import NO_WAY_FORWARD
-from engine.runtime.loaded import track
 from engine.runtime.upgrade import CannotMove, Upgrader, outcome, parse_mapping
-from engine.scripting.script_engine import script_engine
 from engine.store import Session
 from engine.store import incidents as incident_rows
 from engine.store import instances as instance_rows
@@ -268,20 +265,7 @@ class CaseRepairs:
 
     # -- repair by instance modification -----------------------------------------------------------------------
 
-    UNSAFE = {
-        "subprocess": "'{element}' is inside a running subprocess; its state would be lost",
-        "multi_instance": "'{element}' is inside a running multi-instance activity; the other instances would be lost",
-        "ambiguous": "'{element}' has {detail} active tokens (parallel branches or instances); which one moves "
-                     "cannot be told",
-        "not_active": "no active task at '{element}'",
-        "no_cancel": "--start needs --cancel: say which token moves to '{element}'",
-        "not_in_process": "'{element}' is not an element of this process",
-        "join": "'{element}' joins several flows; a token cannot be started there by hand",
-        "never_passed": "the case never passed '{element}'; it can only move back to a task it has done",
-        "other_branches": "the case has active branches beside '{element}' ({detail}); moving back would leave "
-                          "them running: cancel them first",
-        "not_started": "'{element}' cannot start here (it waits for something the case does not have)",
-    }
+    UNSAFE = modify.UNSAFE  # why a move is refused (engine.runtime.modify)
 
     def modify(self, instance_id: int, *, cancel: list[str] | None = None, start: list[str] | None = None,
                back_to: str | None = None, data: dict | None = None, actor: str = "",
@@ -310,30 +294,16 @@ class CaseRepairs:
             if instance.status != "running":
                 raise Conflict(f"instance {instance_id} is {instance.status}; only a running case can be repaired")
             loaded = self.runtime.instances.load(session, instance)
-            before = {task_id: loaded.task(task_id) for task_id in loaded.open_tasks}
-            obligations = {task_id: (obligation_and_party(task), task.task_spec.bpmn_id)
-                           for task_id, task in before.items() if task is not None}
             try:
                 if back_to:
-                    change = modification.back_to(loaded.workflow, back_to, data)
+                    change = modify.move_token(session, loaded,
+                                               lambda workflow: modification.back_to(workflow, back_to, data))
                 else:
-                    change = modification.cancel_and_start(loaded.workflow, cancel, start, data)
+                    change = modify.move_token(session, loaded, lambda workflow: modification.cancel_and_start(
+                        workflow, cancel, start, data))
             except modification.Unsafe as refused:
-                raise Conflict(f"instance {instance_id} cannot be moved: "
-                               + self.UNSAFE.get(refused.code, refused.code).format(
-                                   element=refused.element_id, detail=refused.detail)
-                               + "; nothing was changed") from None
-            # Read back from its state: SpiffWorkflow's event manager still knows the tasks removed.
-            loaded.workflow = load_state(dump_state(loaded.workflow), loaded.workflow.spec,
-                                         loaded.workflow.subprocess_specs)
-            loaded.workflow.script_engine = script_engine()
-            track(loaded)
-            now = clock.now()
-            gone = [task_id for task_id in before if loaded.task(task_id) is None]
-            ledger.write(session, [ledger.closed_row(instance, task_id, element, kind, party, False, None, None, now)
-                                   for task_id in gone
-                                   for (kind, party), element in [obligations.get(task_id, ((None, None), ""))]
-                                   if kind])
+                raise Conflict(f"instance {instance_id} cannot be moved: {modify.unsafe_text(refused)}; "
+                               f"nothing was changed") from None
             summary = (f"back to {back_to}" if back_to
                        else f"cancel {', '.join(change.cancelled)}; start {', '.join(change.started)}")
             audit.record("instance_modified", actor, instance.id, cancelled=change.cancelled, started=change.started,

@@ -26,6 +26,7 @@ from engine.runtime.executor import CommandExecutor
 from engine.runtime.inbox import open_and_stuck, task_dict
 from engine.runtime.incidents import NO_WAY_FORWARD
 from engine.runtime.instances import Instances
+from engine.runtime.loaded import LoadedInstance
 from engine.runtime.messages import deliver_to_task, waiting_message_tasks
 from engine.store import Session
 from engine.store import incidents as incident_rows
@@ -203,6 +204,8 @@ class Runtime:
             clean = contracts.check(form, outputs, data or {}, account, spiff_task.data, what=f"task '{row.name}'",
                                     lang=lang, tz=workdays.timezone())
             spiff_task.data.update(clean)
+            if row.delegation_state == "pending":  # 委派: the delegate hands it back; the owner completes it
+                return self._resolve_delegation(session, audit, ctx, loaded, row, user, clean, within)
             ctx.element_id = row.element_id
             spiff_task.run()
             ctx.task_id = ctx.element_id = None
@@ -219,6 +222,21 @@ class Runtime:
             return {"task_id": task_id, "instance_id": instance.id, "status": instance.status}
 
         return self.executor.run(ctx, work)
+
+    def _resolve_delegation(self, session: Session, audit: AuditLog, ctx: CommandContext, loaded: LoadedInstance,
+                            row: HumanTask, user: str, clean: dict, within: Within | None) -> dict:
+        """A delegate's completion of a delegated task (委派, ``engine.runtime.task_actions``): what they submitted
+        stays on the task, the task goes back to its owner (``delegated_by``) to confirm; the BPMN task does not
+        complete."""
+        owner = row.delegated_by
+        row.assignee, row.delegation_state = owner, "resolved"
+        audit.record("task_delegation_resolved", user, row.instance_id, row.id, name=row.name, owner=owner,
+                     data=to_json_value(clean), notify="task_delegation_resolved", recipients=[owner])
+        if within is not None:  # a page's uploads are linked to the case, its draft dropped, as on completion
+            within(session, audit, loaded.row.id)
+        self.instances.save(session, audit, ctx, loaded)
+        return {"task_id": row.id, "instance_id": row.instance_id, "status": loaded.row.status,
+                "delegation_state": "resolved", "assignee": owner}
 
     def repair(self, instance_id: int, actor: str) -> dict:
         """Move a case that has no way forward again, where the engine can tell how: finished loop and

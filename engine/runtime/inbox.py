@@ -183,7 +183,9 @@ def task_dict(session: Session, row: HumanTask | Any, candidates: dict | None = 
             "due_provisional": workdays.is_provisional(created, due),
             "completed_at": completed.isoformat() if completed else None, "completed_by": r["completed_by"],
             # its case is suspended (engine.runtime.lifecycle): shown as 已挂起, nobody may work on it
-            "suspended": bool(r.get("suspended"))}
+            "suspended": bool(r.get("suspended")),
+            # 委派 (engine.runtime.task_actions): who delegated it to its assignee, pending until handed back
+            "delegated_by": r.get("delegated_by"), "delegation_state": r.get("delegation_state")}
 
 
 def evaluate_setting(task: Any, value: str | None) -> Any:

@@ -28,6 +28,7 @@ from engine.store.models import (
     TimerJob,
     VersionSource,
 )
+from engine.store.task_actions import copied_instance_ids, copied_to
 
 SEARCH_KEYS = ("title", "situation_name", "situation_label", "location", "description")  # case data searched
 
@@ -50,7 +51,8 @@ def _involved_ids(user: str, groups: set[str]) -> CompoundSelect:
         select(ProcessInstance.id.label("id")).where(ProcessInstance.started_by == user),
         select(HumanTask.instance_id).join(offered, HumanTask.id == offered.c.task_id),
         select(HumanTask.instance_id).where(HumanTask.status.in_(("open", "cancelled")), HumanTask.assignee == user),
-        select(HumanTask.instance_id).where(HumanTask.completed_by == user))
+        select(HumanTask.instance_id).where(HumanTask.completed_by == user),
+        copied_instance_ids(user, groups))  # 抄送: a case copied to them for information (migration 0021)
 
 
 def involved_in(session: Session, instance_id: int, user: str, groups: set[str]) -> bool:
@@ -59,7 +61,7 @@ def involved_in(session: Session, instance_id: int, user: str, groups: set[str])
     involved = select(HumanTask.id).where(HumanTask.instance_id == instance_id, or_(
         HumanTask.assignee == user, HumanTask.completed_by == user,
         HumanTask.id.in_(select(offered.c.task_id)))).limit(1)
-    return session.execute(involved).first() is not None
+    return session.execute(involved).first() is not None or copied_to(session, instance_id, user, groups)
 
 
 def _escape_like(text: str) -> str:

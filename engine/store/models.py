@@ -132,6 +132,26 @@ class HumanTask(Base):
     # Its case is suspended (engine.runtime.lifecycle): the inbox shows 已挂起 and nobody may work on it. Written
     # with the case's status, in the same command, so the inbox reads it from its own row (migration 0016).
     suspended: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # 委派 (engine.runtime.task_actions, migration 0021): who delegated the task to its assignee, and ``pending``
+    # until the delegate hands it back (``resolved``); the owner then completes it for real.
+    delegated_by: Mapped[str | None] = mapped_column(String(128))
+    delegation_state: Mapped[str | None] = mapped_column(String(16))
+
+
+class CaseCopy(Base):
+    """A case 抄送 (copied) to a user or a group for information: a read-only item in their inbox that lets them
+    read the case (engine.runtime.task_actions, migration 0021)."""
+
+    __tablename__ = "case_copy"
+    __table_args__ = (Index("ix_case_copy_recipient", "kind", "name", "copied_at"),
+                      Index("ix_case_copy_instance", "instance_id"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"))
+    kind: Mapped[str] = mapped_column(String(8))  # user | group
+    name: Mapped[str] = mapped_column(String(128))
+    copied_by: Mapped[str] = mapped_column(String(128))
+    note: Mapped[str | None] = mapped_column(Text)
+    copied_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class TaskCandidate(Base):

@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 from engine.store.models import HumanTask, Membership, ProcessInstance, TaskCandidate, UserAccount
 
 TASK_FIELDS = ("id", "instance_id", "process_id", "name", "element_id", "assignee", "status", "form_key", "priority",
-               "created_at", "due_at", "completed_at", "completed_by", "suspended")
+               "created_at", "due_at", "completed_at", "completed_by", "suspended",
+               "delegated_by", "delegation_state")
 
 
 def _task_with_locked_instance_statement() -> Any:

@@ -112,6 +112,18 @@ PATHS: dict = {  # this module's part of the OpenAPI document (webui.rest.openap
             "responses": {"200": json_content(ref("History"), "The audit events."), **error_responses(401, 403, 404)},
         },
     },
+    "/instances/{instance_id}/cc": {
+        "parameters": [INSTANCE_ID],
+        "post": {
+            "operationId": "copyInstance", "tags": ["instances"], "summary": "抄送: copy a case for information",
+            "description": "Whoever may read the case (see `getInstance`) copies it to a user or a group: a "
+                           "read-only item in their inbox that lets them read the case. Leaves a `case_copied` "
+                           "audit event (its `notify`). Tokens need the `tasks` scope.",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": ref("CcRequest")}}},
+            "responses": {"200": json_content(ref("CaseCopy"), "Copied."),
+                          **error_responses(400, 401, 403, 404, 422)},
+        },
+    },
 }
 
 
@@ -211,3 +223,11 @@ def resume(instance_id: int) -> Response:
 def terminate(instance_id: int) -> Response:
     user = _admin()
     return jsonify(engine().terminate_instance(instance_id, _reason(), user))
+
+
+@api.post("/instances/<int:instance_id>/cc")
+def copy_instance(instance_id: int) -> Response:
+    """抄送 (engine.runtime.task_actions): who may read the case copies it to someone."""
+    caller().require_scope("tasks")
+    body = json_body({"to", "note"})
+    return jsonify(engine().cc(instance_id, caller().user, field(body, "to", "string"), field(body, "note", "string")))

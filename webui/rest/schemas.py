@@ -83,6 +83,9 @@ SCHEMAS: dict = {
             "completed_by": _nullable("string"),
             "suspended": {"type": "boolean", "description": "Its case is suspended (已挂起): nobody may work on "
                                                             "it until an administrator resumes the case."},
+            "delegated_by": {**_nullable("string"), "description": "委派: who delegated it to its assignee."},
+            "delegation_state": {"type": ["string", "null"], "enum": ["pending", "resolved", None],
+                                 "description": "`pending` until the delegate hands it back to `delegated_by`."},
         },
     },
     "Notification": {
@@ -119,6 +122,53 @@ SCHEMAS: dict = {
         "type": "object",
         "required": ["marked_read", "unread"],
         "properties": {"marked_read": {"type": "integer"}, "unread": {"type": "integer"}},
+    },
+    "TransferRequest": {
+        "type": "object", "additionalProperties": False, "required": ["to", "reason"],
+        "properties": {"to": {"type": "string", "description": "A user or a group (`user:NAME` / `group:NAME` "
+                                                               "when both exist)."},
+                       "reason": {"type": "string", "maxLength": 1000}},
+        "example": {"to": "dept-housing", "reason": "属于住建部门职责"},
+    },
+    "DelegateRequest": {
+        "type": "object", "additionalProperties": False, "required": ["to"],
+        "properties": {"to": {"type": "string", "description": "A user."},
+                       "note": {"type": ["string", "null"], "maxLength": 1000}},
+    },
+    "ReturnRequest": {
+        "type": "object", "additionalProperties": False, "required": ["to", "reason"],
+        "properties": {"to": {"type": "string", "description": "The element id of an earlier step the task's "
+                                                               "`returnTo` names."},
+                       "reason": {"type": "string", "maxLength": 1000}},
+    },
+    "NoteRequest": {
+        "type": "object", "additionalProperties": False,
+        "properties": {"note": {"type": ["string", "null"], "maxLength": 1000}},
+    },
+    "CcRequest": {
+        "type": "object", "additionalProperties": False, "required": ["to"],
+        "properties": {"to": {"type": "string", "description": "A user or a group."},
+                       "note": {"type": ["string", "null"], "maxLength": 1000}},
+    },
+    "MovedBack": {
+        "type": "object", "required": ["task_id", "instance_id", "new_task_ids"],
+        "properties": {"task_id": {"type": "string"}, "instance_id": {"type": "integer"},
+                       "returned_to": {"type": "string", "description": "退回: the element made ready again."},
+                       "cancelled": {"type": "array", "items": {"type": "string"},
+                                     "description": "撤回: the names of the next steps withdrawn."},
+                       "new_task_ids": {"type": "array", "items": {"type": "string"}}},
+    },
+    "UrgeResult": {
+        "type": "object", "required": ["task_id", "instance_id", "urged_at", "recipients", "next_allowed_at"],
+        "properties": {"task_id": {"type": "string"}, "instance_id": {"type": "integer"}, "urged_at": _DATETIME,
+                       "recipients": {"type": "array", "items": {"type": "string"}},
+                       "next_allowed_at": _DATETIME},
+    },
+    "CaseCopy": {
+        "type": "object", "required": ["copy_id", "instance_id", "to", "to_kind", "copied_by", "copied_at"],
+        "properties": {"copy_id": {"type": "integer"}, "instance_id": {"type": "integer"}, "to": {"type": "string"},
+                       "to_kind": {"type": "string", "enum": ["user", "group"]}, "copied_by": {"type": "string"},
+                       "note": _nullable("string"), "copied_at": _DATETIME},
     },
     "TaskList": {
         "type": "object",

@@ -1,4 +1,5 @@
-"""Tasks: the caller's inbox, one task, claiming, releasing and completing it."""
+"""Tasks: the caller's inbox, one task, claiming, releasing and completing it, and the task actions 转办 委派 退回
+撤回 催办 (``engine.runtime.task_actions``)."""
 from __future__ import annotations
 
 from flask import Response, jsonify, request
@@ -68,6 +69,36 @@ PATHS: dict = {  # this module's part of the OpenAPI document (webui.rest.openap
 }
 
 
+def _action(name: str, operation: str, summary: str, description: str, request: str | None, result: str,
+            codes: tuple[int, ...] = (400, 401, 403, 404, 409, 422)) -> dict:
+    body = {"requestBody": {"required": request in ("TransferRequest", "DelegateRequest", "ReturnRequest"),
+                            "content": {"application/json": {"schema": ref(request)}}}} if request else {}
+    return {f"/tasks/{{task_id}}/{name}": {"parameters": [TASK_ID], "post": {
+        "operationId": operation, "tags": ["tasks"], "summary": summary,
+        "description": description + " Tokens need the `tasks` scope. Every action leaves an audit event in the "
+                                     "case's chain with the notification it calls for (`notify`).",
+        **body, "responses": {"200": json_content(ref(result), "Done."), **error_responses(*codes)}}}}
+
+
+PATHS.update(_action("transfer", "transferTask", "转办: hand the task to another person or group",
+                     "The assignee, or a candidate while nobody has claimed it, hands the task on with a reason; "
+                     "its candidates are replaced. The ledger's obligation stays with the party the diagram named.",
+                     "TransferRequest", "Task"))
+PATHS.update(_action("delegate", "delegateTask", "委派: give the task to a person, to come back for confirmation",
+                     "The delegate's completion hands it back to the owner (`delegation_state` `resolved`), who "
+                     "then completes it.", "DelegateRequest", "Task"))
+PATHS.update(_action("return", "returnTask", "退回: send the case back to an earlier step the diagram allows",
+                     "Only to an element the task's `returnTo` names, with a reason (422 otherwise); the step is "
+                     "created again and its due date evaluated again.", "ReturnRequest", "MovedBack"))
+PATHS.update(_action("withdraw", "withdrawTask", "撤回: take back the caller's completion",
+                     "While the next step has not started (nothing claimed or completed, no timer fired since); "
+                     "409 otherwise. The task is ready again, held by the caller. The body, if any, must be `{}`.",
+                     None, "MovedBack"))
+PATHS.update(_action("urge", "urgeTask", "催办: urge whoever holds an open task",
+                     "Anyone who may read the case; once per `WHISTLE_URGE_MINUTES` (default 30) per task and "
+                     "person (409 sooner).", "NoteRequest", "UrgeResult"))
+
+
 @api.get("/tasks")
 def inbox() -> Response:
     """The caller's inbox: open tasks claimed by them or offered to them (their groups) and not claimed."""
@@ -105,3 +136,41 @@ def complete(task_id: str) -> Response:
     body = json_body({"data"})
     data = field(body, "data", "object")
     return jsonify(engine().complete(task_id, caller().user, data))
+
+
+@api.post("/tasks/<task_id>/transfer")
+def transfer(task_id: str) -> Response:
+    caller().require_scope("tasks")
+    body = json_body({"to", "reason"})
+    return jsonify(engine().transfer(task_id, caller().user, field(body, "to", "string"),
+                                     field(body, "reason", "string")))
+
+
+@api.post("/tasks/<task_id>/delegate")
+def delegate(task_id: str) -> Response:
+    caller().require_scope("tasks")
+    body = json_body({"to", "note"})
+    return jsonify(engine().delegate(task_id, caller().user, field(body, "to", "string"),
+                                     field(body, "note", "string")))
+
+
+@api.post("/tasks/<task_id>/return")
+def return_task(task_id: str) -> Response:
+    caller().require_scope("tasks")
+    body = json_body({"to", "reason"})
+    return jsonify(engine().return_task(task_id, caller().user, field(body, "to", "string") or "",
+                                        field(body, "reason", "string")))
+
+
+@api.post("/tasks/<task_id>/withdraw")
+def withdraw(task_id: str) -> Response:
+    caller().require_scope("tasks")
+    json_body(set())
+    return jsonify(engine().withdraw(task_id, caller().user))
+
+
+@api.post("/tasks/<task_id>/urge")
+def urge(task_id: str) -> Response:
+    caller().require_scope("tasks")
+    body = json_body({"note"})
+    return jsonify(engine().urge(task_id, caller().user, field(body, "note", "string")))

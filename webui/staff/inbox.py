@@ -36,7 +36,11 @@ def _inbox_context(user: dict) -> dict[str, Any]:
     return {"inbox": result, "query": query, "groups": groups, "people": people, "processes": w.process_names(),
             "scopes": scope_labels(w.scope_options()),
             "digest": w.inbox_digest(user["username"])["digest"], "filter_args": filters, "base_args": base,
-            "here_url": here, "paging": page_links(page, result["total"], PAGE_SIZE, result["more"])}
+            "here_url": here, "paging": page_links(page, result["total"], PAGE_SIZE, result["more"]),
+            "copies": w.copies(user["username"], COPIES_SHOWN)}  # 抄送我的: read-only items
+
+
+COPIES_SHOWN = 20  # the newest cases copied to the user (抄送), shown under the inbox
 
 
 @pages.get("/inbox")

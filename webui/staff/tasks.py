@@ -1,4 +1,5 @@
-"""A task: its form with the case beside it, submitting it (``webui.staff.submit``), claiming and releasing it."""
+"""A task: its form with the case beside it, submitting it (``webui.staff.submit``), claiming and releasing it, and
+its 更多操作 (转办 委派 退回 撤回 催办 抄送, ``engine.runtime.task_actions``)."""
 from __future__ import annotations
 
 import json
@@ -8,7 +9,7 @@ from functools import partial
 from flask import flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from engine.errors import Conflict
+from engine.errors import Conflict, WhistleError
 from webui.errors import error_page
 from webui.i18n import current as current_lang
 from webui.i18n import gettext as _
@@ -140,3 +141,68 @@ def claim(task_id: str) -> ResponseReturnValue:
 @login_required
 def unclaim(task_id: str) -> ResponseReturnValue:
     return _after_claim(engine().unclaim, task_id, _("任务已退回组任务"), url_for("pages.inbox"))
+
+
+# -- 更多操作: the task actions, each a small form posting here; the engine decides who may -------------------------
+
+def _act(task_id: str, act: Callable[[str], object], done: str, after: str | None = None) -> ResponseReturnValue:
+    """Run one task action for the signed-in user, say how it went, and go back to the task (or ``after``)."""
+    try:
+        act(signed_in_user()["username"])
+    except WhistleError as exc:
+        flash(_("操作未完成") + f"：{exc.message}", "error")
+        return redirect(url_for("pages.task", task_id=task_id))
+    flash(done, "ok")
+    return redirect(after or url_for("pages.task", task_id=task_id))
+
+
+@pages.post("/tasks/<task_id>/transfer")
+@login_required
+def transfer(task_id: str) -> ResponseReturnValue:
+    form = request.form
+    return _act(task_id, lambda u: engine().transfer(task_id, u, form.get("to", ""), form.get("reason")),
+                _("已转办"), url_for("pages.inbox"))
+
+
+@pages.post("/tasks/<task_id>/delegate")
+@login_required
+def delegate(task_id: str) -> ResponseReturnValue:
+    form = request.form
+    return _act(task_id, lambda u: engine().delegate(task_id, u, form.get("to", ""), form.get("note")),
+                _("已委派，对方办理后回到你这里确认"), url_for("pages.inbox"))
+
+
+@pages.post("/tasks/<task_id>/return")
+@login_required
+def return_task(task_id: str) -> ResponseReturnValue:
+    form = request.form
+    return _act(task_id, lambda u: engine().return_task(task_id, u, form.get("to", ""), form.get("reason")),
+                _("已退回"), url_for("pages.inbox"))
+
+
+@pages.post("/tasks/<task_id>/withdraw")
+@login_required
+def withdraw(task_id: str) -> ResponseReturnValue:
+    w = engine()
+    try:
+        result = w.withdraw(task_id, signed_in_user()["username"])
+    except WhistleError as exc:
+        flash(_("操作未完成") + f"：{exc.message}", "error")
+        return redirect(url_for("pages.task", task_id=task_id))
+    flash(_("已撤回，可以重新办理"), "ok")
+    return redirect(url_for("pages.task", task_id=result["new_task_ids"][0]) if result["new_task_ids"]
+                    else url_for("pages.inbox", view="mine"))
+
+
+@pages.post("/tasks/<task_id>/urge")
+@login_required
+def urge(task_id: str) -> ResponseReturnValue:
+    return _act(task_id, lambda u: engine().urge(task_id, u, request.form.get("note")), _("已催办"))
+
+
+@pages.post("/tasks/<task_id>/cc")
+@login_required
+def copy_case(task_id: str) -> ResponseReturnValue:
+    instance_id = engine().task(task_id)["instance_id"]
+    form = request.form
+    return _act(task_id, lambda u: engine().cc(instance_id, u, form.get("to", ""), form.get("note")), _("已抄送"))

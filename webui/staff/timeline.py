@@ -24,8 +24,11 @@ def timeline(events: list[dict], presenter: Presenter, element_names: dict[str, 
                   # the administrators' repairs (engine.management.repairs)
                   "from_version": details.get("from_version", ""), "to_version": details.get("to_version", ""),
                   "incident_id": details.get("incident_id", ""), "note": details.get("note", ""),
-                  "summary": _modification(details, element_names) if event["event"] == "instance_modified" else ""}
-        text = event_template(event["event"]).format(**values)
+                  "summary": _modification(details, element_names) if event["event"] == "instance_modified" else "",
+                  # the task actions (engine.runtime.task_actions): to whom, why, back to whom
+                  "to": _whom(details.get("to"), details, presenter, element_names),
+                  "reason": details.get("reason") or "", "owner": _whom(details.get("owner"), {}, presenter, {})}
+        text = event_template(event["event"]).format_map(_Blank(values))
         extra = []
         if event["event"] == "task_created" and details.get("candidate_groups"):
             extra.append(_("交 {groups}", groups=group_list(details["candidate_groups"], presenter.groups)))
@@ -57,3 +60,22 @@ def _modification(details: dict, element_names: dict[str, str]) -> str:
     if details.get("started"):
         parts.append(_("启动{elements}", elements=names(details["started"])))
     return "，".join(parts)
+
+
+class _Blank(dict):
+    """A sentence's values; one the event does not carry reads as nothing rather than failing the page."""
+
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def _whom(name: object, details: dict, presenter: Presenter, element_names: dict[str, str]) -> str:
+    """Whom a task action names: a step (退回), a group or a person, as the pages name them."""
+    if not name:
+        return ""
+    text = str(name)
+    if details.get("to_kind") == "group":
+        return presenter.groups.get(text, text)
+    if details.get("to_kind") is None and text in element_names:
+        return element_names[text]
+    return presenter.people.get(text, text)

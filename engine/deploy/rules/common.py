@@ -47,6 +47,8 @@ RULES: dict[str, tuple[str, str]] = {
                                     "(engine.notifications.events)"),
     "no-interrupting-multi-instance": ("error", "no interrupting boundary event on a multi-instance sub-process or "
                                                 "call activity (SpiffWorkflow 3.2 leaves its instances running)"),
+    "return-to": ("error", "a task's returnTo (退回) names earlier user or manual tasks of its own process or "
+                           "sub-process"),
 }
 
 DEFAULT_MAX_BRANCHES = 100

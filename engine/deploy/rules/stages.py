@@ -15,6 +15,7 @@ from engine.deploy.rules.common import Finding, Linter, tagged
 from engine.deploy.rules.elements import check_diagram, check_expression
 from engine.deploy.rules.flows import check_scope
 from engine.deploy.rules.reserved_ids import reserved_ids
+from engine.deploy.rules.returns import check_returns
 from engine.deploy.sources import SourceFile
 from engine.dmn.checks import check_dmn
 from engine.errors import Problem
@@ -94,6 +95,7 @@ def lint_bpmn(file_name: str, root: etree._Element) -> list[Finding]:
         lint.key = process.get("id")
         check_scope(lint, process)
         check_diagram(lint, process)
+        check_returns(lint, process)
         for lane in process.iter(bpmn_tag("lane")):
             if not (lane.get("name") or "").strip():
                 lint.report(lane, "label-required", f"lane '{lane.get('id')}' has no name (a lane's name is "
