@@ -296,3 +296,27 @@ def test_the_whistles_verification_returns_to_the_lead_department(whistle, manua
     assert again["due_at"] == whistle.task(first["task_id"])["due_at"]  # ${handling_deadline}, evaluated again
     assert org.open("command-wudadao", "街道核验", case) == []
     audit_ok(whistle)
+
+
+def test_each_action_tells_the_person_or_group_it_names(whistle, case, manual_clock):
+    """转办, 委派 (and its hand-back), 催办 (every urge) and 抄送 write their notifications in the action's command."""
+    def told(user: str) -> list[str]:
+        return [n["event"] for n in whistle.notifications(user) if n["channel"] == "inbox"]
+
+    task = open_task(whistle, case, "handle")
+    whistle.transfer(task["task_id"], "ann", "dept-b", "属于乙部门职责")
+    assert told("bob").count("task_transferred") == 1
+    assert "task_transferred" not in told("ann")  # whoever acts is never told of it
+    whistle.claim(task["task_id"], "bob")
+    whistle.delegate(task["task_id"], "bob", "eve", "请协助核实")
+    assert told("eve").count("task_delegated") == 1
+    whistle.complete(task["task_id"], "eve", {"result": "已核实"})
+    assert told("bob").count("task_delegation_resolved") == 1
+    whistle.urge(task["task_id"], "boss", "请尽快")
+    manual_clock.advance(timedelta(minutes=31))
+    whistle.urge(task["task_id"], "boss")
+    assert told("bob").count("task_urged") == 2  # each urge, not only the first
+    whistle.cc(case, "ann", "group:checkers", "供参阅")
+    assert told("cat").count("case_copied") == 1 and told("dan").count("case_copied") == 1
+    [urge] = [n for n in whistle.notifications("bob") if n["event"] == "task_urged"][:1]
+    assert "催办" in urge["title"] and urge["task_id"] == task["task_id"]

@@ -703,4 +703,9 @@ NOTIFY_EVENTS = {  # what a notification is about (engine.notifications.events)
     "supervision_opened": "Supervision",
     "case_returned": "Case returned",
     "result_published": "Result",
+    "task_transferred": "Transferred",
+    "task_delegated": "Delegated",
+    "task_delegation_resolved": "Delegation done",
+    "task_urged": "Urged",
+    "case_copied": "Copied to you",
 }

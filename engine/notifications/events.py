@@ -72,6 +72,12 @@ register(Event("task_claimed_for_you", "action", ("assignee",)))
 register(Event("supervision_opened", "offered", ("candidates",)))
 register(Event("case_returned", "offered", ("holder",)))
 register(Event("result_published", "completed", ("starter",), about="instance"))
+# the task actions (engine.runtime.task_actions), written by engine.runtime.action_notices in the action's command
+register(Event("task_transferred", "action", ("holder",)))
+register(Event("task_delegated", "action", ("assignee",)))
+register(Event("task_delegation_resolved", "action", ("assignee",)))
+register(Event("task_urged", "action", ("holder",)))
+register(Event("case_copied", "action", ("none",), about="instance"))
 
 
 def parse_declaration(text: str | None) -> Declaration:

@@ -84,22 +84,25 @@ def for_trigger(session: Session, trigger: str, tasks: Iterable[tuple[TaskFacts,
 
 
 def notify_task(session: Session, event: str, task: TaskFacts, case: CaseFacts, actor: str | None,
-                recipients: tuple[str, ...] | None = None, note: str | None = None) -> int:
+                recipients: tuple[str, ...] | None = None, note: str | None = None, once_per: str | None = None) -> int:
     """A task action's notification (转办, 催办, 退回 … registered with the trigger ``action``), written in the
-    action's own command; ``recipients`` as the events module spells them, else the event's own."""
+    action's own command; ``recipients`` as the events module spells them, else the event's own. ``once_per``
+    replaces the task as what a recipient hears of once (催办: each urge, not only the first)."""
     registered = EVENTS[event]
     rows = _rows(session, templates.current(session), event, recipients or registered.recipients, task, case,
-                 actor, clock.now(), note=note)
+                 actor, clock.now(), note=note, once_per=once_per)
     stored.add_once(session, rows)
     return len(rows)
 
 
 def _rows(session: Session, loaded: dict, event: str, recipients: tuple[str, ...], task: TaskFacts,
-          case: CaseFacts, actor: str | None, now: datetime, note: str | None = None) -> list[dict]:
+          case: CaseFacts, actor: str | None, now: datetime, note: str | None = None,
+          once_per: str | None = None) -> list[dict]:
     people = [p for p in _resolve(session, recipients, task, case) if p != actor]
     if not people:
         return []
-    about = task.task_id if EVENTS[event].about == "task" else f"instance:{case.instance_id}"
+    of_task = EVENTS[event].about == "task"
+    about = once_per or (task.task_id if of_task else f"instance:{case.instance_id}")
     values = {"task": task.name, "subject": task.subject, "case_title": case.title or task.name,
               "case_id": case.instance_id, "business_key": case.business_key or "", "process": case.process_id,
               "due_at": _local_time(task.due_at), "street": task.street or "", "department": task.department or "",
@@ -111,7 +114,7 @@ def _rows(session: Session, loaded: dict, event: str, recipients: tuple[str, ...
             address = contact.email if channel == "email" else None if channel == INBOX else contact.mobile
             inbox = channel == INBOX
             rows.append({"event": event, "about": about, "recipient": person, "channel": channel,
-                         "instance_id": case.instance_id, "task_id": task.task_id if about == task.task_id else None,
+                         "instance_id": case.instance_id, "task_id": task.task_id if of_task else None,
                          "title": rendered.title, "text": rendered.text, "title_en": rendered.title_en,
                          "text_en": rendered.text_en, "address": address, "state": "sent" if inbox else "pending",
                          "attempts": 0, "next_attempt_at": None if inbox else now, "lock_owner": None,

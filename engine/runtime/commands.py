@@ -20,7 +20,7 @@ from engine.errors import Conflict, Forbidden, InvalidInput, NotFound
 from engine.forms import contracts
 from engine.forms.limits import check_data
 from engine.identity.accounts import identity
-from engine.runtime import lifecycle
+from engine.runtime import action_notices, lifecycle
 from engine.runtime.context import CommandContext
 from engine.runtime.executor import CommandExecutor
 from engine.runtime.inbox import open_and_stuck, task_dict
@@ -232,6 +232,7 @@ class Runtime:
         row.assignee, row.delegation_state = owner, "resolved"
         audit.record("task_delegation_resolved", user, row.instance_id, row.id, name=row.name, owner=owner,
                      data=to_json_value(clean), notify="task_delegation_resolved", recipients=[owner])
+        action_notices.notify(session, "task_delegation_resolved", row, loaded.row, user, (f"user:{owner}",))
         if within is not None:  # a page's uploads are linked to the case, its draft dropped, as on completion
             within(session, audit, loaded.row.id)
         self.instances.save(session, audit, ctx, loaded)

@@ -26,7 +26,7 @@ from engine.audit.chain import AuditLog
 from engine.bpmn import modification
 from engine.errors import Conflict, Forbidden, InvalidInput, NotFound
 from engine.identity import roles
-from engine.runtime import lifecycle, modify
+from engine.runtime import action_notices, lifecycle, modify
 from engine.runtime.commands import Runtime
 from engine.runtime.context import CommandContext
 from engine.runtime.inbox import task_dict, task_scope
@@ -85,7 +85,7 @@ class TaskActions:
         ctx = CommandContext("transfer", user, task_id=task_id)
 
         def work(session: Session, audit: AuditLog) -> dict:
-            row, _ = self._held(session, task_id, ctx, user, "transfer")
+            row, instance = self._held(session, task_id, ctx, user, "transfer")
             kind, name = self._recipient(session, to)
             if (kind, name) == ("user", user):
                 raise InvalidInput(f"to: task '{row.name}' is yours already; name someone else")
@@ -99,6 +99,9 @@ class TaskActions:
                 row.street, row.department = street or row.street, department or row.department
             audit.record("task_transferred", user, row.instance_id, row.id, name=row.name, to=name, to_kind=kind,
                          reason=text, before=before, notify="task_transferred", recipients=[name])
+            session.flush()
+            action_notices.notify(session, "task_transferred", row, instance, user,
+                                  (action_notices.reference(kind, name),), text)
             return task_dict(session, row)
 
         return self.runtime.run_command(ctx, work)
@@ -110,7 +113,7 @@ class TaskActions:
         ctx = CommandContext("delegate", user, task_id=task_id)
 
         def work(session: Session, audit: AuditLog) -> dict:
-            row, _ = self._held(session, task_id, ctx, user, "delegate")
+            row, instance = self._held(session, task_id, ctx, user, "delegate")
             kind, name = self._recipient(session, to)
             if kind != "user":
                 raise InvalidInput(f"to: a task is delegated to a person, and '{to}' is a group (转办 hands it to "
@@ -121,6 +124,7 @@ class TaskActions:
             task_rows.set_offered(session, row.id, False)
             audit.record("task_delegated", user, row.instance_id, row.id, name=row.name, to=name, note=text,
                          notify="task_delegated", recipients=[name])
+            action_notices.notify(session, "task_delegated", row, instance, user, (f"user:{name}",), text)
             return task_dict(session, row)
 
         return self.runtime.run_command(ctx, work)
@@ -230,6 +234,9 @@ class TaskActions:
                 c.name for kind in ("group", "user") for c in task_rows.candidates(session, row.id, kind))
             audit.record("task_urged", user, instance.id, row.id, name=row.name, note=text, notify="task_urged",
                          recipients=recipients)
+            # each urge is heard of (not only a task's first): once per urge, named by its moment and who urged
+            action_notices.notify(session, "task_urged", row, instance, user, ("holder",), text,
+                                  once_per=f"urge:{row.id[:18]}:{int(now.timestamp())}:{user[:24]}")
             return {"task_id": row.id, "instance_id": instance.id, "urged_at": now.isoformat(),
                     "recipients": recipients, "next_allowed_at": (now + interval).isoformat()}
 
@@ -251,6 +258,8 @@ class TaskActions:
             copy = stored.add_copy(session, instance.id, kind, name, user, text, clock.now())
             audit.record("case_copied", user, instance.id, to=name, to_kind=kind, note=text, copy_id=copy.id,
                          notify="case_copied", recipients=[name])
+            action_notices.notify(session, "case_copied", None, instance, user,
+                                  (action_notices.reference(kind, name),), text)
             return copy_dict(copy)
 
         return self.runtime.run_command(ctx, work)
