@@ -22,6 +22,8 @@ from engine.audit.chain import VerifyReport
 from engine.casework import listing
 from engine.casework.attachments import Attachments
 from engine.casework.cases import Cases
+from engine.casework.dashboard import DashboardQuery, Dashboards, Viewer
+from engine.casework.dashboard import sheets as dashboard_sheets
 from engine.casework.diagrams import Diagrams
 from engine.casework.drafts import Drafts
 from engine.casework.inbox import Worklist
@@ -47,6 +49,7 @@ from engine.management.modeler import Modeler
 from engine.management.operations import Management
 from engine.management.repairs import CaseRepairs
 from engine.management.versions import VersionHistory
+from engine.queries import exports
 from engine.runtime.commands import Runtime
 from engine.store import migrate
 from engine.store.db import Database
@@ -80,6 +83,7 @@ class Whistle:
         self.submissions = Submissions(self.db, self.runtime, self.versions, self.attachments)
         self.diagrams = Diagrams(self.db, self.runtime)
         self.case_admin = CaseAdmin(self.db, self.runtime, self.versions)
+        self.dashboards = Dashboards(self.db)
         self.management.install_clock()
         self.management.install_calendar()
         if check_schema:
@@ -190,6 +194,9 @@ class Whistle:
     def versions_of(self, process_id: str, actor: str | None) -> dict:
         return self.version_history.versions(process_id, actor)
 
+    def element_counts(self, process_id: str, version: int, actor: str | None) -> dict:
+        return self.version_history.element_counts(process_id, version, actor)
+
     def version_files(self, process_id: str, version: int, actor: str | None) -> list[tuple[str, str]]:
         return self.version_history.files(process_id, version, actor)
 
@@ -226,6 +233,22 @@ class Whistle:
 
     def terminate_instance(self, instance_id: int, reason: object, actor: str) -> dict:
         return self.case_admin.terminate(instance_id, reason, actor)
+
+    # -- the whistle's dashboards (engine.casework.dashboard) and tables as files (engine.queries.exports) ------
+
+    def dashboard(self, user: str, query: DashboardQuery) -> dict:
+        return self.dashboards.figures(user, query)
+
+    def dashboard_viewer(self, user: str) -> Viewer | None:
+        return self.dashboards.viewer(user)
+
+    def dashboard_export(self, user: str, query: DashboardQuery, fmt: str, tables: tuple[str, ...] | None = None
+                         ) -> bytes:
+        """The dashboards' tables (all, or ``tables``) as CSV (the first) or one XLSX workbook."""
+        exports.check_format(fmt)
+        figures = self.dashboards.figures(user, query)
+        labels = {value: label for kind in self.scope_options().values() for value, (label, _en) in kind.items()}
+        return exports.export(fmt, dashboard_sheets(figures, tables, labels))
 
     def is_admin(self, user: str) -> bool:
         """May ``user`` find, suspend, resume and terminate cases (the group ``admins``)?"""

@@ -15,6 +15,7 @@ from sqlalchemy import CompoundSelect, Select, and_, delete, func, or_, select, 
 from sqlalchemy.sql import ColumnElement
 
 from engine.store import Session
+from engine.store.facts import department_case_ids, facts_clauses, street_case_ids
 from engine.store.models import (
     Attachment,
     DefinitionVersion,
@@ -83,10 +84,11 @@ def _visible_query(query: Select, involving: tuple[str, set[str]] | None, *, tex
                    process_id: str | None, street: str | None = None, department: str | None = None,
                    overdue_at: datetime | None = None,
                    started: tuple[datetime | None, datetime | None] = (None, None), version: int | None = None,
-                   business_key: str | None = None, waiting_at: str | None = None) -> Select:
+                   business_key: str | None = None, waiting_at: str | None = None,
+                   facts: dict[str, Any] | None = None) -> Select:
     """``query`` (over ``process_instance``) narrowed to the cases ``involving`` may see and to the filters. Each
     filter is a range of an index (migrations 0013 and 0016): a case's own columns, or a UNION of the ids the
-    inbox, timer and subscription indexes give."""
+    inbox, timer and subscription indexes give; ``facts``: the dashboards' filters (``facts_clauses``)."""
     if involving is not None:
         visible = _involved_ids(*involving).subquery("visible")
         query = query.join(visible, ProcessInstance.id == visible.c.id)
@@ -111,15 +113,10 @@ def _visible_query(query: Select, involving: tuple[str, set[str]] | None, *, tex
             select(TimerJob.instance_id).where(TimerJob.element_id == waiting_at, TimerJob.instance_id.is_not(None)),
             select(MessageSubscription.instance_id).where(MessageSubscription.element_id == waiting_at))))
     if street:
-        # A case is in a street when its data says so (projected, ix_instance_street) or one of its tasks
-        # concerns it (ix_human_task_street).
-        query = query.where(ProcessInstance.id.in_(union(
-            select(ProcessInstance.id).where(ProcessInstance.street == street),
-            select(HumanTask.instance_id).where(HumanTask.street == street))))
+        query = query.where(ProcessInstance.id.in_(street_case_ids(street)))
     if department:
-        query = query.where(ProcessInstance.id.in_(union(
-            select(ProcessInstance.id).where(ProcessInstance.department == department),
-            select(HumanTask.instance_id).where(HumanTask.department == department))))
+        query = query.where(ProcessInstance.id.in_(department_case_ids(department)))
+    query = query.where(*facts_clauses(ProcessInstance.id, **(facts or {})))
     if overdue_at is not None:  # an open task past its due time (ix_human_task_status_due)
         query = query.where(ProcessInstance.id.in_(select(HumanTask.instance_id).where(
             HumanTask.status == "open", HumanTask.due_at.is_not(None), HumanTask.due_at < overdue_at)))

@@ -6,9 +6,10 @@ which database it talks to.
 """
 from __future__ import annotations
 
+import math
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, bindparam, func, insert, update
+from sqlalchemy import CursorResult, Table, bindparam, func, insert, select, update
 from sqlalchemy.dialects.sqlite import insert as _sqlite_insert
 from sqlalchemy.orm import Session
 
@@ -85,3 +86,14 @@ def write_step(session: Session, instance: dict[str, Any], closed: list[dict], t
     if events:
         session.execute(_INSERT_EVENTS, events)
     return cast(CursorResult, session.execute(_WRITE_INSTANCE, instance)).rowcount
+
+
+def percentile_by_group(session: Session, value: Any, groups: tuple, where: list, fraction: float) -> dict:
+    """{group values: the ``fraction`` percentile of ``value`` by nearest rank} (the smallest value with at
+    least that share of the group at or below it: PostgreSQL's ``percentile_disc``). SQLite has no
+    percentile: the values are read, ordered, in one statement (a district on SQLite is small)."""
+    found: dict = {}
+    rows = session.execute(select(*groups, value).where(*where).order_by(*groups, value)).all()
+    for row in rows:
+        found.setdefault(tuple(row[:-1]), []).append(row[-1])
+    return {key: values[max(0, math.ceil(fraction * len(values)) - 1)] for key, values in found.items()}
