@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from cli import accounts, batches, case_admin, cases, deployment, incidents, operations, repairs, services
+from cli import accounts, batches, case_admin, cases, deployment, incidents, operations, repairs, reports, services
 from cli.registry import Commands
 
 
@@ -18,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="whistle", description="Whistle workflow service", parents=[common])
     commands = Commands(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"), common)
     # the order of `whistle --help`
-    for module in (deployment, accounts, cases, case_admin, incidents, repairs, batches, services, operations):
+    for module in (deployment, accounts, cases, case_admin, incidents, repairs, batches, reports, services,
+                   operations):
         module.register(commands)
     return parser

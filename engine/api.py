@@ -236,13 +236,13 @@ class Whistle:
 
     # -- the whistle's dashboards (engine.casework.dashboard) and tables as files (engine.queries.exports) ------
 
-    def dashboard(self, user: str, query: DashboardQuery) -> dict:
+    def dashboard(self, user: str | None, query: DashboardQuery) -> dict:
         return self.dashboards.figures(user, query)
 
     def dashboard_viewer(self, user: str) -> Viewer | None:
         return self.dashboards.viewer(user)
 
-    def dashboard_export(self, user: str, query: DashboardQuery, fmt: str, tables: tuple[str, ...] | None = None
+    def dashboard_export(self, user: str | None, query: DashboardQuery, fmt: str, tables: tuple[str, ...] | None = None
                          ) -> bytes:
         """The dashboards' tables (all, or ``tables``) as CSV (the first) or one XLSX workbook."""
         exports.check_format(fmt)

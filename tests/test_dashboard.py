@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 from collections import Counter
 from datetime import date, datetime, timedelta
 
@@ -17,8 +18,10 @@ from engine.audit import ledger
 from engine.casework.dashboard import DashboardQuery
 from engine.casework.listing import CaseQuery
 from engine.errors import Forbidden
+from engine.queries.exports import XLSX_TYPE
 from engine.store.models import ProcessInstance
 from engine.time import clock, workdays
+from webui import create_app
 
 from process_helpers import Org
 
@@ -233,3 +236,53 @@ def test_the_tables_export_as_xlsx_and_csv_with_chinese_headers_and_real_dates(y
     with pytest.raises(Forbidden):
         w.dashboard_export("grid-worker-nanshi", DashboardQuery.of(year=YEAR), "xlsx")
     assert date(2026, 1, 1) == DashboardQuery.of(year=YEAR).start
+
+
+def test_the_page_shows_each_reader_their_own_and_downloads_the_tables(year):
+    from test_web_pages import Client
+
+    w = year.w
+    for name, groups in (("boss-sup", ["district-supervision"]), ("nanshi-cc", ["street-nanshi-command"]),
+                         ("housing-lo", ["dept-housing"]), ("gridder", ["grid-nanshi"])):
+        w.add_user(name, groups, password="s3cret-pw")
+    app = create_app({"ENGINE": w, "TESTING": True})
+    supervisor = Client(app, "boss-sup")
+    page = supervisor.get("/dashboard?year=2026")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "数据看板" in html and "全区" in html
+    assert 'data-chart="departments"' in html and "build/dashboard.js" in html
+    assert re.search(r'href="/cases\?[^"]*obligation=on_site[^"]*outcome=on_time', html.replace("&amp;", "&"))
+    street = Client(app, "nanshi-cc").get("/dashboard").get_data(as_text=True)
+    assert 'data-department="dept-housing"' in street and "五大道" not in street.split("dash-grid")[1]
+    assert Client(app, "nanshi-cc").get("/dashboard?street=wudadao").status_code == 403
+    department = Client(app, "housing-lo").get("/dashboard").get_data(as_text=True)
+    assert re.findall(r'data-department="([^"]+)"', department) == ["dept-housing"]
+    assert Client(app, "housing-lo").get("/dashboard?department=dept-fire").status_code == 403
+    assert Client(app, "gridder").get("/dashboard").status_code == 403
+    assert 'href="/dashboard"' not in Client(app, "gridder").get("/inbox").get_data(as_text=True)
+    xlsx = supervisor.get("/dashboard/export?format=xlsx&table=departments&year=2026")
+    assert xlsx.status_code == 200 and xlsx.mimetype == XLSX_TYPE
+    assert "filename*=UTF-8''" in xlsx.headers["Content-Disposition"]
+    assert openpyxl.load_workbook(io.BytesIO(xlsx.data)).sheetnames == ["部门履职 departments"]
+    csv_file = supervisor.get("/dashboard/export?format=csv&table=by_month&year=2026")
+    assert csv_file.data.decode("utf-8").splitlines()[1:] == ["2026-09,5", "2026-11,1"]
+    assert supervisor.get("/dashboard/export?format=pdf").status_code in (400, 422)
+
+
+def test_whistle_report_writes_the_workbook_and_one_table_as_csv(year, db_url, tmp_path, capsys):
+    from cli.main import run as cli_run
+
+    out = tmp_path / "whistle.xlsx"
+    assert cli_run(["--db", db_url, "report", "whistle", "--year", "2026", "--format", "xlsx", "--out", str(out),
+                    "--json"]) == 0
+    book = openpyxl.load_workbook(out)
+    assert len(book.sheetnames) == 9 and book["街道吹哨率 whistle rate"]["A1"].value == "街道 street"
+    streets = [row[0].value for row in book["街道吹哨率 whistle rate"].iter_rows(min_row=2)]
+    assert sorted(streets) == ["五大道街", "南市街"]
+    csv_out = tmp_path / "nanshi.csv"
+    assert cli_run(["--db", db_url, "report", "whistle", "--year", "2026", "--street", "nanshi", "--format", "csv",
+                    "--table", "by_street", "--out", str(csv_out)]) == 0
+    assert csv_out.read_text(encoding="utf-8-sig").splitlines() == ["街道 street,案件数 cases", "南市街,2"]
+    capsys.readouterr()
+    assert cli_run(["--db", db_url, "report", "whistle", "--year", "2026", "--street", "wudadao", "--user",
+                    "command-nanshi", "--format", "csv", "--out", str(csv_out)]) != 0

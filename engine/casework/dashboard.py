@@ -135,11 +135,14 @@ class Dashboards:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def viewer(self, actor: str) -> Viewer | None:
+    def viewer(self, actor: str | None) -> Viewer | None:
+        """``None`` is the operator at the command line (``whistle report``), who sees the district."""
+        if actor is None:
+            return Viewer("district")
         with self.db.read() as session:
             return viewer_of(account_groups(session, actor))
 
-    def scoped(self, actor: str, query: DashboardQuery) -> tuple[Viewer, DashboardQuery]:
+    def scoped(self, actor: str | None, query: DashboardQuery) -> tuple[Viewer, DashboardQuery]:
         """The query as ``actor`` may run it: a street's or department's own filled in, another refused."""
         viewer = self.viewer(actor)
         if viewer is None:
@@ -159,7 +162,7 @@ class Dashboards:
                                 f"not '{query.department}'")
         return viewer, query
 
-    def figures(self, actor: str, query: DashboardQuery) -> dict:
+    def figures(self, actor: str | None, query: DashboardQuery) -> dict:
         """Every table of the dashboards under ``query`` as ``actor`` may see it: ``tables`` {name: {"rows"}},
         each row with ``links`` {column: case-list URL parameters}; ``totals``; ``band`` (吹哨率's)."""
         viewer, query = self.scoped(actor, query)
