@@ -286,3 +286,36 @@ def test_whistle_report_writes_the_workbook_and_one_table_as_csv(year, db_url, t
     capsys.readouterr()
     assert cli_run(["--db", db_url, "report", "whistle", "--year", "2026", "--street", "wudadao", "--user",
                     "command-nanshi", "--format", "csv", "--out", str(csv_out)]) != 0
+
+
+def test_the_definition_view_counts_what_waits_at_each_element_and_links_to_it(year):
+    from test_web_pages import Client
+
+    w = year.w
+    w.add_user("admin-x", ["admins"], password="s3cret-pw")
+    number = w.versions_of("whistle", None)["versions"][0]["version"]
+    counts = w.element_counts("whistle", number, "admin-x")["elements"]
+    now = clock.now()
+    waiting: dict[str, set] = {}
+    overdue: dict[str, set] = {}
+    for case in (w.show(i) for i in _direct(w)["cases"]):
+        for task in case["open_tasks"]:
+            waiting.setdefault(task["element_id"], set()).add(case["instance_id"])
+            if task.get("due_at") and datetime.fromisoformat(task["due_at"]) < now:
+                overdue.setdefault(task["element_id"], set()).add(case["instance_id"])
+        for timer in case["timers"]:
+            waiting.setdefault(timer["element_id"], set()).add(case["instance_id"])
+    assert {k: v["waiting"] for k, v in counts.items() if v["waiting"]} == {k: len(v) for k, v in waiting.items()}
+    assert {k: v["overdue"] for k, v in counts.items() if v["overdue"]} == {k: len(v) for k, v in overdue.items()}
+    assert overdue  # case 6: the on-site report is overdue
+    with pytest.raises(Forbidden):
+        w.element_counts("whistle", number, "command-nanshi")
+    client = Client(create_app({"ENGINE": w, "TESTING": True}), "admin-x")
+    page = client.get(f"/definitions/whistle/versions/{number}/view").get_data(as_text=True)
+    links = re.findall(r'<tr data-element="([^"]+)"><td>[^<]*</td>\s*<td><a href="([^"]+)" data-figure="waiting">(\d+)</a>', page)
+    assert {e: int(n) for e, _href, n in links} == {k: len(v) for k, v in waiting.items()}
+    for _element, href, n in links:
+        listed = client.get(href.replace("&amp;", "&")).get_data(as_text=True)
+        assert f'data-total="{n}"' in listed, href
+    data = client.get(f"/definitions/whistle/versions/{number}/view.json").json
+    assert data["xml"].startswith("<?xml") and data["elements"] == counts

@@ -413,6 +413,12 @@ PAGES = {  # the staff pages (webui.i18n.gettext), keyed by their Chinese text
     "批量操作已取消：{skipped} 个案件未执行": "Bulk operation cancelled: {skipped} cases were not run",
     "批量操作已取消": "The bulk operation was cancelled",
     "只显示前 {n} 个案件，完整结果请下载表格。": "Only the first {n} cases are shown; download the table for all.",
+    "运行视图": "Live view",
+    "等待": "Waiting",
+    "超期": "Overdue",
+    "点击环节上的数字查看案件": "Click a number on an element to see its cases",
+    "各环节案件": "Cases by element",
+    "没有运行中的案件": "No running cases",
     # the dashboards (webui.staff.dashboard)
     "上报案件": "Cases reported",
     "件当前超期": "overdue now",

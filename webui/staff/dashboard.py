@@ -65,7 +65,7 @@ def _series(name: str, rows: list[dict], key: str, percent: bool = False, link: 
 
 def _charts(figures: dict, label) -> dict:
     t = figures["tables"]
-    charts = {}
+    charts: dict[str, dict] = {}
     for table in ("by_tier", "by_status", "by_street", "by_category", "by_month"):
         rows = t[table]
         charts[table] = {"labels": [label(table, r["value"]) for r in rows], "kind": "line" if table == "by_month"
