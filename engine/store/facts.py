@@ -255,15 +255,19 @@ def seconds_p90(session: Session, scope: Scope, now: datetime, kinds: tuple[str,
 
 
 def rating_counts(session: Session, scope: Scope, departments: list[str]) -> dict[str, tuple[int, int, int]]:
-    """{department: (rated cases, sum of ratings, satisfied cases: 4 or 5)} of the scope's cases of each."""
-    found = {}
-    for department in departments:
-        row = session.execute(select(func.count(CaseFact.satisfaction), func.sum(CaseFact.satisfaction),
-                                     func.count(case((CaseFact.satisfaction >= 4, 1))))
-                              .where(*scope.clauses(), CaseFact.instance_id.in_(department_case_ids(department)))
-                              ).one()
-        found[department] = (int(row[0] or 0), int(row[1] or 0), int(row[2] or 0))
-    return found
+    """{department: (rated cases, sum of ratings, satisfied cases: 4 or 5)} of the scope's cases of each (a
+    department's cases as ``department_case_ids`` says), in one grouped statement."""
+    if not departments:
+        return {}
+    of = union(select(ProcessInstance.id.label("case_id"), ProcessInstance.department.label("department"))
+               .where(ProcessInstance.department.in_(departments)),
+               select(HumanTask.instance_id, HumanTask.department).where(HumanTask.department.in_(departments))
+               ).subquery("of")
+    rows = session.execute(select(of.c.department, func.count(CaseFact.satisfaction), func.sum(CaseFact.satisfaction),
+                                  func.count(case((CaseFact.satisfaction >= 4, 1))))
+                           .join(CaseFact, CaseFact.instance_id == of.c.case_id)
+                           .where(*scope.clauses()).group_by(of.c.department)).all()
+    return {d: (int(n or 0), int(total or 0), int(happy or 0)) for d, n, total, happy in rows}
 
 
 def resolved_leads(session: Session, scope: Scope) -> dict[str, tuple[int, int]]:
