@@ -19,10 +19,11 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # Browser assets from npm, pinned by package-lock.json: bpmn-js for the case diagrams, and the designers' modeler
-# (bpmn-js, its properties panel, the Camunda moddle) bundled by esbuild into webui/static/build/. Neither
+# (bpmn-js, its properties panel, the Camunda moddle) and the dashboards' charts (Apache ECharts) bundled by esbuild
+# into webui/static/build/. Neither
 # node_modules nor the bundle is ever committed; the bundle is rebuilt after `npm ci` and when its sources change.
 MODELER_BUNDLE = webui/static/build/modeler.js
-MODELER_SOURCES = $(wildcard webui/assets/modeler/*)
+MODELER_SOURCES = $(wildcard webui/assets/modeler/*) $(wildcard webui/assets/dashboard/*)
 
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund

@@ -1,6 +1,8 @@
-"""``whistle report KIND`` and ``whistle evaluation whatif``: the evaluation's workbook, and a year recomputed
-with other weights. Reports are functions keyed by kind (``REPORTS``), so other kinds (``whistle report
-whistle``) register beside ``evaluation``."""
+"""``whistle report KIND`` and ``whistle evaluation whatif``: the whistle's dashboards as a file (every table of
+the year, of a street or of a department, as one XLSX workbook, or one table as CSV: ``engine.casework.dashboard``,
+``engine.queries.exports``), the evaluation's workbook, and a year recomputed with other weights. Reports are
+functions keyed by kind and format (``REPORTS``). Without ``--user`` the operator reads the district; with it,
+the engine's rule of who sees which street or department applies."""
 from __future__ import annotations
 
 import argparse
@@ -12,6 +14,7 @@ from cli.arguments import engine_for, json_object
 from cli.output import emit, table
 from cli.registry import Commands
 from engine.api import Whistle
+from engine.casework.dashboard import TABLES, DashboardQuery
 from engine.errors import InvalidInput
 
 GRADES = ("优秀", "良好", "一般")
@@ -51,19 +54,30 @@ def evaluation_xlsx(w: Whistle, args: argparse.Namespace) -> bytes:
     return out.getvalue()
 
 
+def whistle_report(fmt: str) -> Callable[[Whistle, argparse.Namespace], bytes]:
+    """The dashboards' tables: a workbook of them all, or one table (CSV holds one: by default 'departments')."""
+    def write(w: Whistle, args: argparse.Namespace) -> bytes:
+        query = DashboardQuery.of(year=args.year, street=args.street, department=args.department)
+        table = args.table or ("departments" if fmt == "csv" else None)
+        return w.dashboard_export(args.user, query, fmt, (table,) if table else None)
+    return write
+
+
 REPORTS: dict[str, dict[str, Callable[[Whistle, argparse.Namespace], bytes]]] = {
+    "whistle": {"xlsx": whistle_report("xlsx"), "csv": whistle_report("csv")},
     "evaluation": {"xlsx": evaluation_xlsx},
 }
 
 
 def register(commands: Commands) -> None:
-    p = commands.add("report", "write a report file: the evaluation's workbook (ranking, per-department detail, "
-                               "deductions)", report)
+    p = commands.add("report", "write a report file: the whistle's dashboards as CSV or XLSX (吹哨报到数据看板), or "
+                               "the evaluation's workbook (ranking, per-department detail, deductions)", report)
     p.add_argument("kind", choices=sorted(REPORTS))
     p.add_argument("--year", type=int, required=True)
-    p.add_argument("--street")
-    p.add_argument("--department")
+    p.add_argument("--street", help="a street id (wudadao)")
+    p.add_argument("--department", help="a department group (dept-housing)")
     p.add_argument("--format", default="xlsx")
+    p.add_argument("--table", choices=TABLES, help="whistle: one table (CSV holds one table: default 'departments')")
     p.add_argument("--out", required=True)
     p.add_argument("--user", help="as this person may read it (default: the district)")
 

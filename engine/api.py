@@ -24,6 +24,8 @@ from engine.audit.dossier import DossierReport
 from engine.casework import listing
 from engine.casework.attachments import Attachments
 from engine.casework.cases import Cases
+from engine.casework.dashboard import DashboardQuery, Dashboards, Viewer
+from engine.casework.dashboard import sheets as dashboard_sheets
 from engine.casework.diagrams import Diagrams
 from engine.casework.dossiers import Dossiers, verify_manifest
 from engine.casework.drafts import Drafts
@@ -52,6 +54,7 @@ from engine.management.modeler import Modeler
 from engine.management.operations import Management
 from engine.management.repairs import CaseRepairs
 from engine.management.versions import VersionHistory
+from engine.queries import exports
 from engine.runtime.commands import Runtime
 from engine.runtime.task_actions import TaskActions
 from engine.store import migrate
@@ -90,6 +93,7 @@ class Whistle:
         self.dossiers = Dossiers(self.db, self.cases, self.diagrams, self.versions, self.attachments)
         self.case_admin = CaseAdmin(self.db, self.runtime, self.versions)
         self.notification_center = NotificationCenter(self.db, self.runtime)
+        self.dashboards = Dashboards(self.db)
         self.management.install_clock()
         self.management.install_calendar()
         if check_schema:
@@ -240,6 +244,9 @@ class Whistle:
     def versions_of(self, process_id: str, actor: str | None) -> dict:
         return self.version_history.versions(process_id, actor)
 
+    def element_counts(self, process_id: str, version: int, actor: str | None) -> dict:
+        return self.version_history.element_counts(process_id, version, actor)
+
     def version_files(self, process_id: str, version: int, actor: str | None) -> list[tuple[str, str]]:
         return self.version_history.files(process_id, version, actor)
 
@@ -276,6 +283,22 @@ class Whistle:
 
     def terminate_instance(self, instance_id: int, reason: object, actor: str) -> dict:
         return self.case_admin.terminate(instance_id, reason, actor)
+
+    # -- the whistle's dashboards (engine.casework.dashboard) and tables as files (engine.queries.exports) ------
+
+    def dashboard(self, user: str | None, query: DashboardQuery) -> dict:
+        return self.dashboards.figures(user, query)
+
+    def dashboard_viewer(self, user: str) -> Viewer | None:
+        return self.dashboards.viewer(user)
+
+    def dashboard_export(self, user: str | None, query: DashboardQuery, fmt: str, tables: tuple[str, ...] | None = None
+                         ) -> bytes:
+        """The dashboards' tables (all, or ``tables``) as CSV (the first) or one XLSX workbook."""
+        exports.check_format(fmt)
+        figures = self.dashboards.figures(user, query)
+        labels = {value: label for kind in self.scope_options().values() for value, (label, _en) in kind.items()}
+        return exports.export(fmt, dashboard_sheets(figures, tables, labels))
 
     def is_admin(self, user: str) -> bool:
         """May ``user`` find, suspend, resume and terminate cases (the group ``admins``)?"""

@@ -137,7 +137,17 @@ def case_filters(query: CaseQuery) -> dict[str, Any]:
     return {"text": query.text, "status": query.status, "process_id": query.process_id, "version": query.version,
             "business_key": query.business_key, "waiting_at": query.waiting_at, "street": query.street,
             "department": query.department, "overdue_at": clock.now() if query.overdue else None,
-            "started": day_range(query.started_from, query.started_to)}
+            "started": day_range(query.started_from, query.started_to), "facts": facts_filters(query)}
+
+
+def facts_filters(query: CaseQuery) -> dict[str, Any] | None:
+    """The dashboards' filters of a query (``engine.store.facts.facts_clauses``), None without any."""
+    given = {"tier": query.tier, "category": query.category, "whistled": query.whistled or None,
+             "resolved": query.resolved or None, "rated": query.rated or None, "satisfied": query.satisfied or None,
+             "obligation": query.obligation, "outcome": query.outcome}
+    if not any(v is not None for v in given.values()):
+        return None
+    return {**given, "now": clock.now(), "party": query.department}
 
 
 def _instance_and_version(session: Session, instance_id: int) -> tuple[ProcessInstance, DefinitionVersion]:

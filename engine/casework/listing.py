@@ -30,7 +30,15 @@ _INBOX_PARAMS = {"view": "view", "process": "process_id", "tier": "tier", "stree
                  "sort": "sort", "q": "text"}
 _CASE_PARAMS = {"process": "process_id", "version": "version", "status": "status", "business_key": "business_key",
                 "waiting_at": "waiting_at", "street": "street", "department": "department", "overdue": "overdue",
-                "from": "started_from", "to": "started_to", "sort": "sort", "q": "text"}
+                "from": "started_from", "to": "started_to", "sort": "sort", "q": "text",
+                # what a dashboard number links with (engine.casework.dashboard; the facts of ADR 13)
+                "tier": "tier", "category": "category", "whistled": "whistled", "resolved": "resolved",
+                "rated": "rated", "satisfied": "satisfied", "obligation": "obligation", "outcome": "outcome"}
+# An obligation's outcome (engine.store.facts.OUTCOMES): on time, late, never done, open, done, decided (one of
+# the three), missed (late or never), any, open past its due time now.
+OUTCOMES = ("on_time", "late", "never", "open", "done", "decided", "missed", "any", "overdue_now")
+CATEGORY_LENGTH = 64
+FLAGS = ("overdue", "whistled", "resolved", "rated", "satisfied")
 KEY_LENGTH = 255  # the width of process_instance.business_key
 
 
@@ -172,7 +180,10 @@ class CaseQuery:
     """The case list's filters and order (``sort`` None: newest first): the staff case list and an
     administrator's search of every case (``engine.management.case_admin``). ``version`` is a version number (of
     ``process_id`` when given); ``waiting_at`` an element id an open task, a timer or a message subscription of the
-    case waits at; ``business_key`` matches exactly."""
+    case waits at; ``business_key`` matches exactly. The dashboards link with the rest (ADR 13): ``tier``,
+    ``category`` (the call situation's), ``whistled`` (a department was called), ``resolved`` (the street accepted
+    the result), ``rated`` / ``satisfied`` (a resident's rating / of 4 or 5), and ``obligation`` (a kind of the
+    ledger: sign, on_site, handle) with ``outcome`` (``OUTCOMES``), of the ``department`` when one is given."""
 
     process_id: str | None = None
     version: int | None = None
@@ -186,8 +197,24 @@ class CaseQuery:
     started_to: date | None = None
     sort: str | None = None
     text: str | None = None
+    tier: str | None = None
+    category: str | None = None
+    whistled: bool = False
+    resolved: bool = False
+    rated: bool = False
+    satisfied: bool = False
+    obligation: str | None = None
+    outcome: str | None = None
 
     def __post_init__(self) -> None:
+        if self.tier is not None:
+            _choice("tier", self.tier, TIERS)
+        if self.outcome is not None:
+            _choice("outcome", self.outcome, OUTCOMES)
+        if self.obligation is not None:
+            _name("obligation", self.obligation)
+        if self.category is not None and (len(self.category) > CATEGORY_LENGTH or "\x00" in self.category):
+            raise InvalidInput(f"query parameter 'category' must be at most {CATEGORY_LENGTH} characters")
         if self.status is not None:
             _choice("status", self.status, CASE_STATUSES)
         if self.sort is not None:
@@ -217,7 +244,7 @@ class CaseQuery:
                 values[attribute] = _date(name, value)
             elif name == "q":
                 values[attribute] = _text(name, value)
-            elif name == "overdue":
+            elif name in FLAGS:
                 values[attribute] = _flag(name, value)
             elif name == "version":
                 values[attribute] = _positive(name, value)

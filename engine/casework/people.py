@@ -18,12 +18,13 @@ from engine.store import casework as stored
 from engine.store.db import Database
 from engine.store.models import ProcessInstance, UserAccount
 
-SEE_ALL_GROUPS = frozenset({"admins", "district-supervision"})
+SEE_ALL_GROUPS = frozenset({"admins", "district-supervision", "org-dept"})  # the district (audiences)
 GROUP_LABELS_SECONDS = 60  # how long group display names are kept (they change with an accounts import)
 
 
 def see_all_groups() -> frozenset:
-    """Groups whose members may read every case (administrators, district supervision)."""
+    """Groups whose members may read every case (administrators, district supervision, the organisation
+    department, which assesses the departments by the cases behind the dashboards' numbers)."""
     return SEE_ALL_GROUPS
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Protocol
 
 from engine.audit.chain import AuditLog
+from engine.casework.dashboard import viewer_of as dashboard_viewer
 from engine.casework.people import roles_of
 from engine.identity import accounts
 from engine.identity import tokens as api_tokens
@@ -173,7 +174,8 @@ class Identity:
         if account is None:
             return None
         return {"username": account.username, "display_name": account.display_name, "groups": account.groups,
-                "roles": roles_of(account.groups)}
+                "roles": roles_of(account.groups),
+                "dashboard": dashboard_viewer(set(account.groups)) is not None}  # the 数据看板 link
 
     def end_sessions(self, username: str) -> None:
         """Sign out everywhere: every session of the account, saved or not, stops opening pages."""

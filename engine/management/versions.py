@@ -18,10 +18,11 @@ from datetime import UTC
 from engine.deploy.diff import diff_versions
 from engine.errors import NotFound
 from engine.identity import roles
-from engine.store import Session
+from engine.store import Session, facts
 from engine.store import versions as stored
 from engine.store.db import Database
 from engine.store.models import DefinitionVersion
+from engine.time import clock
 
 
 class VersionHistory:
@@ -52,6 +53,17 @@ class VersionHistory:
                               "files": files})
             latest = rows[-1][0]
             return {"process_id": key, "kind": latest.kind, "name": latest.name, "versions": found}
+
+    def element_counts(self, key: str, number: int, actor: str | None) -> dict:
+        """The definition view (Cockpit's): per element of version ``number`` of ``key``, the cases waiting
+        there, overdue there and in incident there (one grouped read each over human_task, timer_job,
+        message_subscription and incident): ``{"version_id", "elements": {id: {"waiting", "overdue",
+        "incidents"}}}``."""
+        with self.db.read() as session:
+            _require_reader(session, actor)
+            version = _version(session, key, number)
+            return {"process_id": key, "version": number, "version_id": version.id,
+                    "elements": facts.element_counts(session, version.id, clock.now())}
 
     def files(self, key: str, number: int, actor: str | None) -> list[tuple[str, str]]:
         """The files stored with version ``number`` of ``key`` as (file name, content), by name."""

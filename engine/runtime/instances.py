@@ -11,7 +11,7 @@ from typing import Any
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 
-from engine.audit import ledger
+from engine.audit import facts, ledger
 from engine.audit.chain import AuditLog
 from engine.bpmn import timer_dues
 from engine.bpmn.state import dump_state, load_state, to_json_value
@@ -27,6 +27,7 @@ from engine.runtime.loaded import LoadedInstance, track
 from engine.runtime.messages import sync_subscriptions, waiting_message_tasks
 from engine.scripting.script_engine import script_engine
 from engine.store import Session
+from engine.store import facts as stored_facts
 from engine.store import instances as instance_rows
 from engine.store.models import DefinitionVersion, ProcessInstance, TimerJob
 from engine.time import clock
@@ -127,6 +128,7 @@ class Instances:
         loaded.open_tasks, stuck = open_and_stuck(workflow)
         if values["status"] == "running" and (stuck or (not loaded.open_tasks and not workflow.waiting_events())):
             incidents.report_no_way_forward(session, audit, ctx, instance, workflow, stuck, now)
+        _case_fact(session, instance, values)
         write_step(session, audit, instance, values, inbox)
         notify_step(session, ctx, loaded, inbox, values["data"], now)
 
@@ -177,6 +179,17 @@ def write_step(session: Session, audit: AuditLog, instance: ProcessInstance, val
     ledger.write(session, inbox.ledger)
     events, head = audit.take_chain(instance)
     instance_rows.write_step(session, instance, values, head, events, inbox.closed, inbox.tasks, inbox.candidates)
+
+
+def _case_fact(session: Session, instance: ProcessInstance, values: dict) -> None:
+    """The dashboards' row of the case (``engine.audit.facts``), written when a step changes it: a new case
+    (its state not saved yet) is inserted, a changed one updated, an unchanged one left alone."""
+    new = not instance.state
+    fact = facts.case_fact(instance.process_id, instance.started_at, values["status"], values["street"],
+                           values["data"])
+    if new or fact != facts.case_fact(instance.process_id, instance.started_at, instance.status, instance.street,
+                                      instance.data):
+        stored_facts.put_case_fact(session, instance.id, fact, new)
 
 
 def _case_data(workflow: BpmnWorkflow) -> Any:

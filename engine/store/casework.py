@@ -15,6 +15,7 @@ from sqlalchemy import CompoundSelect, Select, and_, delete, func, or_, select, 
 from sqlalchemy.sql import ColumnElement
 
 from engine.store import Session
+from engine.store.facts import facts_clauses
 from engine.store.models import (
     Attachment,
     DefinitionVersion,
@@ -111,10 +112,11 @@ def _visible_query(query: Select, involving: tuple[str, set[str]] | None, *, tex
                    overdue_at: datetime | None = None,
                    started: tuple[datetime | None, datetime | None] = (None, None), version: int | None = None,
                    business_key: str | None = None, waiting_at: str | None = None,
-                   among: frozenset[int] | None = None) -> Select:
+                   among: frozenset[int] | None = None, facts: dict[str, Any] | None = None) -> Select:
     """``query`` (over ``process_instance``) narrowed to the cases ``involving`` may see and to the filters. Each
-    filter is a range of an index (migrations 0013 and 0016): a case's own columns, or a UNION of the ids the
-    inbox, timer and subscription indexes give."""
+    filter is a range of an index (migrations 0013 and 0016): a case's own columns, the ids a rare value names
+    (``among``, from ``narrowed``), or an EXISTS over the inbox, timer and subscription indexes; ``facts``: the
+    dashboards' filters (``facts_clauses``)."""
     if among is not None:  # the few cases a rare street, department or element names (``narrowed``)
         query = query.where(ProcessInstance.id.in_(sorted(among)))
     if involving is not None:
@@ -136,6 +138,7 @@ def _visible_query(query: Select, involving: tuple[str, set[str]] | None, *, tex
     if business_key is not None:
         query = query.where(ProcessInstance.business_key == business_key)
     query = _where_scoped(query, waiting_at, street, department)
+    query = query.where(*facts_clauses(ProcessInstance.id, **(facts or {})))
     if overdue_at is not None:  # an open task past its due time (ix_human_task_status_due)
         query = query.where(ProcessInstance.id.in_(select(HumanTask.instance_id).where(
             HumanTask.status == "open", HumanTask.due_at.is_not(None), HumanTask.due_at < overdue_at)))

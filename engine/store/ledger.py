@@ -9,15 +9,17 @@ from typing import Any, cast
 from sqlalchemy import Table, and_, insert, select
 from sqlalchemy.orm import aliased
 
-from engine.store import Session
+from engine.store import Session, facts
 from engine.store.models import LedgerEntry, ProcessInstance
 
 _INSERT = insert(cast(Table, LedgerEntry.__table__))
 
 
 def add_rows(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Append ledger rows, and fold them into the dashboards' ``obligation_fact`` in the same transaction."""
     if rows:
         session.execute(_INSERT, rows)
+        facts.record_ledger(session, rows)
 
 
 def open_assignments(session: Session, instance_id: int) -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
-from engine.store import Session
+from engine.store import Session, facts
 from engine.store.models import HumanTask, MessageSubscription, ProcessInstance, TaskCandidate, TimerJob
 
 
@@ -22,6 +22,8 @@ def write_status(session: Session, instance: ProcessInstance, values: dict[str, 
                              .values(**values, revision=revision + 1).execution_options(synchronize_session=False))
     if cast(CursorResult, result).rowcount != 1:
         raise StaleDataError(f"instance {instance.id} changed since it was read (revision {revision})")
+    if "status" in values:
+        facts.set_case_status(session, instance.id, values["status"])  # the dashboards' row follows
     for key, value in values.items():
         set_committed_value(instance, key, value)
     set_committed_value(instance, "revision", revision + 1)

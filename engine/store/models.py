@@ -452,6 +452,52 @@ class CalendarDay(Base):
     name: Mapped[str | None] = mapped_column(String(255))
 
 
+class CaseFact(Base):
+    """One row per case: what the dashboards count a case by (``engine.audit.facts``; ADR 13), written in the
+    step's transaction from the case data of that step, so the dashboards never read case JSON."""
+
+    __tablename__ = "case_fact"
+    __table_args__ = (
+        Index("ix_case_fact_process_started", "process_id", "started_at"),
+        Index("ix_case_fact_street", "street", "started_at"),
+    )
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), primary_key=True)
+    process_id: Mapped[str] = mapped_column(String(255))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    month: Mapped[str] = mapped_column(String(7))  # YYYY-MM of started_at in the calendars' time zone
+    status: Mapped[str] = mapped_column(String(16))
+    street: Mapped[str | None] = mapped_column(String(128))
+    tier: Mapped[str | None] = mapped_column(String(16))
+    category: Mapped[str | None] = mapped_column(String(64))
+    decision: Mapped[str | None] = mapped_column(String(16))  # whistle | self | reject, once reviewed
+    whistled: Mapped[bool] = mapped_column(default=False, server_default=false())  # an obligation was assigned
+    satisfaction: Mapped[int | None] = mapped_column(Integer)  # the resident's rating 1-5 of a closed case
+    resolved: Mapped[bool | None] = mapped_column()  # the street accepted the lead department's result
+
+
+class ObligationFact(Base):
+    """One row per obligation of the accountability ledger (``engine.audit.facts``; ADR 13): its ``assigned``
+    row with the row that closed it folded in, kept in the same transaction as the ledger rows."""
+
+    __tablename__ = "obligation_fact"
+    __table_args__ = (
+        Index("ix_obligation_fact_instance", "instance_id"),
+        Index("ix_obligation_fact_party", "party", "kind"),
+        Index("ix_obligation_fact_open_due", "closed_event", "due_at"),
+    )
+    task_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"))
+    process_id: Mapped[str] = mapped_column(String(255))
+    element_id: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(32))
+    party: Mapped[str | None] = mapped_column(String(255))
+    assigned_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_event: Mapped[str | None] = mapped_column(String(16))  # done | cancelled | terminated; None: open
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    seconds: Mapped[int | None] = mapped_column(BigInteger)  # assigned to done, for a done obligation
+
+
 class LedgerEntry(Base):
     """The accountability ledger (engine.audit.ledger): append-only facts about the obligations a diagram declares on
     its tasks (``obligation`` property: sign, on_site, handle, reply, feedback, answer…). One ``assigned`` row

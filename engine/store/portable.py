@@ -6,9 +6,10 @@ which database it talks to.
 """
 from __future__ import annotations
 
+import math
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, bindparam, func, insert, update
+from sqlalchemy import CursorResult, Table, bindparam, func, insert, select, update
 from sqlalchemy.dialects.sqlite import insert as _sqlite_insert
 from sqlalchemy.orm import Session
 
@@ -91,3 +92,14 @@ def insert_rows_ignoring_duplicates(session: Session, model: Any, rows: list[dic
     """Insert the rows, leaving out each one whose unique key is taken already (notifications: once each)."""
     if rows:
         session.execute(_sqlite_insert(model).values(rows).on_conflict_do_nothing())
+
+
+def percentile_by_group(session: Session, value: Any, groups: tuple, where: list, fraction: float) -> dict:
+    """{group values: the ``fraction`` percentile of ``value`` by nearest rank} (the smallest value with at
+    least that share of the group at or below it: PostgreSQL's ``percentile_disc``). SQLite has no
+    percentile: the values are read, ordered, in one statement (a district on SQLite is small)."""
+    found: dict = {}
+    rows = session.execute(select(*groups, value).where(*where).order_by(*groups, value)).all()
+    for row in rows:
+        found.setdefault(tuple(row[:-1]), []).append(row[-1])
+    return {key: values[max(0, math.ceil(fraction * len(values)) - 1)] for key, values in found.items()}

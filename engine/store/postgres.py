@@ -7,7 +7,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, bindparam, text
+from sqlalchemy import CursorResult, bindparam, func, select, text
 from sqlalchemy.dialects.postgresql import insert as _pg_insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
@@ -118,3 +118,9 @@ def _json_default(value: object) -> str:
     if isinstance(value, datetime):
         return value.isoformat()
     raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def percentile_by_group(session: Session, value: Any, groups: tuple, where: list, fraction: float) -> dict:
+    """{group values: the ``fraction`` percentile of ``value`` by nearest rank} (``percentile_disc``)."""
+    query = select(*groups, func.percentile_disc(fraction).within_group(value)).where(*where).group_by(*groups)
+    return {tuple(row[:-1]): row[-1] for row in session.execute(query).all()}

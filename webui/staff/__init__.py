@@ -15,6 +15,7 @@ from webui.staff import (  # noqa: F401  (routes)
     batches,
     case_admin,
     cases,
+    dashboard,
     definitions,
     deploy_upload,
     display,

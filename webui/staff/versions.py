@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from flask import Response, current_app, render_template, request
+from flask import Response, current_app, jsonify, render_template, request, url_for
 
 from engine.deploy.rules.common import RULES
 from engine.errors import InvalidInput
@@ -225,3 +225,35 @@ def diff_value(prop: str | None, value: Any) -> dict:
 
 pages.add_app_template_global(property_name, "property_name")
 pages.add_app_template_global(type_name, "type_name")
+
+
+@pages.get("/definitions/<key>/versions/<int:number>/view")
+@login_required(role="designer")
+def definition_view(key: str, number: int) -> str:
+    """The definition view (Cockpit's): the version's diagram with, on each element, the cases waiting there,
+    overdue there and in incident, each a link to those cases; the same counts as a table beside it."""
+    w = engine()
+    counts = w.element_counts(key, number, _reader())
+    names = w.element_names(counts["version_id"])
+    user = signed_in_user()
+    target = "pages.admin_cases" if "admin" in user["roles"] else "pages.cases"
+    rows = []
+    for element_id, c in sorted(counts["elements"].items(), key=lambda item: names.get(item[0]) or item[0]):
+        base = {"process": key, "version": number, "waiting_at": element_id}
+        rows.append({"element_id": element_id, "name": names.get(element_id) or element_id, **c,
+                     "links": {"waiting": url_for(target, **base),
+                               "overdue": url_for(target, **base, overdue="1"),
+                               "incidents": url_for(target, process=key, version=number, status="with_incident")}})
+    return render_template("definition_view.html", key=key, number=number, rows=rows,
+                           bpmn_ready=(Path(current_app.config["NODE_MODULES"]) / "bpmn-js" / "dist"
+                                       / "bpmn-navigated-viewer.production.min.js").exists(),
+                           data_url=url_for("pages.definition_view_data", key=key, number=number))
+
+
+@pages.get("/definitions/<key>/versions/<int:number>/view.json")
+@login_required(role="designer")
+def definition_view_data(key: str, number: int) -> Response:
+    w = engine()
+    counts = w.element_counts(key, number, _reader())
+    return jsonify(xml=w.diagram_xml(counts["version_id"]), elements=counts["elements"],
+                   labels={"waiting": _("等待"), "overdue": _("超期"), "incidents": _("故障")})

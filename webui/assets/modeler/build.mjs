@@ -1,4 +1,5 @@
 // `npm run build` (run by `make install`): the modeler's and the form and decision editors' scripts and styles,
+// the dashboards' charts (Apache ECharts, webui/assets/dashboard/),
 // bundled from npm packages by esbuild into webui/static/build/ (git-ignored), with the BPMN and DMN icon fonts
 // beside them. Nothing is fetched at run time: the page loads only what Whistle serves.
 import * as esbuild from "esbuild";
@@ -6,7 +7,8 @@ import * as esbuild from "esbuild";
 const fonts = Object.fromEntries(["eot", "svg", "ttf", "woff", "woff2"].map((ext) => ["." + ext, "file"]));
 
 await esbuild.build({
-  entryPoints: { modeler: "webui/assets/modeler/main.js", editor: "webui/assets/modeler/editor.js" },
+  entryPoints: { modeler: "webui/assets/modeler/main.js", editor: "webui/assets/modeler/editor.js",
+                 dashboard: "webui/assets/dashboard/main.js" },
   outdir: "webui/static/build",
   bundle: true,
   minify: true,
