@@ -359,6 +359,9 @@ def _sign_in_here(page, username: str) -> None:
 
 
 def _unsent(page) -> list[str]:
+    """The copies kept in this browser — read once the page's deferred scripts have run (they settle them), not
+    as soon as its text shows."""
+    page.wait_for_load_state("load")
     return page.evaluate("Object.keys(localStorage).filter(k => k.startsWith('whistle.unsent:'))")
 
 
