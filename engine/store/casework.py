@@ -15,7 +15,7 @@ from sqlalchemy import CompoundSelect, Select, and_, delete, func, or_, select, 
 from sqlalchemy.sql import ColumnElement
 
 from engine.store import Session
-from engine.store.facts import facts_clauses
+from engine.store.facts import department_case_sources, facts_clauses, street_case_sources
 from engine.store.models import (
     Attachment,
     DefinitionVersion,
@@ -174,13 +174,9 @@ def narrowed(session: Session, filters: dict[str, Any]) -> dict[str, Any]:
     filter (an EXISTS per case the page reads)."""
     sources: dict[str, tuple[Select, ...]] = {}
     if filters.get("street"):
-        value = filters["street"]
-        sources["street"] = (select(ProcessInstance.id).where(ProcessInstance.street == value),
-                             select(HumanTask.instance_id).where(HumanTask.street == value))
+        sources["street"] = street_case_sources(filters["street"])
     if filters.get("department"):
-        value = filters["department"]
-        sources["department"] = (select(ProcessInstance.id).where(ProcessInstance.department == value),
-                                 select(HumanTask.instance_id).where(HumanTask.department == value))
+        sources["department"] = department_case_sources(filters["department"])
     if filters.get("waiting_at"):
         value = filters["waiting_at"]
         sources["waiting_at"] = (

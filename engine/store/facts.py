@@ -97,17 +97,27 @@ def record_ledger(session: Session, rows: list[dict[str, Any]]) -> None:
 
 # -- what the case list and the dashboards select by ------------------------------------------------------------
 
+def street_case_sources(street: str) -> tuple[Select, Select]:
+    """The two ways a case is in a street — its data says so (projected, ix_instance_street) or one of its
+    tasks concerns it (ix_human_task_street). The case list, its search and the dashboards mean the same by it."""
+    return (select(ProcessInstance.id).where(ProcessInstance.street == street),
+            select(HumanTask.instance_id).where(HumanTask.street == street))
+
+
+def department_case_sources(department: str) -> tuple[Select, Select]:
+    """The two ways a case is a department's — it leads the case or one of the case's tasks concerns it."""
+    return (select(ProcessInstance.id).where(ProcessInstance.department == department),
+            select(HumanTask.instance_id).where(HumanTask.department == department))
+
+
 def street_case_ids(street: str) -> CompoundSelect:
-    """SQL: the cases in a street — its data says so (projected, ix_instance_street) or one of its tasks
-    concerns it (ix_human_task_street). The case list and the dashboards mean the same by it."""
-    return union(select(ProcessInstance.id).where(ProcessInstance.street == street),
-                 select(HumanTask.instance_id).where(HumanTask.street == street))
+    """SQL: the cases in a street (``street_case_sources``)."""
+    return union(*street_case_sources(street))
 
 
 def department_case_ids(department: str) -> CompoundSelect:
-    """SQL: the cases of a department — it leads the case or one of the case's tasks concerns it."""
-    return union(select(ProcessInstance.id).where(ProcessInstance.department == department),
-                 select(HumanTask.instance_id).where(HumanTask.department == department))
+    """SQL: the cases of a department (``department_case_sources``)."""
+    return union(*department_case_sources(department))
 
 
 def state_case(now: datetime) -> ColumnElement[str]:
